@@ -1,0 +1,107 @@
+"""The small base class every counterfactual generator derives from."""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
+
+from ..constraints import TorchConstraints, _mask_step, project, straight_through_harden
+
+__all__ = ["BaseGenerator"]
+
+
+def _target_logit(logits, target):
+    """logit_{target} per row: logits [N, C], target [N] long -> [N]."""
+    return logits.gather(1, target[:, None]).squeeze(1)
+
+
+def energy(logits, target):
+    """Energy E(x, y) = -logit_y(x), per row: logits [N, C], target [N] -> [N]."""
+    return -_target_logit(logits, target)
+
+
+class BaseGenerator(BaseEstimator):
+    """Base class of gradient-based counterfactual generators.
+
+    A generator defines a per-row objective and, optionally, a search space other than the
+    input space. The search engine (:func:`skct.search.search`) runs plain gradient descent
+    ``state <- state - step_size * grad`` on all active rows at once and calls the hooks below;
+    subclasses usually override only :meth:`penalty`.
+
+    The default objective is the cross-entropy of the logits toward the target class plus
+    ``lambda_cost * ||x' - x||_1`` (Wachter et al. style); :meth:`penalty` adds terms to it.
+
+    Parameters
+    ----------
+    step_size : float
+        Learning rate of the gradient step on the search state.
+    lambda_cost : float
+        Weight of the L1 distance between counterfactual and factual.
+
+    Notes
+    -----
+    Losses are per row and the engine sums them, so the step of a row does not depend on how
+    many other rows are searched with it.
+    """
+
+    _parameter_constraints = {
+        "step_size": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lambda_cost": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    #: True when the search runs in a latent space (``init_state``/``decode`` differ from identity).
+    latent = False
+
+    def __init__(self, *, step_size=0.25, lambda_cost=0.001):
+        self.step_size = step_size
+        self.lambda_cost = lambda_cost
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Learn what the generator needs from reference data (model input space).
+
+        The default generator needs nothing; latent-space generators train their autoencoder.
+        """
+        self._validate_params()
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return not self.latent or hasattr(self, "n_features_in_")
+
+    # -- search-space hooks ----------------------------------------------------------------
+    def init_state(self, x):
+        """Initial search state for factuals x [N, D]."""
+        return x.detach().clone()
+
+    def to_input(self, state, x, constraints: TorchConstraints):
+        """Differentiable counterfactual in input space from the state [N, S] -> [N, D].
+
+        The forward value is always a valid point: one-hot groups are hard, mutability and bounds
+        hold (relative to the factual x).
+        """
+        return straight_through_harden(state, x, constraints)
+
+    def update(self, state, grad, x, constraints: TorchConstraints):
+        """One masked, projected gradient step on the state (detached)."""
+        step = -self.step_size * grad
+        step = _mask_step(step, constraints.mut)
+        return project(state.detach() + step, x, constraints, hard=False)
+
+    # -- objective -------------------------------------------------------------------------
+    def loss(self, x_cf, x, target, logits, t, max_iter):
+        """Per-row objective [N] at step t (0-based) of at most ``max_iter`` steps."""
+        # x_cf, x: [N, D]; target: [N] long; logits: [N, C]
+        yloss = F.cross_entropy(logits, target, reduction="none")  # [N]
+        cost = (x_cf - x).abs().sum(dim=1)  # [N]
+        out = yloss + self.lambda_cost * cost
+        extra = self.penalty(x_cf, x, target, logits, t, max_iter)
+        return out if extra is None else out + extra
+
+    def penalty(self, x_cf, x, target, logits, t, max_iter):
+        """Extra per-row terms [N] added to the objective (None for none)."""
+        return None

@@ -1,0 +1,175 @@
+"""REVISE: counterfactual search in the latent space of a variational autoencoder."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from torch import nn
+
+from ..constraints import TorchConstraints, project, straight_through_harden
+from ._base import BaseGenerator
+
+__all__ = ["REVISEGenerator", "TabularVAE"]
+
+
+class TabularVAE(nn.Module):
+    """A small Gaussian VAE for standardised tabular data: D -> hidden -> (mu, logvar) -> D."""
+
+    def __init__(self, n_features, latent_dim=8, hidden=64):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU())
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_features)
+        )
+
+    def encode(self, x):  # [N, D] -> [N, K], [N, K]
+        h = self.encoder(x)
+        return self.mu(h), self.logvar(h)
+
+    def decode(self, z):  # [N, K] -> [N, D]
+        return self.decoder(z)
+
+    def forward(self, x, eps):  # eps: standard normal [N, K]
+        mu, logvar = self.encode(x)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        return self.decode(z), mu, logvar
+
+
+def _vae_loss(x_hat, x, mu, logvar, beta):
+    rec = ((x_hat - x) ** 2).sum(dim=1)  # [N]
+    kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)  # [N]
+    return (rec + beta * kl).mean()
+
+
+class REVISEGenerator(BaseGenerator):
+    """REVISE generator (Joshi et al., 2019): gradient search in a VAE's latent space.
+
+    ``fit`` trains a small VAE on the reference data (model input space); the search starts at
+    the encoder mean of the factual and updates the latent code ``z`` with the Generic objective
+    evaluated on ``x' = decoder(z)`` (then projected onto the actionability constraints), so that
+    counterfactuals stay on the data manifold the VAE learned.
+
+    Parameters
+    ----------
+    step_size : float, default=0.1
+        SGD step size in the latent space.
+    lambda_cost : float, default=0.001
+        Weight of the L1 distance between decoded counterfactual and factual.
+    latent_dim : int, default=8
+    hidden : int, default=64
+    vae_epochs : int, default=50
+    vae_lr : float, default=1e-3
+    vae_batch_size : int, default=128
+    beta : float, default=1.0
+        Weight of the KL term of the VAE loss.
+    random_state : int, RandomState or None, default=None
+        Seeds the VAE's initialisation and training.
+
+    Attributes
+    ----------
+    vae_ : TabularVAE
+        The fitted autoencoder.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skct.generators import REVISEGenerator
+    >>> X = np.random.RandomState(0).randn(200, 3).astype("float32")
+    >>> gen = REVISEGenerator(vae_epochs=2, random_state=0).fit(X)
+    >>> gen.vae_.decode(gen.vae_.encode(__import__("torch").as_tensor(X))[0]).shape
+    torch.Size([200, 3])
+    """
+
+    _parameter_constraints = {
+        **BaseGenerator._parameter_constraints,
+        "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hidden": [Interval(numbers.Integral, 1, None, closed="left")],
+        "vae_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "vae_lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "vae_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "beta": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    latent = True
+
+    def __init__(self, *, step_size=0.1, lambda_cost=0.001, latent_dim=8, hidden=64,
+                 vae_epochs=50, vae_lr=1e-3, vae_batch_size=128, beta=1.0, random_state=None):
+        super().__init__(step_size=step_size, lambda_cost=lambda_cost)
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.vae_epochs = vae_epochs
+        self.vae_lr = vae_lr
+        self.vae_batch_size = vae_batch_size
+        self.beta = beta
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Train the VAE on reference data ``X`` (model input space)."""
+        self._validate_params()
+        X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        if X.ndim != 2 or X.shape[0] < 2:
+            raise ValueError("REVISEGenerator.fit needs a 2D array with at least two rows.")
+        rng = check_random_state(self.random_state)
+        gen = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.randint(0, 2**31 - 1)))
+            vae = TabularVAE(X.shape[1], self.latent_dim, self.hidden)
+        opt = torch.optim.Adam(vae.parameters(), lr=self.vae_lr)
+        n = X.shape[0]
+        vae.train()
+        with torch.enable_grad():
+            for _ in range(self.vae_epochs):
+                perm = torch.randperm(n, generator=gen)
+                for start in range(0, n, self.vae_batch_size):
+                    xb = X[perm[start:start + self.vae_batch_size]]
+                    eps = torch.randn(xb.shape[0], self.latent_dim, generator=gen)
+                    x_hat, mu, logvar = vae(xb, eps)
+                    loss = _vae_loss(x_hat, xb, mu, logvar, self.beta)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+        vae.eval()
+        for p in vae.parameters():
+            p.requires_grad_(False)
+        self.vae_ = vae
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def init_state(self, x):
+        vae = self._vae_for(x)
+        with torch.no_grad():
+            mu, _ = vae.encode(x)
+        return mu
+
+    def to_input(self, state, x, constraints: TorchConstraints):
+        x_dec = self._vae_for(x).decode(state)
+        x_dec = project(x_dec, x, constraints, hard=False)
+        return straight_through_harden(x_dec, x, constraints)
+
+    def update(self, state, grad, x, constraints: TorchConstraints):
+        return state.detach() - self.step_size * grad
+
+    def _vae_for(self, x):
+        if not hasattr(self, "vae_"):
+            raise RuntimeError(
+                "REVISEGenerator is not fitted: call fit(X_reference) first (the explainer and "
+                "the classifier do this for you)."
+            )
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"REVISEGenerator was fitted on {self.n_features_in_} features, got {x.shape[1]}."
+            )
+        vae = self.vae_
+        p = next(vae.parameters())
+        if p.device != x.device or p.dtype != x.dtype:
+            vae = vae.to(device=x.device, dtype=x.dtype)
+            self.vae_ = vae
+        return vae
