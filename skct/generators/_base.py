@@ -9,19 +9,10 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
+from ..losses import energy  # noqa: F401  (re-exported for generators)
 from ..constraints import TorchConstraints, _mask_step, project, straight_through_harden
 
 __all__ = ["BaseGenerator"]
-
-
-def _target_logit(logits, target):
-    """logit_{target} per row: logits [N, C], target [N] long -> [N]."""
-    return logits.gather(1, target[:, None]).squeeze(1)
-
-
-def energy(logits, target):
-    """Energy E(x, y) = -logit_y(x), per row: logits [N, C], target [N] -> [N]."""
-    return -_target_logit(logits, target)
 
 
 class BaseGenerator(BaseEstimator):

@@ -1,0 +1,289 @@
+"""Adapters from fitted estimators to what the search needs.
+
+A fitted estimator is split into invertible preprocessing (``Pipeline`` steps before the last)
+and a torch-backed classifier (a skorch net or a ``CounterfactualTrainedClassifier``). The
+search runs on the classifier's torch module, which must return logits; results go back to the
+user's columns through the preprocessing's inverse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+__all__ = ["ModelAdapter", "as_model_adapter", "to_logits_module"]
+
+
+class _LogOfProba(torch.nn.Module):
+    """Wraps a module returning probabilities (skorch's NLLLoss default) to return log-probas."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return torch.log(self.module(x).clamp_min(1e-12))
+
+
+class _BinaryLogit(torch.nn.Module):
+    """Turns one logit z (skorch's NeuralNetBinaryClassifier) into two logits [0, z]."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        z = self.module(x).reshape(x.shape[0], -1)[:, :1]
+        return torch.cat([torch.zeros_like(z), z], dim=1)
+
+
+def to_logits_module(final):
+    """Return a torch module mapping float inputs [N, D] to class logits [N, C].
+
+    ``final`` is a fitted ``CounterfactualTrainedClassifier``, a skorch net, or a torch module
+    (returned as is, assumed to output logits). For skorch classifiers trained with ``NLLLoss``
+    (whose module outputs probabilities) the module's output is log-transformed: log-probas are
+    logits up to a per-row constant, so class probabilities are unchanged.
+    """
+    if isinstance(final, torch.nn.Module):
+        return final
+    if hasattr(final, "logits_module_"):
+        return final.logits_module_
+    module = getattr(final, "module_", None)
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(
+            f"{type(final).__name__} is not a torch-backed classifier: counterfactual search "
+            "needs gradients, so the (final) estimator must be a fitted skorch net, a "
+            "CounterfactualTrainedClassifier or a torch.nn.Module returning logits."
+        )
+    from skorch import NeuralNetBinaryClassifier
+
+    if isinstance(final, NeuralNetBinaryClassifier):
+        return _BinaryLogit(module)
+    criterion = getattr(final, "criterion_", None)
+    if isinstance(criterion, torch.nn.NLLLoss):
+        return _LogOfProba(module)
+    return module
+
+
+def _is_fitted(estimator):
+    from sklearn.utils.validation import check_is_fitted
+    from sklearn.exceptions import NotFittedError
+
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    except TypeError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# invertible preprocessing
+# ---------------------------------------------------------------------------------------
+
+
+def _check_invertible(step, where):
+    if step is None or step == "passthrough":
+        return
+    if isinstance(step, Pipeline):
+        for name, sub in step.steps:
+            _check_invertible(sub, f"{where} > {name}")
+        return
+    if isinstance(step, ColumnTransformer):
+        for name, trans, _ in step.transformers_:
+            if trans == "drop":
+                continue
+            _check_invertible(trans, f"{where} > {name}")
+        return
+    if not hasattr(step, "inverse_transform"):
+        raise TypeError(
+            f"Preprocessing step {where!r} ({type(step).__name__}) has no inverse_transform: "
+            "counterfactuals found in the model's input space could not be mapped back to your "
+            "columns. Use invertible steps (StandardScaler, MinMaxScaler, OneHotEncoder, "
+            "ColumnTransformer of those)."
+        )
+
+
+def _inverse(step, Z):
+    """Inverse of a fitted step on Z; ColumnTransformer returns a dict {input col index: values}."""
+    if step is None or step == "passthrough":
+        return Z
+    if isinstance(step, Pipeline):
+        for _, sub in reversed(step.steps):
+            Z = _inverse(sub, Z)
+        return Z
+    if isinstance(step, ColumnTransformer):
+        raise AssertionError("nested ColumnTransformer is handled by _inverse_column_transformer")
+    return step.inverse_transform(Z)
+
+
+def _inverse_column_transformer(ct, Z, X_like):
+    """Invert a fitted ColumnTransformer output Z onto a copy of the frame ``X_like``."""
+    out = X_like.copy()
+    cols = list(X_like.columns)
+    for name, trans, _ in ct.transformers_:
+        if trans == "drop":
+            continue
+        sl = ct.output_indices_[name]
+        if sl.stop <= sl.start:
+            continue
+        in_idx = ct._transformer_to_input_indices[name]
+        values = _inverse(trans, Z[:, sl])
+        values = np.asarray(values)
+        if values.ndim == 1:
+            values = values[:, None]
+        for k, j in enumerate(in_idx):
+            col = cols[j]
+            v = values[:, k]
+            if isinstance(out[col].dtype, pd.CategoricalDtype):
+                out[col] = pd.Categorical(v, categories=out[col].cat.categories)
+            elif pd.api.types.is_numeric_dtype(out[col].dtype) and v.dtype.kind in "fiub":
+                out[col] = v.astype(np.float64)
+            else:
+                out[col] = v
+    return out
+
+
+def _onehot_groups(step, offset=0):
+    """Output column groups (lists of indices) of every OneHotEncoder inside a fitted step."""
+    groups = []
+    if isinstance(step, OneHotEncoder):
+        drop_idx = getattr(step, "drop_idx_", None)
+        pos = offset
+        for i, cats in enumerate(step.categories_):
+            width = len(cats) - (0 if drop_idx is None or drop_idx[i] is None else 1)
+            if getattr(step, "_infrequent_enabled", False):
+                width = len(step._compute_transformed_categories(i)) - (
+                    0 if drop_idx is None or drop_idx[i] is None else 1)
+            if width >= 2:
+                groups.append(list(range(pos, pos + width)))
+            pos += width
+    elif isinstance(step, Pipeline):
+        # only a final OneHotEncoder keeps its groups intact
+        if step.steps and isinstance(step.steps[-1][1], OneHotEncoder):
+            groups.extend(_onehot_groups(step.steps[-1][1], offset))
+    elif isinstance(step, ColumnTransformer):
+        for name, trans, _ in step.transformers_:
+            if trans in ("drop", "passthrough"):
+                continue
+            groups.extend(_onehot_groups(trans, offset + step.output_indices_[name].start))
+    return groups
+
+
+class ModelAdapter:
+    """A fitted estimator seen as (invertible preprocessing, torch logits module).
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        A torch-backed classifier or a Pipeline ending in one.
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        if isinstance(estimator, Pipeline):
+            self.preprocessor = estimator[:-1] if len(estimator.steps) > 1 else None
+            self.final = estimator.steps[-1][1]
+        else:
+            self.preprocessor = None
+            self.final = estimator
+        self.module = to_logits_module(self.final)
+        if self.preprocessor is not None:
+            for name, step in self.preprocessor.steps:
+                _check_invertible(step, name)
+        classes = getattr(self.final, "classes_", None)
+        if classes is None:
+            raise TypeError(f"{type(self.final).__name__} has no classes_: is it a classifier?")
+        self.classes_ = np.asarray(classes)
+        p = next(self.module.parameters(), None)
+        self.device = p.device if p is not None else torch.device("cpu")
+        self.dtype = p.dtype if p is not None and p.dtype.is_floating_point else torch.float32
+
+    # -- spaces ----------------------------------------------------------------------------
+    def transform(self, X):
+        """User space -> model input space as float ndarray."""
+        Z = X if self.preprocessor is None else self.preprocessor.transform(X)
+        if hasattr(Z, "toarray"):
+            Z = Z.toarray()
+        Z = np.asarray(Z)
+        try:
+            Z = Z.astype(np.float64)
+        except (TypeError, ValueError):
+            bad = ""
+            if isinstance(X, pd.DataFrame):
+                obj = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+                bad = f" Non-numeric columns: {obj}."
+            raise ValueError(
+                "X has non-numeric values and the estimator has no fitted encoder for them: "
+                "put a OneHotEncoder (e.g. in a ColumnTransformer) before the classifier in a "
+                f"Pipeline.{bad}"
+            ) from None
+        return Z
+
+    def feature_names_model(self, X):
+        """Names of the model-space columns (None when unknown)."""
+        if self.preprocessor is not None:
+            try:
+                return np.asarray(self.preprocessor.get_feature_names_out(), dtype=object)
+            except (AttributeError, ValueError, TypeError):
+                return None
+        if isinstance(X, pd.DataFrame):
+            return np.asarray(X.columns, dtype=object)
+        names = getattr(self.final, "feature_names_in_", None)
+        return None if names is None else np.asarray(names, dtype=object)
+
+    def onehot_groups(self):
+        """One-hot groups (model-space column indices) found in the preprocessing."""
+        if self.preprocessor is None:
+            return []
+        groups, offset = [], 0
+        # only the last step of the preprocessing determines the output layout
+        last = self.preprocessor.steps[-1][1]
+        groups.extend(_onehot_groups(last, offset))
+        return groups
+
+    def inverse_transform(self, Z, X_like):
+        """Model space -> user space, shaped like ``X_like`` (a DataFrame or an ndarray)."""
+        if self.preprocessor is None:
+            if isinstance(X_like, pd.DataFrame):
+                out = pd.DataFrame(Z, columns=X_like.columns, index=X_like.index)
+                return out.astype({c: np.float64 for c in out.columns})
+            return np.asarray(Z)
+        steps = [s for _, s in self.preprocessor.steps]
+        is_frame = isinstance(X_like, pd.DataFrame)
+        frame = X_like if is_frame else pd.DataFrame(np.asarray(X_like))
+        # invert all steps but a ColumnTransformer at the front, which needs the frame
+        for step in reversed(steps[1:]):
+            Z = _inverse(step, Z)
+        first = steps[0]
+        if isinstance(first, ColumnTransformer):
+            out = _inverse_column_transformer(first, np.asarray(Z), frame)
+        else:
+            vals = _inverse(first, Z)
+            out = pd.DataFrame(np.asarray(vals), columns=frame.columns, index=frame.index)
+        if is_frame:
+            return out
+        return out.to_numpy()
+
+    # -- model -----------------------------------------------------------------------------
+    def to_tensor(self, Z):
+        return torch.as_tensor(np.asarray(Z), dtype=self.dtype, device=self.device)
+
+    def predict_proba_model(self, Z):
+        """Class probabilities of model-space rows (ndarray)."""
+        from .search import eval_mode
+
+        with torch.no_grad(), eval_mode(self.module):
+            logits = self.module(self.to_tensor(Z))
+        return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+def as_model_adapter(estimator):
+    """``ModelAdapter`` for a fitted estimator (raises TypeError for non-torch models)."""
+    return ModelAdapter(estimator)
