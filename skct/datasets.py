@@ -147,8 +147,7 @@ def _find_file(filename, data_home):
             return path
     tried = ", ".join(f"'{d}'" for d in dirs)
     raise FileNotFoundError(
-        f"Data file '{filename}' not found: looked in {tried} (from {source}). "
-        f"{_how_to_point()}"
+        f"Data file '{filename}' not found: looked in {tried} (from {source}). {_how_to_point()}"
     )
 
 
@@ -158,11 +157,9 @@ def _find_file(filename, data_home):
 
 
 def _check_n_samples(n_samples):
-    if (
-        not isinstance(n_samples, numbers.Integral)
-        or isinstance(n_samples, bool)
-        or n_samples < 2
-    ):
+    if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool):
+        raise TypeError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
+    if n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
     return int(n_samples)
 
@@ -493,8 +490,9 @@ _ADULT_CATEGORICAL = (
 _ADULT = _TabularSpec(
     filename="adult.csv",
     target="income",
-    dtypes={c: (str if c in _ADULT_CATEGORICAL or c == "income" else "int64")
-            for c in _ADULT_COLUMNS},
+    dtypes={
+        c: (str if c in _ADULT_CATEGORICAL or c == "income" else "int64") for c in _ADULT_COLUMNS
+    },
     categorical=_ADULT_CATEGORICAL,
     immutable=("age",),
     target_names=("<=50K", ">50K"),
@@ -510,8 +508,20 @@ _CAL_HOUSING = _TabularSpec(
     filename="cal_housing.csv",
     target="target",
     dtypes=_spec_dtypes(
-        ("float64", ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup",
-                     "Latitude", "Longitude", "target"]),
+        (
+            "float64",
+            [
+                "MedInc",
+                "HouseAge",
+                "AveRooms",
+                "AveBedrms",
+                "Population",
+                "AveOccup",
+                "Latitude",
+                "Longitude",
+                "target",
+            ],
+        ),
     ),
     categorical=(),
     immutable=("HouseAge",),
@@ -528,8 +538,21 @@ _CREDIT_DEFAULT = _TabularSpec(
     target="target",
     dtypes=_spec_dtypes(
         ("float64", ["LIMIT_BAL"]),
-        ("int64", ["SEX", "EDUCATION", "MARRIAGE", "AGE", "PAY_0", "PAY_2", "PAY_3", "PAY_4",
-                   "PAY_5", "PAY_6"]),
+        (
+            "int64",
+            [
+                "SEX",
+                "EDUCATION",
+                "MARRIAGE",
+                "AGE",
+                "PAY_0",
+                "PAY_2",
+                "PAY_3",
+                "PAY_4",
+                "PAY_5",
+                "PAY_6",
+            ],
+        ),
         ("float64", [f"BILL_AMT{i}" for i in range(1, 7)] + [f"PAY_AMT{i}" for i in range(1, 7)]),
         ("int64", ["target"]),
     ),
@@ -552,9 +575,17 @@ _GMSC = _TabularSpec(
         ("float64", ["RevolvingUtilizationOfUnsecuredLines"]),
         ("int64", ["age", "NumberOfTime30-59DaysPastDueNotWorse"]),
         ("float64", ["DebtRatio"]),
-        ("int64", ["MonthlyIncome", "NumberOfOpenCreditLinesAndLoans", "NumberOfTimes90DaysLate",
-                   "NumberRealEstateLoansOrLines", "NumberOfTime60-89DaysPastDueNotWorse",
-                   "NumberOfDependents"]),
+        (
+            "int64",
+            [
+                "MonthlyIncome",
+                "NumberOfOpenCreditLinesAndLoans",
+                "NumberOfTimes90DaysLate",
+                "NumberRealEstateLoansOrLines",
+                "NumberOfTime60-89DaysPastDueNotWorse",
+                "NumberOfDependents",
+            ],
+        ),
     ),
     categorical=(),
     immutable=("age",),
@@ -650,7 +681,9 @@ def _read_csv(path, spec, **kwargs):
     try:
         return pd.read_csv(path, dtype=spec.dtypes, **kwargs)
     except (ValueError, KeyError) as exc:
-        raise ValueError(f"Could not parse '{path}' as the expected {spec.filename}: {exc}") from exc
+        raise ValueError(
+            f"Could not parse '{path}' as the expected {spec.filename}: {exc}"
+        ) from exc
 
 
 def _check_columns(df, spec, path):
@@ -779,7 +812,7 @@ def load_adult(*, data_home=None, as_frame=True, subset="train"):
     subset = _check_subset(subset)
     as_frame = _check_bool(as_frame, "as_frame")
     spec = _ADULT
-    common = dict(skipinitialspace=True, na_values=["?"], keep_default_na=False)
+    common = {"skipinitialspace": True, "na_values": ["?"], "keep_default_na": False}
     if subset == "train":
         path = _find_file(spec.filename, data_home)
         df = _read_csv(path, spec, **common)
@@ -1048,14 +1081,14 @@ def train_test_split_paper(X, y, *, train_size=0.8):
     if _n_rows(y) != n:
         raise ValueError(f"X and y have different numbers of rows: {n} and {_n_rows(y)}.")
     if isinstance(train_size, bool) or not isinstance(train_size, numbers.Real):
-        raise ValueError(f"train_size must be a float in (0, 1) or an int, got {train_size!r}.")
+        raise TypeError(f"train_size must be a float in (0, 1) or an int, got {train_size!r}.")
     if isinstance(train_size, numbers.Integral):
         n_train = int(train_size)
     else:
         if not 0.0 < train_size < 1.0:
             raise ValueError(f"A float train_size must be in (0, 1), got {train_size!r}.")
         # the small tolerance keeps e.g. 0.7 * 10 == 6.999... from losing a row
-        n_train = int(math.floor(float(train_size) * n + 1e-9))
+        n_train = math.floor(float(train_size) * n + 1e-9)
     if not 0 < n_train < n:
         raise ValueError(
             f"train_size={train_size!r} gives {n_train} training rows out of {n}; both the "
