@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.distance import cdist
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 
 from .search import eval_mode
 
@@ -328,7 +328,9 @@ def strict_validity(model, X_cf, y_target, *, decision_threshold=0.75):
 # -- closeness -------------------------------------------------------------------------------
 @validate_params(
     {"X_cf": ["array-like"], "X": ["array-like"],
-     "ord": [Interval(numbers.Real, 0, None, closed="neither")], "per_row": ["boolean"]},
+     "ord": [Interval(numbers.Real, 0, None, closed="neither"),
+             Options(numbers.Real, {np.inf})],
+     "per_row": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
 def cost(X_cf, X, *, ord=1, per_row=False):
