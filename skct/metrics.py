@@ -33,20 +33,20 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions, valid
 from .search import eval_mode
 
 __all__ = [
-    "validity",
-    "strict_validity",
+    "METRICS",
+    "adversarial_accuracy",
     "cost",
-    "redundancy",
-    "sparsity",
+    "energy_differential",
+    "faithfulness",
+    "fgsm",
     "implausibility",
     "mmd",
-    "faithfulness",
-    "energy_differential",
-    "fgsm",
     "pgd",
-    "adversarial_accuracy",
     "protected_feature_sensitivity",
-    "METRICS",
+    "redundancy",
+    "sparsity",
+    "strict_validity",
+    "validity",
 ]
 
 
@@ -649,7 +649,7 @@ def _conditional_samples(fn, classes, lower, upper, *, n_samples, n_steps, step_
      "step_size": [Interval(numbers.Real, 0, None, closed="left")],
      "noise_scale": [Interval(numbers.Real, 0, None, closed="left")],
      "init": [StrOptions({"uniform", "normal"})],
-     "bounds": [tuple, list, None],
+     "bounds": ["array-like", None],
      "random_state": ["random_state"], "per_row": ["boolean"]},
     prefer_skip_nested_validation=True,
 )

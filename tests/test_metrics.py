@@ -268,6 +268,12 @@ def test_faithfulness_prefers_counterfactuals_the_model_finds_typical():
     assert again == deep
 
 
+def test_faithfulness_accepts_bounds_array():
+    model = linear(W2)
+    bounds = np.array([[1.0, 1.0], [1.0, 1.0]])  # rows: lower, upper
+    assert faithfulness(model, [[0.0, 0.0]], [0], n_steps=0, bounds=bounds) == 2.0
+
+
 def test_faithfulness_default_bounds_and_mlp(blobs_model):
     model, X, _ = blobs_model
     value = faithfulness(model, X[:20], np.r_[np.zeros(10, int), np.ones(10, int)],
@@ -332,7 +338,7 @@ def test_adversarial_accuracy_curves(blobs_model):
 
 def test_pgd_is_at_least_as_strong_as_fgsm(blobs_model):
     model, X, y = blobs_model
-    kw = dict(epsilons=[0.5], random_state=0)
+    kw = {"epsilons": [0.5], "random_state": 0}
     fgsm_acc = adversarial_accuracy(model, X, y, attack="fgsm", **kw)["accuracy"][0]
     pgd_acc = adversarial_accuracy(model, X, y, attack="pgd", n_steps=20, step_size=0.05,
                                    **kw)["accuracy"][0]
