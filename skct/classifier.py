@@ -355,7 +355,10 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
 
     # -- params with skorch-style routing -------------------------------------------------
     def _routed_params(self):
-        return {k: v for k, v in vars(self).items() if k.startswith(_ROUTED_PREFIXES)}
+        """Extra keyword parameters given to ``__init__``/``set_params`` (not fitted state)."""
+        names = set(self._get_param_names())
+        return {k: v for k, v in vars(self).items()
+                if k not in names and not k.startswith("_") and not k.endswith("_")}
 
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
@@ -363,19 +366,21 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         return params
 
     def set_params(self, **params):
-        routed = {k: v for k, v in params.items() if k.startswith(_ROUTED_PREFIXES)}
-        vars(self).update(routed)
-        rest = {k: v for k, v in params.items() if k not in routed}
+        names = set(self._get_param_names())
+        extra = {k: v for k, v in params.items()
+                 if k.startswith(_ROUTED_PREFIXES) or (k not in names and k in vars(self))}
+        vars(self).update(extra)
+        rest = {k: v for k, v in params.items() if k not in extra}
         if rest:
             super().set_params(**rest)
         return self
 
     def _check_routed(self):
-        for k in vars(self):
-            if "__" in k and not k.startswith(_ROUTED_PREFIXES) and not k.startswith("_"):
+        for k in self._routed_params():
+            if not k.startswith(_ROUTED_PREFIXES):
                 raise ValueError(
-                    f"Unknown parameter {k!r}: routed parameters must start with one of "
-                    f"{[p for p in _ROUTED_PREFIXES]}."
+                    f"Unknown parameter {k!r} of CounterfactualTrainedClassifier: extra "
+                    f"parameters must start with one of {list(_ROUTED_PREFIXES)}."
                 )
 
     # -- fitting --------------------------------------------------------------------------
@@ -528,7 +533,8 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Predicted class labels."""
-        return self.classes_[self._logits(X).argmax(axis=1)]
+        logits = self._logits(X)
+        return self.classes_[logits.argmax(axis=1)]
 
     # -- fitted helpers -------------------------------------------------------------------
     @property
