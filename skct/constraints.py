@@ -174,7 +174,9 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
                     f"categorical: group {g!r} resolves to {len(idx)} column(s); "
                     "a one-hot group needs at least two columns."
                 )
-            groups.append(sorted(set(idx)))
+            idx = sorted(set(idx))
+            if idx not in groups:  # the same group given twice (e.g. by name and by index)
+                groups.append(idx)
 
         mut = np.full(n_features, "both", dtype=object)
         for key, word in (self.mutability or {}).items():

@@ -235,7 +235,7 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
             ActionabilityConstraints(bounds=None)
         groups = list(constraints.categorical or []) + adapter.onehot_groups()
         if groups:
-            constraints.set_params(categorical=_dedupe_groups(groups, names))
+            constraints.set_params(categorical=groups)
         self.constraints_ = constraints.fit(frame)
 
         rs = check_random_state(self.random_state)
@@ -319,6 +319,9 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         Z_cf = res.counterfactuals.cpu().double().numpy()
         X_copy = X.copy()
         cf = adapter.inverse_transform(Z_cf, X_copy)
+        # values the search did not change come back exactly as given (no float round-trip)
+        roundtrip = adapter.inverse_transform(x.cpu().double().numpy(), X_copy)
+        cf = _restore_unchanged(cf, roundtrip, X_copy)
         converged = res.converged.cpu().numpy()
         return CounterfactualResult(
             counterfactuals=cf,
@@ -369,24 +372,18 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
                 self._adapter.dtype, self._adapter.device)
 
 
-def _dedupe_groups(groups, names):
-    """Drop duplicate one-hot groups (same columns given by name and found automatically)."""
-    seen, out = set(), []
-    lookup = {str(n): i for i, n in enumerate(names)} if names is not None else {}
-    for g in groups:
-        members = [g] if isinstance(g, (str, numbers.Integral)) else list(g)
-        key = []
-        for m in members:
-            if isinstance(m, str) and m in lookup:
-                key.append(lookup[m])
-            else:
-                key.append(m)
-        try:
-            k = tuple(sorted(key, key=str))
-        except TypeError:
-            k = tuple(map(str, key))
-        if k in seen:
-            continue
-        seen.add(k)
-        out.append(g)
+def _restore_unchanged(cf, roundtrip, X):
+    """Where ``cf`` equals the factuals' own round-trip, return the user's original values."""
+    if isinstance(cf, pd.DataFrame):
+        out = cf.copy()
+        for col in out.columns:
+            same = (cf[col] == roundtrip[col]).to_numpy()
+            if same.all():
+                out[col] = X[col]
+            elif same.any():
+                out.loc[same, col] = X.loc[same, col]
+        return out
+    same = np.asarray(cf == roundtrip)
+    out = np.array(cf, copy=True)
+    out[same] = np.asarray(X)[same]
     return out
