@@ -30,6 +30,7 @@ from scipy.spatial.distance import cdist
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 
+from .losses import energy
 from .search import eval_mode
 
 __all__ = [
@@ -54,11 +55,18 @@ __all__ = [
 def _as_logits_fn(model):
     """Return a callable mapping a float tensor [n, d] to logits [n, C].
 
-    A :class:`torch.nn.Module` or any other callable passes through unchanged (a module stays a
+    A fitted :class:`~skct.CounterfactualTrainedClassifier` or skorch net gives its torch module
+    (inputs in the classifier's own input space). A :class:`torch.nn.Module` or any other
+    callable passes through unchanged (a module stays a
     module, so that :func:`skct.search.eval_mode` and the device/dtype lookup see it).
     """
     if isinstance(model, torch.nn.Module):
         return model
+    if hasattr(model, "logits_module_") or hasattr(model, "module_"):
+        # a fitted CounterfactualTrainedClassifier or skorch net (model-space inputs)
+        from ._model import to_logits_module
+
+        return to_logits_module(model)
     if callable(model) and not isinstance(model, type):
         return model
     raise TypeError(
@@ -116,11 +124,6 @@ def _input_grad(fn, x, target, objective):
         return torch.zeros_like(x)
     (grad,) = torch.autograd.grad(loss, x, allow_unused=True)
     return torch.zeros_like(x) if grad is None else grad
-
-
-def _energy(logits, target):
-    """E(x, y) = -logit_y(x) per row: logits [n, C], target [n] long -> [n]."""
-    return -logits.gather(1, target[:, None]).squeeze(1)
 
 
 def _cross_entropy(logits, target):
@@ -612,7 +615,7 @@ def _sgld(fn, target, x0, *, n_steps, step_size, noise_scale, generator):
     """
     x = x0.detach()
     for _ in range(n_steps):
-        grad = _input_grad(fn, x, target, _energy)  # [M, D]
+        grad = _input_grad(fn, x, target, energy)  # [M, D]
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         x = x - 0.5 * step_size * grad + noise_scale * noise
     return x.detach()
