@@ -277,9 +277,10 @@ class ModelAdapter:
 
     def predict_proba_model(self, Z):
         """Class probabilities of model-space rows (ndarray)."""
+        from ._config import torch_threads
         from .search import eval_mode
 
-        with torch.no_grad(), eval_mode(self.module):
+        with torch.no_grad(), eval_mode(self.module), torch_threads():
             logits = self.module(self.to_tensor(Z))
         return torch.softmax(logits, dim=1).cpu().numpy()
 

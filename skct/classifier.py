@@ -20,7 +20,8 @@ from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from torch import nn
 
-from .constraints import ActionabilityConstraints, TorchConstraints, protect
+from ._config import torch_threads
+from .constraints import ActionabilityConstraints, protect
 from .generators import BaseGenerator, resolve_generator
 from .losses import adversarial_loss, contrastive_divergence, energy_ridge
 from .search import search
@@ -419,7 +420,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch_threads():
             torch.manual_seed(seed)
             if not warm:
                 self.constraints_ = self._fit_constraints(X32)
@@ -513,7 +514,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         X32 = np.array(X, dtype=np.float32, copy=True)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads():
             logits = self.net_.forward(X32, training=False)
         return logits.detach().cpu().double().numpy()
 

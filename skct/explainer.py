@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._config import torch_threads
 from ._model import ModelAdapter, _is_fitted
 from .constraints import ActionabilityConstraints
 from .generators import BaseGenerator, resolve_generator
@@ -243,7 +244,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         if "random_state" in self.generator_.get_params():
             if self.generator_.random_state is None:
                 self.generator_.set_params(random_state=rs.randint(0, 2**31 - 1))
-        self.generator_.fit(Z.astype(np.float32))
+        with torch_threads():
+            self.generator_.fit(Z.astype(np.float32))
         self.classes_ = adapter.classes_
         self.n_features_model_ = Z.shape[1]
         self._adapter = adapter
@@ -312,10 +314,11 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         t_idx = resolve_targets(spec, self.classes_, proba.argmax(axis=1), rng)
 
         x = adapter.to_tensor(Z)
-        res = search(adapter.module, x, torch.as_tensor(t_idx, device=x.device),
-                     self.generator_, self._torch_constraints,
-                     decision_threshold=self.decision_threshold, max_iter=self.max_iter,
-                     return_path=self.return_path)
+        with torch_threads():
+            res = search(adapter.module, x, torch.as_tensor(t_idx, device=x.device),
+                         self.generator_, self._torch_constraints,
+                         decision_threshold=self.decision_threshold, max_iter=self.max_iter,
+                         return_path=self.return_path)
         Z_cf = res.counterfactuals.cpu().double().numpy()
         X_copy = X.copy()
         cf = adapter.inverse_transform(Z_cf, X_copy)
