@@ -210,9 +210,9 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
                 )
 
         lower, upper = self._fit_bounds(X, names)
-        for g in groups:
-            lower[g] = np.minimum(lower[g], 0.0)
-            upper[g] = np.maximum(upper[g], 1.0)
+        for g in groups:  # one-hot columns live in [0, 1], whatever ``bounds`` says
+            lower[g] = 0.0
+            upper[g] = 1.0
         self.lower_ = lower
         self.upper_ = upper
         self.mutability_ = mut.astype(str)
@@ -423,7 +423,9 @@ def straight_through_harden(x, x_ref, c: TorchConstraints):
     if not c.has_groups:
         return x
     hard = _harden_groups(x.detach(), c, x_ref)
-    return x + (hard - x).detach()
+    # hard + (x - x) is exactly ``hard`` in the forward pass; x + (hard - x) is not in floating
+    # point (e.g. -0.3 + 1.3 == 0.99999994 in float32) when soft values leave [0, 1].
+    return hard + (x - x.detach())
 
 
 def protect(x_plus, x_cf, mut):
