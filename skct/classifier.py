@@ -244,6 +244,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
     constraints : ActionabilityConstraints or None, default=None
         Mutability and domain used in the search and by the protection rule (fitted on the
         training data; names need a DataFrame, e.g. ``pipe.set_output(transform="pandas")``).
+        None means ``ActionabilityConstraints()``: all features mutable, ``"auto"`` bounds.
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float, default=1e-3
     max_epochs : int, default=100
@@ -444,7 +445,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_constraints(self, X32):
         c = clone(self.constraints) if self.constraints is not None else \
-            ActionabilityConstraints(bounds=None)
+            ActionabilityConstraints()
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             needs_names = any(isinstance(k, str) for k in (c.mutability or {})) or \

@@ -130,7 +130,9 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         or None for a random class other than the predicted one (seeded by ``random_state``).
     constraints : ActionabilityConstraints or None, default=None
         Written with raw column names; resolved against the model's input columns at ``fit``
-        (one-hot groups of OneHotEncoders in the Pipeline are found automatically).
+        (one-hot groups of OneHotEncoders in the Pipeline are found automatically). None means
+        ``ActionabilityConstraints()``: every feature mutable, ``"auto"`` domain bounds learned
+        on ``fit``'s data. Explicit bounds are in the model's input space (after preprocessing).
     decision_threshold : float in (0, 1), default=0.75
         A row is done once ``p(target | x') >= decision_threshold``.
     max_iter : int, default=100
@@ -233,7 +235,7 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         frame = pd.DataFrame(Z, columns=names) if names is not None else Z
 
         constraints = clone(self.constraints) if self.constraints is not None else \
-            ActionabilityConstraints(bounds=None)
+            ActionabilityConstraints()
         groups = list(constraints.categorical or []) + adapter.onehot_groups()
         if groups:
             constraints.set_params(categorical=groups)

@@ -1,0 +1,326 @@
+"""CounterfactualTrainedClassifier: the objective, the estimator contract, evidence the method works."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+
+import skct.classifier as ct_module
+from skct import ActionabilityConstraints, CounterfactualExplainer, CounterfactualTrainedClassifier
+from skct.classifier import MLP
+from skct.datasets import make_credit_example, make_linearly_separable, make_moons
+from skct.metrics import implausibility
+
+CONVENTIONAL = dict(lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0)
+
+
+def _blobs(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    X = np.r_[rng.randn(n // 2, 2) * 0.7 - 1.5, rng.randn(n - n // 2, 2) * 0.7 + 1.5]
+    y = np.r_[np.zeros(n // 2), np.ones(n - n // 2)].astype(int)
+    return X.astype(np.float32), y
+
+
+# -- the objective ------------------------------------------------------------------------
+
+
+def test_zero_lambdas_is_exactly_conventional_skorch_training():
+    """lambda_div = lambda_adv = lambda_reg = 0 gives the weights of a plain skorch net."""
+    from skorch import NeuralNet
+
+    X, y = _blobs()
+    clf = CounterfactualTrainedClassifier(**CONVENTIONAL, max_epochs=5, lr=0.01, batch_size=32,
+                                          random_state=0).fit(X, y)
+    seed = int(check_random_state(0).randint(0, 2**31 - 1))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        plain = NeuralNet(MLP, module__n_features=2, module__n_classes=2,
+                          module__hidden_layer_sizes=(32,), criterion=torch.nn.CrossEntropyLoss,
+                          optimizer=torch.optim.Adam, lr=0.01, batch_size=32, max_epochs=5,
+                          train_split=None, iterator_train__shuffle=True, verbose=0)
+        plain.fit(X, y.astype(np.int64))
+    for p, q in zip(clf.logits_module_.parameters(), plain.module_.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert np.isnan(clf.history_[:, "cf_valid"]).all()  # no counterfactual was generated
+
+
+def test_loss_components_logged_per_epoch(capsys):
+    X, y = _blobs()
+    clf = CounterfactualTrainedClassifier(max_epochs=3, n_counterfactuals=100, lr=0.01,
+                                          verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    for key in ("train_loss", "train_div", "train_reg", "train_adv", "cf_valid"):
+        assert key in out
+        assert len(clf.history_[:, key]) == 3
+    valid = np.asarray(clf.history_[:, "cf_valid"])
+    assert ((valid >= 0) & (valid <= 1)).all()
+    # train_loss is the weighted sum of the components (averaged over batches)
+    h = clf.history_[-1]
+    total = h["train_ce"] + 0.5 * h["train_div"] + 0.1 * h["train_reg"] + 0.25 * h["train_adv"]
+    assert h["train_loss"] == pytest.approx(total, rel=1e-5, abs=1e-6)
+
+
+def test_burn_in_delays_counterfactual_generation():
+    X, y = _blobs()
+    clf = CounterfactualTrainedClassifier(max_epochs=4, burn_in=0.5, n_counterfactuals=50,
+                                          random_state=0).fit(X, y)
+    valid = np.asarray(clf.history_[:, "cf_valid"], dtype=float)
+    assert np.isnan(valid[:2]).all() and np.isfinite(valid[2:]).all()
+    assert clf.history_[0]["train_div"] == 0.0
+
+
+def test_counterfactuals_do_not_backpropagate_through_search(monkeypatch):
+    """The search sees detached inputs; parameter gradients come only from the loss terms."""
+    X, y = _blobs(100)
+    seen = {}
+    original = ct_module.search
+
+    def spy(model, x, target, *args, **kwargs):
+        res = original(model, x, target, *args, **kwargs)
+        seen["requires_grad"] = res.counterfactuals.requires_grad or res.nascent.requires_grad
+        seen["grads"] = [p.grad for p in model.parameters()]
+        return res
+
+    monkeypatch.setattr(ct_module, "search", spy)
+    CounterfactualTrainedClassifier(max_epochs=1, n_counterfactuals=20, random_state=0).fit(X, y)
+    assert seen["requires_grad"] is False
+
+
+def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
+    X, y = _blobs(100)
+    original = ct_module._ct_terms
+    calls = {"n": 0}
+
+    def once_nan(net, ct):
+        terms = original(net, ct)
+        calls["n"] += 1
+        if terms is not None and calls["n"] == 1:
+            return terms[0] * float("nan"), terms[1], terms[2]
+        return terms
+
+    monkeypatch.setattr(ct_module, "_ct_terms", once_nan)
+    with pytest.warns(RuntimeWarning, match="Non-finite training loss"):
+        clf = CounterfactualTrainedClassifier(max_epochs=2, n_counterfactuals=50,
+                                              random_state=0).fit(X, y)
+    assert all(torch.isfinite(p).all() for p in clf.logits_module_.parameters())
+
+    def always_nan(net, ct):
+        terms = original(net, ct)
+        return None if terms is None else (terms[0] * float("nan"), terms[1], terms[2])
+
+    monkeypatch.setattr(ct_module, "_ct_terms", always_nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(FloatingPointError, match="lambda_reg"):
+            CounterfactualTrainedClassifier(max_epochs=3, batch_size=10, n_counterfactuals=100,
+                                            random_state=0).fit(X, y)
+
+
+# -- evidence the method works ------------------------------------------------------------
+
+
+def test_proposition_3_1_protection_shrinks_immutable_weight():
+    """Protecting the immutable feature lowers the model's reliance on it (Prop. 3.1)."""
+    rng = np.random.RandomState(0)
+    n = 600
+    y = np.r_[np.zeros(n // 2), np.ones(n // 2)].astype(int)
+    # feature 0 immutable and discriminative, feature 1 mutable and discriminative
+    X = np.c_[rng.randn(n) + np.where(y == 1, 1.0, -1.0),
+              rng.randn(n) + np.where(y == 1, 1.0, -1.0)].astype(np.float32)
+    constraints = ActionabilityConstraints(mutability={0: "none"})
+    ratios = {}
+    for protect in (True, False):
+        clf = CounterfactualTrainedClassifier(
+            hidden_layer_sizes=(), constraints=constraints, protect_immutable=protect,
+            lambda_div=1.0, lambda_adv=0.0, lambda_reg=0.1, generator="generic",
+            max_epochs=40, lr=0.01, batch_size=60, n_counterfactuals=600, random_state=0,
+        ).fit(X, y)
+        w = clf.logits_module_.net[0].weight.detach().numpy()  # [2 classes, 2 features]
+        d = w[1] - w[0]  # the logit difference's weights
+        ratios[protect] = abs(d[0]) / abs(d[1])
+    assert ratios[True] < ratios[False]
+
+
+def test_ct_counterfactuals_are_more_plausible_than_conventional():
+    X, y = make_moons(n_samples=600, random_state=0)
+    X, y = np.asarray(X, np.float32), np.asarray(y)
+    common = dict(max_epochs=40, lr=0.01, batch_size=30, decision_threshold=0.75,
+                  n_counterfactuals=300, random_state=0)
+    scores = {}
+    for name, lambdas in {"conventional": CONVENTIONAL,
+                          "ct": dict(lambda_div=0.5, lambda_adv=0.25, lambda_reg=0.25)}.items():
+        clf = CounterfactualTrainedClassifier(**lambdas, **common).fit(X, y)
+        ex = CounterfactualExplainer(clf, generator="generic", target="opposite", max_iter=100,
+                                     random_state=0).fit(X, y)
+        res = ex.explain(X[:200])
+        ok = res.valid
+        assert ok.mean() > 0.8
+        scores[name] = implausibility(res.counterfactuals_model[ok], res.target_index[ok],
+                                      X, y, random_state=0)
+    assert scores["ct"] < scores["conventional"]
+
+
+def test_ct_counterfactuals_never_change_an_immutable_feature():
+    data = make_credit_example(n_samples=600, random_state=0)
+    X, y = data.data, data.target
+    constraints = ActionabilityConstraints(mutability={"age": "none"})
+    clf = CounterfactualTrainedClassifier(constraints=constraints, max_epochs=15, lr=0.01,
+                                          batch_size=30, random_state=0).fit(X, y)
+    ex = CounterfactualExplainer(clf, generator="ecco", target=1, constraints=constraints,
+                                 random_state=0).fit(X, y)
+    rejected = X[clf.predict(X) == 0]
+    cf = ex.transform(rejected)
+    assert (cf["age"].to_numpy() == rejected["age"].to_numpy()).all()
+    assert (cf["debt"].to_numpy() != rejected["debt"].to_numpy()).any()
+
+
+@pytest.mark.parametrize("maker", [make_linearly_separable, make_moons])
+def test_ct_accuracy_within_two_points_of_conventional(maker):
+    X, y = maker(n_samples=800, random_state=1)
+    X, y = np.asarray(X, np.float32), np.asarray(y)
+    Xtr, ytr, Xte, yte = X[:600], y[:600], X[600:], y[600:]
+    common = dict(max_epochs=30, lr=0.01, batch_size=30, n_counterfactuals=300, random_state=0)
+    base = CounterfactualTrainedClassifier(**CONVENTIONAL, **common).fit(Xtr, ytr)
+    ct = CounterfactualTrainedClassifier(lambda_div=0.5, lambda_adv=0.25, lambda_reg=0.25,
+                                         **common).fit(Xtr, ytr)
+    assert ct.score(Xte, yte) >= base.score(Xte, yte) - 0.02
+
+
+# -- estimator contract -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(lambda_div=-1.0), "lambda_div"),
+    (dict(lambda_adv=-0.1), "lambda_adv"),
+    (dict(lambda_reg=-0.1), "lambda_reg"),
+    (dict(epsilon=0.0), "epsilon"),
+    (dict(decision_threshold=1.0), "decision_threshold"),
+    (dict(decision_threshold=0.0), "decision_threshold"),
+    (dict(generator="wachter"), "generator"),
+    (dict(n_counterfactuals=0), "n_counterfactuals"),
+    (dict(max_iter_cf=0), "max_iter_cf"),
+    (dict(modul__x=1), "modul__x"),
+])
+def test_bad_parameters_raise_clear_errors_at_fit(params, match):
+    X, y = _blobs(50)
+    with pytest.raises(ValueError, match=match):
+        CounterfactualTrainedClassifier(max_epochs=1, **params).fit(X, y)
+
+
+def test_one_class_raises():
+    X, _ = _blobs(20)
+    with pytest.raises(ValueError, match="one class"):
+        CounterfactualTrainedClassifier(max_epochs=1).fit(X, np.zeros(20))
+
+
+def test_string_labels_pickle_clone_and_reproducibility():
+    X, y = _blobs(120)
+    labels = np.array(["no", "yes"])[y]
+    clf = CounterfactualTrainedClassifier(max_epochs=3, n_counterfactuals=40, random_state=3)
+    clf.fit(X.astype(np.float64), labels)
+    assert list(clf.classes_) == ["no", "yes"]
+    assert set(clf.predict(X)) <= {"no", "yes"}
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    again = clone(clf).fit(X, labels)
+    np.testing.assert_array_equal(again.predict_proba(X), proba)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), proba)
+    assert clf.n_features_in_ == 2
+
+
+def test_warm_start_continues_training():
+    X, y = _blobs(100)
+    clf = CounterfactualTrainedClassifier(max_epochs=2, warm_start=True, n_counterfactuals=30,
+                                          random_state=0).fit(X, y)
+    first = [p.detach().clone() for p in clf.logits_module_.parameters()]
+    clf.fit(X, y)
+    assert len(clf.history_) == 4
+    assert any(not torch.equal(a, b) for a, b in zip(first, clf.logits_module_.parameters()))
+
+
+def test_module_routing_and_custom_module():
+    class Linear(torch.nn.Module):
+        def __init__(self, n_in=2, n_out=2, scale=1.0):
+            super().__init__()
+            self.lin = torch.nn.Linear(n_in, n_out)
+            self.scale = scale
+
+        def forward(self, X):
+            return self.lin(X) * self.scale
+
+    X, y = _blobs(100)
+    clf = CounterfactualTrainedClassifier(Linear, module__scale=2.0, optimizer__weight_decay=1e-4,
+                                          max_epochs=2, n_counterfactuals=30, random_state=0)
+    assert clf.get_params()["module__scale"] == 2.0
+    clf.set_params(module__scale=3.0)
+    clf.fit(X, y)
+    assert clf.logits_module_.scale == 3.0
+    assert clf.net_.optimizer_.param_groups[0]["weight_decay"] == 1e-4
+    assert clone(clf).get_params()["module__scale"] == 3.0
+
+
+def test_pipeline_with_named_constraints_and_grid_search_n_jobs():
+    data = make_credit_example(n_samples=300, random_state=0)
+    X, y = data.data, data.target
+    clf = CounterfactualTrainedClassifier(
+        constraints=ActionabilityConstraints(mutability={"age": "none"}),
+        max_epochs=3, n_counterfactuals=50, lr=0.01, random_state=0)
+    pipe = make_pipeline(StandardScaler(), clf).set_output(transform="pandas")
+    search = GridSearchCV(pipe, {"counterfactualtrainedclassifier__lambda_div": [0.0, 0.5],
+                                 "counterfactualtrainedclassifier__lambda_adv": [0.0, 0.25]},
+                          cv=2, n_jobs=2)
+    search.fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_[-1].constraints_.mutability_.tolist() == ["none", "both"]
+
+
+def test_named_constraints_without_names_give_a_clear_error():
+    data = make_credit_example(n_samples=100, random_state=0)
+    clf = CounterfactualTrainedClassifier(
+        constraints=ActionabilityConstraints(mutability={"age": "none"}), max_epochs=1)
+    pipe = make_pipeline(StandardScaler(), clf)
+    with pytest.raises(ValueError, match="set_output"):
+        pipe.fit(data.data, data.target)
+
+
+def test_inputs_not_modified():
+    X, y = _blobs(80)
+    X0, y0 = X.copy(), y.copy()
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    CounterfactualTrainedClassifier(max_epochs=2, n_counterfactuals=30, random_state=0).fit(
+        frame, y)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(frame.to_numpy(), X0)
+
+
+def test_image_module_with_reshape_on_digits():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X = (digits.data[:300] / 8.0 - 1.0).astype(np.float32)
+    y = digits.target[:300]
+
+    class SmallCNN(torch.nn.Module):
+        def __init__(self, n_classes=10):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+            self.out = torch.nn.Linear(4 * 8 * 8, n_classes)
+
+        def forward(self, X):
+            h = torch.relu(self.conv(X.reshape(-1, 1, 8, 8)))
+            return self.out(h.flatten(1))
+
+    clf = CounterfactualTrainedClassifier(SmallCNN, max_epochs=3, lr=0.01, n_counterfactuals=64,
+                                          max_iter_cf=5, random_state=0).fit(X, y)
+    assert clf.predict_proba(X).shape == (300, 10)
+    assert np.isfinite(np.asarray(clf.history_[:, "train_div"])).all()
