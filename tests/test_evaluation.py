@@ -1,0 +1,173 @@
+"""evaluate(): the tidy grid, n_jobs independence, the Dask backend, input errors."""
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_blobs2d
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skct import CounterfactualTrainedClassifier, ECCoGenerator
+from skct.evaluation import EVALUATION_METRICS, evaluate
+
+METRICS = ("validity", "strict_validity", "cost", "redundancy", "implausibility", "mmd")
+KW = dict(generators={"generic": "generic", "ecco": ECCoGenerator(lambda_energy=2.0)},
+          n_runs=2, n_factuals=12, max_iter=25, metrics=METRICS, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_blobs2d(n=160, sep=1.0)
+
+
+@pytest.fixture(scope="module")
+def models(data):
+    X, y = data
+    ct = CounterfactualTrainedClassifier(max_epochs=4, n_counterfactuals=40, max_iter_cf=10,
+                                         hidden_layer_sizes=(8,), random_state=0).fit(X, y)
+    base = CounterfactualTrainedClassifier(lambda_div=0, lambda_adv=0, lambda_reg=0,
+                                           max_epochs=10, lr=1e-2, hidden_layer_sizes=(8,),
+                                           random_state=0)
+    return {"ct": ct, "base": make_pipeline(StandardScaler(), base).fit(X, y)}
+
+
+@pytest.fixture(scope="module")
+def serial(models, data):
+    X, y = data
+    return evaluate(models, X, y, n_jobs=1, **KW)
+
+
+def test_tidy_frame(serial):
+    df = serial
+    assert df.columns.tolist() == ["model", "generator", "factual", "target", "run", "metric",
+                                   "value"]
+    # 2 models x 2 generators x 2 ordered pairs x 2 runs x 6 metrics
+    assert len(df) == 2 * 2 * 2 * 2 * len(METRICS)
+    assert set(df["model"]) == {"ct", "base"} and set(df["generator"]) == {"generic", "ecco"}
+    assert set(zip(df["factual"], df["target"])) == {(0, 1), (1, 0)}
+    assert set(df["run"]) == {0, 1} and set(df["metric"]) == set(METRICS)
+    assert not df.duplicated(["model", "generator", "factual", "target", "run", "metric"]).any()
+    assert np.isfinite(df["value"]).all()
+    share = df[df["metric"].isin(["validity", "strict_validity", "redundancy"])]["value"]
+    assert ((share >= 0) & (share <= 1)).all()
+    assert (df[df["metric"].isin(["cost", "implausibility", "mmd"])]["value"] >= 0).all()
+    # canonical order: models and generators as given, then pair, run, metric
+    assert df["model"].iloc[0] == "ct" and df["generator"].iloc[0] == "generic"
+    assert df["metric"].iloc[: len(METRICS)].tolist() == list(METRICS)
+
+
+def test_same_factuals_for_every_generator_and_fresh_ones_per_run(serial):
+    cost = serial[serial["metric"] == "cost"].set_index(["model", "generator", "factual",
+                                                         "run"])["value"]
+    # runs differ (bootstrap samples), same random_state gives the same frame
+    assert cost.loc[("ct", "generic", 0, 0)] != cost.loc[("ct", "generic", 0, 1)]
+
+
+def test_n_jobs_1_equals_n_jobs_2(serial, models, data):
+    X, y = data
+    parallel = evaluate(models, X, y, n_jobs=2, **KW)
+    pd.testing.assert_frame_equal(serial, parallel)
+
+
+def test_dask_backend_equals_serial(serial, models, data):
+    distributed = pytest.importorskip("distributed")
+    X, y = data
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        with joblib.parallel_backend("dask"), distributed.get_task_stream(client) as stream:
+            on_dask = evaluate(models, X, y, **KW)
+    assert len(stream.data) >= 2  # the chunks really ran on the cluster's workers
+    pd.testing.assert_frame_equal(serial, on_dask)
+
+
+def test_random_state_reproducible_and_seed_sensitive(models, data):
+    X, y = data
+    kw = dict(KW)
+    kw.update(n_runs=1, metrics=("cost",))
+    a = evaluate({"ct": models["ct"]}, X, y, **kw)
+    b = evaluate({"ct": models["ct"]}, X, y, **kw)
+    c = evaluate({"ct": models["ct"]}, X, y, **dict(kw, random_state=1))
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["value"], c["value"])
+
+
+def test_options_pairs_reference_progress_and_mmd_test(models, data, capsys):
+    X, y = data
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    pipe = clone(models["base"]).fit(frame, y)
+    df = evaluate({"base": pipe}, frame, y, generators="generic",
+                  targets=[(0, 1)], n_runs=1, n_factuals=10, max_iter=10,
+                  metrics=("mmd", "energy_differential"),
+                  metric_params={"mmd": {"n_permutations": 20}},
+                  reference=(frame.iloc[:100], y[:100]), random_state=0, verbose=1)
+    assert df["metric"].tolist() == ["mmd", "mmd_p_value", "energy_differential"]
+    assert 0 < df["value"].iloc[1] <= 1
+    assert "[evaluate] 1/1 batches" in capsys.readouterr().err
+
+
+def test_factual_class_never_predicted_gives_nan(models, data):
+    X, y = data
+    ct = models["ct"]
+    X0 = X[ct.predict(X) == 0]  # only rows predicted as class 0
+    with pytest.warns(RuntimeWarning, match="predicted as the factual class"):
+        df = evaluate(ct, X0, reference=(X, y), n_runs=1, n_factuals=5, max_iter=5,
+                      metrics=("validity",), random_state=0)
+    assert df.set_index("factual")["value"].isna().to_dict() == {0: False, 1: True}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"models": {}}, "models"),
+    ({"models": [1, 2]}, "models"),
+    ({"metrics": ("validity", "accuracy")}, "metrics"),
+    ({"metrics": ()}, "metrics"),
+    ({"generators": "nope"}, "generators"),
+    ({"generators": ["generic", "generic"]}, "generators"),
+    ({"generators": 3}, "generators"),
+    ({"targets": [(0, 7)]}, "targets"),
+    ({"targets": [(1, 1)]}, "targets"),
+    ({"targets": "some"}, "targets"),
+    ({"n_runs": 0}, "n_runs"),
+    ({"n_factuals": 1}, "n_factuals"),
+    ({"decision_threshold": 1.0}, "decision_threshold"),
+    ({"metric_params": {"cost": {"ord": 2}}, "metrics": ("validity",)}, "metric_params"),
+    ({"reference": (np.zeros((3, 2)), [0, 1])}, "reference"),
+    ({"y": None}, "y"),
+])
+def test_bad_inputs(models, data, kwargs, match):
+    X, y = data
+    args = {"models": {"ct": models["ct"]}, "y": y, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        evaluate(args.pop("models"), X, args.pop("y"), **args)
+
+
+def test_unfitted_model_rejected(data):
+    X, y = data
+    with pytest.raises(ValueError, match="models: 'm' .* not fitted"):
+        evaluate({"m": CounterfactualTrainedClassifier()}, X, y)
+
+
+def test_metric_table_covers_metrics_module():
+    from skct.metrics import METRICS as ALL
+
+    assert set(EVALUATION_METRICS) == set(ALL)
+
+
+def test_each_model_shipped_in_about_n_jobs_chunks(models, data, monkeypatch):
+    import skct.evaluation as mod
+
+    X, y = data
+    seen = []
+    real = mod._evaluate_chunk
+    monkeypatch.setattr(mod, "_evaluate_chunk",
+                        lambda name, est, *a: seen.append((name, len(a[-2]))) or real(name, est,
+                                                                                         *a))
+    kw = dict(KW, metrics=("validity",))
+    with joblib.parallel_backend("threading", n_jobs=2):
+        threaded = evaluate(models, X, y, **kw)
+    # 2 models x 2 chunks, each chunk with half of the model's 2 x 2 x 2 = 8 batches
+    assert sorted(seen) == [("base", 4), ("base", 4), ("ct", 4), ("ct", 4)]
+    pd.testing.assert_frame_equal(threaded, evaluate(models, X, y, n_jobs=1, **kw))
