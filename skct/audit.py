@@ -161,9 +161,9 @@ def _resolve_groups(groups, X):
         name = str(name)
         if name in out:
             raise ValueError(f"groups: the grouping name {name!r} is used twice.")
-        if name in _STAT_COLUMNS:
+        if name in _STAT_COLUMNS or name in {f"cf_{c}" for c in X.columns}:
             raise ValueError(f"groups: the grouping name {name!r} is reserved for a report "
-                             f"column; reserved names: {_STAT_COLUMNS}.")
+                             f"column; reserved names: {_STAT_COLUMNS} and 'cf_<column>'.")
         out[name] = _one_grouping(spec, X, name)
     return out
 
@@ -214,33 +214,40 @@ def _changed_matrix(cf, X, tol):
 
 def _fmt(v):
     if isinstance(v, (float, np.floating)):
-        return f"{float(v):.4g}"
+        return f"{float(v):.6g}"
     return str(v)
 
 
 def _changes_long(cf, X, changed, valid):
-    """Long table of changes: one row per (row, changed original column)."""
-    records = []
-    numeric = {c: _is_num(X[c]) and _is_num(cf[c]) for c in X.columns}
-    pos_r, pos_c = np.nonzero(changed.to_numpy())
-    for i, j in zip(pos_r.tolist(), pos_c.tolist()):
-        col = X.columns[j]
-        old, new = X[col].iloc[i], cf[col].iloc[i]
-        if numeric[col]:
-            old, new = old.item() if hasattr(old, "item") else old, \
-                new.item() if hasattr(new, "item") else new
-            delta = float(new) - float(old)
-            text = f"{_fmt(old)} -> {_fmt(new)} ({delta:+.4g})"
-            kind = "numerical"
-        else:
-            delta = np.nan
-            text = f"{old} -> {new}"
-            kind = "categorical"
-        records.append({"row": X.index[i], "position": i, "feature": col, "kind": kind,
-                        "old": old, "new": new, "delta": delta, "change": text,
-                        "valid": bool(valid[i])})
+    """Long table of changes: one row per (row, changed original column), in row order."""
     cols = ["row", "position", "feature", "kind", "old", "new", "delta", "change", "valid"]
-    return pd.DataFrame.from_records(records, columns=cols)
+    parts = []
+    ch = changed.to_numpy()
+    for j, col in enumerate(X.columns):
+        pos = np.flatnonzero(ch[:, j])
+        if not len(pos):
+            continue
+        numeric = _is_num(X[col]) and _is_num(cf[col])
+        old = X[col].to_numpy(dtype=object)[pos]
+        new = cf[col].to_numpy(dtype=object)[pos]
+        if numeric:
+            old = np.array([v.item() if hasattr(v, "item") else v for v in old], dtype=object)
+            new = np.array([v.item() if hasattr(v, "item") else v for v in new], dtype=object)
+            delta = new.astype(np.float64) - old.astype(np.float64)
+            text = [f"{_fmt(a)} -> {_fmt(b)} ({d:+.6g})" for a, b, d in zip(old, new, delta)]
+        else:
+            delta = np.full(len(pos), np.nan)
+            text = [f"{a} -> {b}" for a, b in zip(old, new)]
+        parts.append(pd.DataFrame({
+            "row": X.index[pos], "position": pos, "feature": col,
+            "kind": "numerical" if numeric else "categorical", "old": old, "new": new,
+            "delta": delta, "change": text, "valid": np.asarray(valid, dtype=bool)[pos],
+            "_col": j}))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["position", "_col"], kind="stable").drop(columns="_col")
+    return out.reset_index(drop=True)[cols]
 
 
 def _raw_name(key, columns):
@@ -630,6 +637,9 @@ class RecourseAuditReport:
                "border": 0, "classes": "tbl"}
         freq = self.feature_change_frequencies()
         freq = freq.loc[:, (freq.fillna(0) > 0).any(axis=0)]
+        summary = self.summary()
+        for col in ("n", "n_recourse"):  # blank, not <NA>, on the gap rows
+            summary[col] = summary[col].astype(object).where(summary[col].notna(), "")
         doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
 <style>
@@ -646,7 +656,7 @@ img {{max-width: 100%;}}
 <h2>Recourse per group</h2>
 <p>share_valid: share of the group with a valid counterfactual that respects the actionability
 constraints; costs and numbers of changed features are over those rows.</p>
-{self.summary().to_html(**fmt)}
+{summary.to_html(**fmt)}
 <h2>Gaps between groups</h2>
 {self.gaps().to_html(**fmt)}
 <h2>Figure</h2>
