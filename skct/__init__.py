@@ -2,10 +2,14 @@
 
 from ._config import config_context, get_config, set_config
 from ._version import __version__
+from .audit import RecourseAuditReport, recourse_audit
 from .classifier import CounterfactualTrainedClassifier
 from .constraints import ActionabilityConstraints
+from .evaluation import evaluate
 from .explainer import CounterfactualExplainer, CounterfactualResult
 from .generators import ECCoGenerator, GenericGenerator, REVISEGenerator
+from .plotting import CounterfactualDisplay, ImageCounterfactualDisplay, RobustnessCurveDisplay
+from .scorers import make_counterfactual_scorer
 
 __all__ = [
     "__version__",
@@ -19,4 +23,11 @@ __all__ = [
     "GenericGenerator",
     "ECCoGenerator",
     "REVISEGenerator",
+    "evaluate",
+    "make_counterfactual_scorer",
+    "recourse_audit",
+    "RecourseAuditReport",
+    "CounterfactualDisplay",
+    "ImageCounterfactualDisplay",
+    "RobustnessCurveDisplay",
 ]

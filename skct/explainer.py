@@ -45,7 +45,8 @@ class CounterfactualResult:
     target_proba : ndarray of float
         ``p(target | x')``.
     counterfactuals_model, factuals_model : ndarray
-        The same rows in the model's input space (after preprocessing).
+        The same rows in the model's input space (after preprocessing), as the search saw them
+        (float32 values, so an unchanged feature has exactly zero difference).
     target_index : ndarray of int
         Target class index into ``classes_``.
     feature_names_model : ndarray of str or None
@@ -337,7 +338,7 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
             n_iter=res.n_iter.cpu().numpy(),
             target_proba=res.target_proba.cpu().double().numpy(),
             counterfactuals_model=Z_cf,
-            factuals_model=Z,
+            factuals_model=x.cpu().double().numpy(),
             target_index=t_idx,
             feature_names_model=adapter.feature_names_model(X),
             path=None if res.path is None else res.path.cpu().double().numpy(),
