@@ -104,9 +104,9 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
 
     Attributes
     ----------
-    lower_, upper_ : ndarray of shape (n_features_in_,)
+    lower_, upper_ : ndarray of shape (n_features,)
         Domain bounds (``-inf``/``inf`` where unbounded).
-    mutability_ : ndarray of str, shape (n_features_in_,)
+    mutability_ : ndarray of str, shape (n_features,)
         Mutability word per column.
     categorical_groups_ : list of ndarray of int
         Column indices of each one-hot group.

@@ -759,6 +759,7 @@ _RETURNS = """
         frame : DataFrame or None
             ``data`` with the target as last column (``None`` if ``as_frame=False``).
         feature_names, categorical_features, numerical_features : list of str
+            All feature names, and those of the categorical and the numerical features.
         immutable_features : list of str
             Features a counterfactual must not change.
         target_names : list of str
