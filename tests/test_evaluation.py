@@ -58,11 +58,16 @@ def test_tidy_frame(serial):
     assert df["metric"].iloc[: len(METRICS)].tolist() == list(METRICS)
 
 
-def test_same_factuals_for_every_generator_and_fresh_ones_per_run(serial):
-    cost = serial[serial["metric"] == "cost"].set_index(["model", "generator", "factual",
-                                                         "run"])["value"]
-    # runs differ (bootstrap samples), same random_state gives the same frame
-    assert cost.loc[("ct", "generic", 0, 0)] != cost.loc[("ct", "generic", 0, 1)]
+def test_same_factuals_for_every_generator_and_fresh_ones_per_run(models, data):
+    X, y = data
+    # max_iter=0: counterfactuals are the factuals, so implausibility only depends on them
+    df = evaluate({"ct": models["ct"]}, X, y, **dict(KW, max_iter=0,
+                                                     metrics=("cost", "implausibility")))
+    assert (df.loc[df["metric"] == "cost", "value"] == 0).all()
+    imp = df[df["metric"] == "implausibility"].pivot_table(
+        index=["factual", "run"], columns="generator", values="value")
+    np.testing.assert_array_equal(imp["generic"], imp["ecco"])  # same rows for each generator
+    assert imp.loc[(0, 0), "generic"] != imp.loc[(0, 1), "generic"]  # fresh rows per run
 
 
 def test_n_jobs_1_equals_n_jobs_2(serial, models, data):
