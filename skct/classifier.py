@@ -58,9 +58,9 @@ class MLP(nn.Module):
 class _CounterfactualNet(NeuralNet):
     """skorch net whose training loss adds the counterfactual training terms.
 
-    Only documented hooks are overridden: ``on_epoch_begin`` (one batched counterfactual search
-    per epoch), ``on_batch_begin`` (which chunk of counterfactuals a batch uses) and
-    ``train_step_single`` (the loss). The owner ``CounterfactualTrainedClassifier`` sets the
+    Only documented hooks are overridden: ``on_epoch_begin`` (reset per-epoch state),
+    ``on_batch_begin`` (one batched counterfactual search at the epoch's first training batch;
+    which chunk of counterfactuals a batch uses) and ``train_step_single`` (the loss). The owner ``CounterfactualTrainedClassifier`` sets the
     private ``_ct`` state before fitting.
     """
 
@@ -78,19 +78,23 @@ class _CounterfactualNet(NeuralNet):
         ct["batch"] = -1
         ct["cfs"] = None
         epoch, ct["epoch"] = ct["epoch"], ct["epoch"] + 1  # 0-based epoch of this fit
-        if not ct["active"] or epoch < ct["burn_in_epochs"]:
-            self.history.record("cf_valid", float("nan"))
-            return
-        start = time.perf_counter()
-        ct["cfs"] = _generate(self, ct)
-        self.history.record("cf_valid", ct["cfs"]["valid_share"])
-        self.history.record("cf_steps", ct["cfs"]["steps"])
-        self.history.record("cf_time", time.perf_counter() - start)
+        ct["generate"] = ct["active"] and epoch >= ct["burn_in_epochs"]
+        self.history.record("cf_valid", float("nan"))
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         super().on_batch_begin(net, batch=batch, training=training, **kwargs)
-        if training:
-            self._ct["batch"] += 1
+        if not training:
+            return
+        ct = self._ct
+        ct["batch"] += 1
+        if ct["batch"] == 0 and ct["generate"]:
+            # one batched search per epoch, run here (not in on_epoch_begin) so that skorch's
+            # epoch timer, which starts after the net's own on_epoch_begin, includes it
+            start = time.perf_counter()
+            ct["cfs"] = _generate(self, ct)
+            self.history.record("cf_valid", ct["cfs"]["valid_share"])
+            self.history.record("cf_steps", ct["cfs"]["steps"])
+            self.history.record("cf_time", time.perf_counter() - start)
 
     # -- per batch: the loss ----------------------------------------------------------------
     def train_step_single(self, batch, **fit_params):
@@ -500,7 +504,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
             "lambda_div": self.lambda_div, "lambda_adv": self.lambda_adv,
             "lambda_reg": self.lambda_reg, "active": active,
             "burn_in_epochs": int(round(self.burn_in * self.max_epochs)),
-            "epoch": 0, "batch": -1, "nonfinite": 0, "cfs": None,
+            "epoch": 0, "batch": -1, "nonfinite": 0, "cfs": None, "generate": False,
         }
 
     def _encode_labels(self, y):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -296,6 +296,11 @@ class TorchConstraints:
     mut : Tensor [D] int8 (0 none, 1 increase, 2 decrease, 3 both)
     group_index : Tensor [G, L] long, padded with 0 where ``group_mask`` is False
     group_mask : Tensor [G, L] bool
+    group_mutable : Tensor [G] bool
+    step_lower, step_upper : Tensor [D]
+        Limits of one search step implied by mutability (0 or +-inf), derived.
+    is_trivial, all_mutable : bool
+        Derived once, so the search's hot loop can skip work that cannot change anything.
     """
 
     lower: torch.Tensor
@@ -304,6 +309,24 @@ class TorchConstraints:
     group_index: torch.Tensor
     group_mask: torch.Tensor
     group_mutable: torch.Tensor
+    step_lower: torch.Tensor = field(init=False, repr=False)
+    step_upper: torch.Tensor = field(init=False, repr=False)
+    is_trivial: bool = field(init=False)
+    all_mutable: bool = field(init=False)
+
+    def __post_init__(self):
+        inf = torch.full_like(self.lower, float("inf"))
+        zero = torch.zeros_like(self.lower)
+        self.step_lower = torch.where((self.mut == 0) | (self.mut == 1), zero, -inf)
+        self.step_upper = torch.where((self.mut == 0) | (self.mut == 2), zero, inf)
+        self.all_mutable = bool((self.mut == 3).all())
+        # True when no mask, bound or group applies (the search skips projections)
+        self.is_trivial = bool(
+            self.all_mutable
+            and torch.isinf(self.lower).all()
+            and torch.isinf(self.upper).all()
+            and self.group_index.shape[0] == 0
+        )
 
     @classmethod
     def from_arrays(cls, lower, upper, mutability, groups, dtype=torch.float32, device="cpu"):
@@ -340,16 +363,6 @@ class TorchConstraints:
     def has_groups(self):
         return self.group_index.shape[0] > 0
 
-    @property
-    def is_trivial(self):
-        """True when no mask, bound or group applies (lets the search skip projections)."""
-        return bool(
-            (self.mut == 3).all()
-            and torch.isinf(self.lower).all()
-            and torch.isinf(self.upper).all()
-            and not self.has_groups
-        )
-
 
 # ---------------------------------------------------------------------------------------
 # Pure tensor helpers (shapes: N rows, D features, G groups, L max group width)
@@ -367,12 +380,15 @@ def _apply_mutability(x_new, x_ref, mut):
     return out
 
 
-def _mask_step(step, mut):
-    """Zero the components of a step [N, D] that would violate mutability [D] (per step)."""
-    step = torch.where(mut == 0, torch.zeros_like(step), step)
-    step = torch.where(mut == 1, step.clamp(min=0), step)
-    step = torch.where(mut == 2, step.clamp(max=0), step)
-    return step
+def _mask_step(step, c: TorchConstraints):
+    """Zero the components of a step [N, D] that would violate mutability (per step).
+
+    "none" allows no change, "increase" only positive and "decrease" only negative components:
+    one clamp against the limits [D] derived from the mutability codes.
+    """
+    if c.all_mutable:
+        return step
+    return torch.clamp(step, c.step_lower, c.step_upper)
 
 
 def _clip_to_bounds(x, x_ref, lower, upper):

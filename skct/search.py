@@ -112,47 +112,58 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
     x = x.detach()
 
     with eval_mode(model), torch.enable_grad():
-        state = generator.init_state(x).detach()  # [N, S]
+        # Compact tensors hold only the rows still searching; results are written out only
+        # for rows that leave the search (converged, or at the last step).
+        s_act = generator.init_state(x).detach()  # [A, S]
+        x_act, t_act = x, target  # [A, D], [A]
+        idx = torch.arange(n, device=x.device)  # [A] row of each active entry
+        nas_act = x  # [A, D] last iterate within epsilon
         x_cf = x.clone()  # [N, D]
         proba = torch.zeros(n, dtype=x.dtype, device=x.device)
         converged = torch.zeros(n, dtype=torch.bool, device=x.device)
         n_iter = torch.zeros(n, dtype=torch.long, device=x.device)
         nascent = x.clone()
         path = []
-        active = torch.arange(n, device=x.device)  # indices of rows still searching
 
         for t in range(max_iter + 1):
-            s = state.index_select(0, active).requires_grad_(True)  # [A, S]
-            xa = x.index_select(0, active)  # [A, D]
-            ta = target.index_select(0, active)  # [A]
-            xc = generator.to_input(s, xa, c)  # [A, D], valid point, differentiable
+            s = s_act.requires_grad_(True)
+            xc = generator.to_input(s, x_act, c)  # [A, D], valid point, differentiable
             logits = model(xc)  # [A, C]
-            pa = torch.softmax(logits.detach(), dim=1).gather(1, ta[:, None]).squeeze(1)
-
+            ld = logits.detach()
+            # p(target | x') = exp(logit_t - logsumexp(logits)): cheaper than a full softmax
+            pa = (ld.gather(1, t_act[:, None]).squeeze(1) - torch.logsumexp(ld, 1)).exp()
             xc_det = xc.detach()
-            x_cf[active] = xc_det
-            proba[active] = pa
             if epsilon is not None:
-                close = (xc_det - xa).abs().amax(dim=1) <= epsilon  # [A]
-                nascent[active[close]] = xc_det[close]
-            if return_path:
-                path.append(x_cf.clone())
-
+                close = (xc_det - x_act).abs().amax(dim=1) <= epsilon  # [A]
+                nas_act = torch.where(close[:, None], xc_det, nas_act)
             done = pa >= decision_threshold  # [A]
-            converged[active[done]] = True
-            if t == max_iter:
+            last = t == max_iter
+            n_done = int(done.sum())
+            if return_path:
+                x_cf[idx] = xc_det
+                path.append(x_cf.clone())
+            if last or n_done:
+                out = torch.ones_like(done) if last else done
+                rows = idx[out]
+                x_cf[rows] = xc_det[out]
+                proba[rows] = pa[out]
+                converged[rows] = done[out]
+                n_iter[rows] = t
+                nascent[rows] = nas_act[out]
+            if last or n_done == idx.shape[0]:
                 break
-            still = ~done
-            if not bool(still.any()):
-                break
-            loss = generator.loss(xc, xa, ta, logits, t, max_iter)  # [A]
-            (grad,) = torch.autograd.grad(loss[still].sum(), s)
-            keep = still.nonzero().squeeze(1)
-            new_state = generator.update(s.index_select(0, keep), grad.index_select(0, keep),
-                                         xa.index_select(0, keep), c)
-            active = active.index_select(0, keep)
-            state[active] = new_state.to(state.dtype)
-            n_iter[active] += 1
+            loss = generator.loss(xc, x_act, t_act, logits, t, max_iter)  # [A]
+            if n_done:
+                still = ~done
+                (grad,) = torch.autograd.grad(loss[still].sum(), s)
+                keep = still.nonzero().squeeze(1)
+                s_old, grad = s.detach().index_select(0, keep), grad.index_select(0, keep)
+                x_act, t_act = x_act.index_select(0, keep), t_act.index_select(0, keep)
+                idx, nas_act = idx.index_select(0, keep), nas_act.index_select(0, keep)
+            else:
+                (grad,) = torch.autograd.grad(loss.sum(), s)
+                s_old = s.detach()
+            s_act = generator.update(s_old, grad, x_act, c).detach()
 
         if return_path:
             # rows frozen early repeat their last value; pad to T + 1 entries

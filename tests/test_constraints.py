@@ -35,6 +35,8 @@ def frame():
         "income": rng.normal(40.0, 10.0, 50),
     })
 
+WORD_OF_CODE = {v: k for k, v in MUTABILITY_WORDS.items()}
+
 
 def _auto_bounds(X, n_sigma=3.0):
     X = np.asarray(X, dtype=np.float64)
@@ -352,8 +354,10 @@ def test_project_trivial_constraints_is_identity():
 def test_mask_step_per_word(step, data):
     d = step.shape[1]
     codes = data.draw(arrays(np.int8, (d,), elements=st.integers(0, 3)))
-    s, mut = torch.as_tensor(step), torch.as_tensor(codes)
-    out = _mask_step(s, mut)
+    s = torch.as_tensor(step)
+    words = [WORD_OF_CODE[int(k)] for k in codes]
+    c = TorchConstraints.from_arrays(np.full(d, -np.inf), np.full(d, np.inf), words, [])
+    out = _mask_step(s, c)
     for j in range(d):
         col, res = s[:, j], out[:, j]
         if codes[j] == MUTABILITY_WORDS["none"]:
@@ -368,9 +372,10 @@ def test_mask_step_per_word(step, data):
 
 def test_mask_step_hand_example():
     step = torch.tensor([[1.0, 1.0, 1.0, 1.0], [-1.0, -1.0, -1.0, -1.0]])
-    mut = torch.tensor([0, 1, 2, 3], dtype=torch.int8)
+    c = TorchConstraints.from_arrays(np.full(4, -np.inf), np.full(4, np.inf),
+                                     ["none", "increase", "decrease", "both"], [])
     expected = torch.tensor([[0.0, 1.0, 0.0, 1.0], [0.0, 0.0, -1.0, -1.0]])
-    assert torch.equal(_mask_step(step, mut), expected)
+    assert torch.equal(_mask_step(step, c), expected)
 
 
 @settings(max_examples=50, deadline=None)

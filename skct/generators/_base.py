@@ -79,8 +79,7 @@ class BaseGenerator(BaseEstimator):
 
     def update(self, state, grad, x, constraints: TorchConstraints):
         """One masked, projected gradient step on the state (detached)."""
-        step = -self.step_size * grad
-        step = _mask_step(step, constraints.mut)
+        step = _mask_step(-self.step_size * grad, constraints)
         return project(state.detach() + step, x, constraints, hard=False)
 
     # -- objective -------------------------------------------------------------------------
