@@ -1,0 +1,170 @@
+"""Sphinx configuration of the skct documentation.
+
+Build (from the repository root; it executes the gallery, so it takes a few minutes)::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent))  # import the checkout's skct even without an install
+
+import skct  # noqa: E402
+
+# -- project -------------------------------------------------------------------------------
+project = "skct"
+author = "skct developers"
+copyright = "skct developers"
+version = release = skct.__version__
+
+# -- general -------------------------------------------------------------------------------
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+templates_path = ["_templates"]
+exclude_patterns = [
+    "_build",
+    "README.md",  # how to build these docs (for people browsing the repository)
+    "examples",  # gallery sources; sphinx-gallery renders them into auto_examples/
+]
+# no network during the build: no intersphinx; unresolved references are not errors
+nitpicky = False
+default_role = "literal"  # `x` in docstrings renders as code
+pygments_style = "sphinx"
+suppress_warnings = [
+    # results.md is written by benchmarks/reproduce.py; its headings may start at any level
+    "myst.header",
+]
+
+# -- autodoc / autosummary / numpydoc ------------------------------------------------------
+# autosummary writes one page per object into gen_modules/; remove the pages of an earlier
+# build first, so that a renamed or removed object cannot leave an orphan page behind
+for _stale in (DOCS / "gen_modules").glob("*.rst"):
+    _stale.unlink()
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_default_options = {"members": False}
+autodoc_typehints = "none"  # the numpydoc sections describe the types
+autodoc_class_signature = "mixed"
+numpydoc_show_class_members = False
+numpydoc_show_inherited_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+numpydoc_xref_param_type = False
+
+# -- MyST (results.md) ---------------------------------------------------------------------
+myst_enable_extensions = ["dollarmath"]
+myst_heading_anchors = 3
+
+# -- sphinx-gallery ------------------------------------------------------------------------
+# The examples really run during the build (about a minute on two CPU cores); torch uses one
+# thread inside skct by default (see skct.set_config).
+os.environ.setdefault("MPLBACKEND", "Agg")
+warnings.filterwarnings("ignore", category=UserWarning,
+                        message="Matplotlib is currently using agg")
+sphinx_gallery_conf = {
+    "examples_dirs": "examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "doc_module": ("skct",),
+    "backreferences_dir": "gen_modules/backreferences",
+    "reference_url": {"skct": None},
+    "remove_config_comments": True,
+    "write_computation_times": False,
+    "show_memory": False,
+    "min_reported_time": 1,
+    "abort_on_example_error": False,
+    "thumbnail_size": (400, 300),
+}
+
+# -- HTML ----------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"skct {release}"
+html_static_path = ["_static"]
+html_show_sourcelink = False
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_prev_next": True,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_context = {"default_mode": "light"}
+
+
+# -- references to re-exported names -------------------------------------------------------
+# The API reference documents a name once, where users import it from: ``skct.evaluate``
+# rather than ``skct.evaluation.evaluate``. Docstrings may use either spelling; this resolves
+# the module path (and its members, e.g. ``skct.audit.RecourseAuditReport.plot``) to the
+# documented name.
+
+
+def _reexport_aliases():
+    import importlib
+    import pkgutil
+
+    aliases = {}
+    for info in pkgutil.walk_packages(skct.__path__, prefix="skct."):
+        if info.name.rsplit(".", 1)[-1].startswith("_") or info.name in {"skct.demo",
+                                                                         "skct.__main__"}:
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except Exception:  # an optional dependency missing: nothing to alias there
+            continue
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name, None)
+            if obj is not None and name in skct.__all__ and getattr(skct, name) is obj:
+                aliases[f"{info.name}.{name}"] = f"skct.{name}"
+    for name in skct.__all__:  # the defining module, e.g. skct.generators.ecco
+        obj = getattr(skct, name)
+        module = getattr(obj, "__module__", None)
+        if module and module != "skct" and hasattr(obj, "__qualname__"):
+            aliases[f"{module}.{obj.__qualname__}"] = f"skct.{name}"
+    return aliases
+
+
+_ALIASES = _reexport_aliases()
+
+
+def _resolve_reexport(app, env, node, contnode):
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    modname, clsname = node.get("py:module"), node.get("py:class")
+    candidates = [target]
+    if modname:
+        candidates.append(f"{modname}.{target}")
+        if clsname:
+            candidates.append(f"{modname}.{clsname}.{target}")
+    for full in candidates:
+        for alias, documented in _ALIASES.items():
+            if full == alias or full.startswith(alias + "."):
+                new_target = documented + full[len(alias):]
+                return env.domains["py"].resolve_xref(
+                    env, node["refdoc"], app.builder, node["reftype"], new_target, node,
+                    contnode)
+    return None
+
+
+def setup(app):
+    app.connect("missing-reference", _resolve_reexport)
