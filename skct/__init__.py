@@ -7,7 +7,7 @@ from .classifier import CounterfactualTrainedClassifier
 from .constraints import ActionabilityConstraints
 from .evaluation import evaluate
 from .explainer import CounterfactualExplainer, CounterfactualResult
-from .generators import ECCoGenerator, GenericGenerator, REVISEGenerator
+from .generators import ECCCoGenerator, ECCoGenerator, GenericGenerator, REVISEGenerator
 from .plotting import CounterfactualDisplay, ImageCounterfactualDisplay, RobustnessCurveDisplay
 from .scorers import make_counterfactual_scorer
 
@@ -22,6 +22,7 @@ __all__ = [
     "CounterfactualResult",
     "GenericGenerator",
     "ECCoGenerator",
+    "ECCCoGenerator",
     "REVISEGenerator",
     "evaluate",
     "make_counterfactual_scorer",

@@ -148,6 +148,8 @@ def _generate(net, ct):
     n_classes = ct["n_classes"]
     offset = torch.as_tensor(rng.randint(1, n_classes, size=m), device=X.device)
     target = (pred + offset) % n_classes  # uniform among classes other than the predicted one
+    if ct["generator"].requires_calibration:  # e.g. ECCCo: conformal threshold of this model
+        ct["generator"].calibrate(module, X, y)
     res = search(module, x, target, ct["generator"], ct["constraints"],
                  decision_threshold=ct["decision_threshold"], max_iter=ct["max_iter_cf"],
                  epsilon=ct["epsilon"])
@@ -232,9 +234,10 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         Weights of the contrastive divergence, adversarial and ridge terms.
     epsilon : float > 0, default=0.3
         L-infinity radius of the nascent adversarial example.
-    generator : {"ecco", "generic", "revise"} or BaseGenerator, default="ecco"
+    generator : {"ecco", "generic", "eccco", "revise"} or BaseGenerator, default="ecco"
         Counterfactual generator used during training (ECCo: SGD step 0.25,
-        ``lambda_cost=0.001``, ``lambda_energy=5.0``).
+        ``lambda_cost=0.001``, ``lambda_energy=5.0``; ECCCo is re-calibrated on the training
+        data with the current model before each epoch's search).
     decision_threshold : float in (0, 1), default=0.75
         tau: a search stops for a row once ``p(y+|x') >= tau``.
     max_iter_cf : int >= 1, default=30
@@ -309,7 +312,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         "lambda_adv": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_reg": [Interval(numbers.Real, 0, None, closed="left")],
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
-        "generator": [StrOptions({"generic", "ecco", "revise"}), BaseGenerator],
+        "generator": [StrOptions({"generic", "ecco", "eccco", "revise"}), BaseGenerator],
         "decision_threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
         "max_iter_cf": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_counterfactuals": [Interval(numbers.Integral, 1, None, closed="left")],

@@ -122,10 +122,11 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
     estimator : estimator
         A torch-backed classifier (skorch net, :class:`CounterfactualTrainedClassifier`) or a
         Pipeline of invertible preprocessing ending in one. Fitted or not (see ``prefit``).
-    generator : {"generic", "ecco", "revise"} or BaseGenerator, default="generic"
+    generator : {"generic", "ecco", "eccco", "revise"} or BaseGenerator, default="generic"
         The counterfactual generator (objective and search space). Names build the generator
-        with its defaults (Generic/ECCo: SGD step 0.25, ``lambda_cost=0.001``; ECCo:
-        ``lambda_energy=5.0``; REVISE: step 0.1 in a VAE latent space).
+        with its defaults (Generic/ECCo/ECCCo: SGD step 0.25, ``lambda_cost=0.001``; ECCo and
+        ECCCo: ``lambda_energy=5.0``; ECCCo adds the conformal set-size penalty, calibrated on
+        ``fit``'s labelled data; REVISE: step 0.1 in a VAE latent space).
     target : label, array-like of labels, "opposite" or None, default=None
         Target class: one label for all rows, one per row, the other class of a binary model,
         or None for a random class other than the predicted one (seeded by ``random_state``).
@@ -177,7 +178,7 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
-        "generator": [StrOptions({"generic", "ecco", "revise"}), BaseGenerator],
+        "generator": [StrOptions({"generic", "ecco", "eccco", "revise"}), BaseGenerator],
         "target": "no_validation",
         "constraints": [ActionabilityConstraints, None],
         "decision_threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -249,6 +250,16 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
                 self.generator_.set_params(random_state=rs.randint(0, 2**31 - 1))
         with torch_threads():
             self.generator_.fit(Z.astype(np.float32))
+            if self.generator_.requires_calibration:
+                if y is None:
+                    raise ValueError(
+                        f"generator {type(self.generator_).__name__} is calibrated on labelled "
+                        "data: pass y to fit."
+                    )
+                y_idx = resolve_targets(np.asarray(y), adapter.classes_,
+                                        np.zeros(len(Z), dtype=np.int64), rs, param="y")
+                self.generator_.calibrate(adapter.module, adapter.to_tensor(Z),
+                                          torch.as_tensor(y_idx, device=adapter.device))
         self.classes_ = adapter.classes_
         self.n_features_model_ = Z.shape[1]
         self._adapter = adapter

@@ -175,8 +175,10 @@ def test_resolve_unknown_name_and_wrong_type():
 
 
 def test_registry():
+    from skct.generators import ECCCoGenerator
+
     assert GENERATORS == {"generic": GenericGenerator, "ecco": ECCoGenerator,
-                          "revise": REVISEGenerator}
+                          "eccco": ECCCoGenerator, "revise": REVISEGenerator}
     assert all(issubclass(c, BaseGenerator) for c in GENERATORS.values())
 
 
@@ -312,3 +314,63 @@ def test_revise_search_state_is_latent():
     res = search(model, x, 1 - torch.as_tensor(y[:5]), gen, max_iter=50)
     assert res.counterfactuals.shape == (5, 2)
     assert bool(res.converged.all())
+
+
+# -- ECCCo ----------------------------------------------------------------------------------
+
+
+def test_conformal_quantile_hand_computed():
+    from skct.generators.eccco import conformal_quantile
+
+    # scores 1 - p = [0.1, 0.2, 0.3, 0.4]; n = 4, alpha = 0.5 -> level ceil(5 * 0.5) / 4 = 0.75
+    assert conformal_quantile([0.9, 0.8, 0.7, 0.6], 0.5) == pytest.approx(0.3)
+    # level above 1 -> every class is in the set
+    assert conformal_quantile([0.9, 0.8], 0.1) == float("inf")
+
+
+def test_smooth_set_size_and_penalty():
+    from skct.generators import ECCCoGenerator, ECCoGenerator
+    from skct.generators.eccco import smooth_set_size
+
+    proba = torch.tensor([[0.98, 0.02], [0.5, 0.5]])
+    size = smooth_set_size(proba, q_hat=0.1, temperature=0.1)  # threshold p >= 0.9
+    expected = torch.sigmoid((proba - 0.9) / 0.1).sum(1)
+    torch.testing.assert_close(size, expected)
+    assert size[0] < 1.5 and size[1] < size[0]  # the uncertain row's set is empty-ish here
+    gen = ECCCoGenerator(lambda_setsize=2.0, kappa=0.0)
+    gen.quantile_ = 0.1
+    logits = torch.log(proba)
+    x = torch.zeros(2, 2)
+    t = torch.tensor([0, 1])
+    base = ECCoGenerator().penalty(x, x, t, logits, 0, 30)
+    torch.testing.assert_close(gen.penalty(x, x, t, logits, 0, 30),
+                               base + 2.0 * torch.relu(expected))
+
+
+def test_eccco_needs_calibration_and_reaches_validity(blobs, tiny_mlp):
+    from skct.generators import ECCCoGenerator
+    from skct.search import search
+
+    X, y = blobs
+    x = torch.as_tensor(X)
+    target = 1 - torch.as_tensor(y)
+    with pytest.raises(RuntimeError, match="calibrate"):
+        search(tiny_mlp, x, target, ECCCoGenerator(), max_iter=2)
+    gen = ECCCoGenerator().calibrate(tiny_mlp, x, torch.as_tensor(y))
+    res = search(tiny_mlp, x, target, gen, decision_threshold=0.75, max_iter=100)
+    assert res.converged.float().mean() >= 0.95
+
+
+def test_eccco_by_name_in_explainer_and_classifier(blobs):
+    from skct import CounterfactualExplainer, CounterfactualTrainedClassifier
+
+    X, y = blobs
+    clf = CounterfactualTrainedClassifier(generator="eccco", max_epochs=3, n_counterfactuals=50,
+                                          lr=0.01, random_state=0).fit(X, y)
+    assert np.isfinite(np.asarray(clf.history_[:, "train_div"])).all()
+    ex = CounterfactualExplainer(clf, generator="eccco", target="opposite", random_state=0)
+    with pytest.raises(ValueError, match="pass y"):
+        ex.fit(X)
+    res = ex.fit(X, y).explain(X[:20])
+    assert 0.0 <= ex.generator_.quantile_ <= 1.0 or ex.generator_.quantile_ == float("inf")
+    assert res.valid.mean() > 0.5

@@ -4,14 +4,16 @@ from sklearn.base import clone
 
 from ._base import BaseGenerator
 from .ecco import ECCoGenerator
+from .eccco import ECCCoGenerator
 from .generic import GenericGenerator
 from .revise import REVISEGenerator
 
-__all__ = ["BaseGenerator", "GenericGenerator", "ECCoGenerator", "REVISEGenerator",
+__all__ = ["BaseGenerator", "GenericGenerator", "ECCoGenerator", "ECCCoGenerator", "REVISEGenerator",
            "GENERATORS", "resolve_generator"]
 
 #: Generators selectable by name.
-GENERATORS = {"generic": GenericGenerator, "ecco": ECCoGenerator, "revise": REVISEGenerator}
+GENERATORS = {"generic": GenericGenerator, "ecco": ECCoGenerator, "eccco": ECCCoGenerator,
+              "revise": REVISEGenerator}
 
 
 def resolve_generator(generator, param="generator", **defaults):

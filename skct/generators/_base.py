@@ -47,6 +47,10 @@ class BaseGenerator(BaseEstimator):
     #: True when the search runs in a latent space (``init_state``/``decode`` differ from identity).
     latent = False
 
+    #: True when the generator must be calibrated on labelled data with the model under search
+    #: (see :meth:`calibrate`) before searching.
+    requires_calibration = False
+
     def __init__(self, *, step_size=0.25, lambda_cost=0.001):
         self.step_size = step_size
         self.lambda_cost = lambda_cost
@@ -59,6 +63,11 @@ class BaseGenerator(BaseEstimator):
         """
         self._validate_params()
         self.n_features_in_ = X.shape[1]
+        return self
+
+    def calibrate(self, model, X, y):
+        """Adapt to the model under search on labelled rows (no-op unless
+        ``requires_calibration``). X [N, D] tensor, y [N] class indices."""
         return self
 
     def __sklearn_is_fitted__(self):
