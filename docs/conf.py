@@ -169,8 +169,9 @@ def _resolve_reexport(app, env, node, contnode):
 # -- the API reference is complete ---------------------------------------------------------
 # Every name in the ``__all__`` of these modules must appear in an ``autosummary`` of api.rst
 # (a re-exported name under ``skct.<name>``); a missing one is a warning, so ``-W`` fails.
-API_MODULES = ["skct", "skct.generators", "skct.metrics", "skct.evaluation", "skct.scorers",
-               "skct.audit", "skct.plotting", "skct.datasets", "skct.search", "skct.losses"]
+API_MODULES = ["skct", "skct.generators", "skct.generators.eccco", "skct.metrics",
+               "skct.evaluation", "skct.scorers", "skct.audit", "skct.plotting", "skct.datasets",
+               "skct.experiments", "skct.search", "skct.losses"]
 
 
 def _autosummary_entries(path):
