@@ -717,7 +717,8 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         Maximum search steps per row.
     reference : DataFrame, (DataFrame, y) or None, default=None
         Data to fit the explainer on: the "auto" domain bounds of the constraints and the
-        REVISE autoencoder are learned from it. Prefer the training data; None uses ``X``.
+        REVISE autoencoder are learned from it, and ECCCo is calibrated on its labels (pass
+        ``(X_ref, y_ref)`` for ECCCo). Prefer the training data; None uses ``X``.
     cost : {"l1", "l2", "linf"} or callable, default="l1"
         Distance between counterfactual and factual in the model's input space (after
         preprocessing: standardized units for scaled numerical columns; under "l1" a changed
@@ -787,16 +788,17 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         raise ValueError("X is empty: found 0 rows; at least 1 is required.")
     group_labels = _resolve_groups(groups, X)
 
+    y_ref = None
     if reference is None:
         X_ref = X_user
     elif isinstance(reference, tuple):
-        X_ref = reference[0]
+        X_ref, y_ref = reference
     else:
         X_ref = reference
     explainer = CounterfactualExplainer(
         estimator, generator=generator, constraints=constraints,
         decision_threshold=decision_threshold, max_iter=max_iter, prefit=True,
-        random_state=random_state).fit(X_ref)
+        random_state=random_state).fit(X_ref, y_ref)  # labels: ECCCo calibrates on them
     classes = explainer.classes_
 
     # targets resolved once for all rows (chunking and n_jobs cannot change them)

@@ -378,7 +378,7 @@ def _evaluate_chunk(model_name, estimator, X, X_ref, y_ref, generators, tasks, c
                     decision_threshold=config.decision_threshold, max_iter=config.max_iter,
                     prefit=True, random_state=_seed(config.entropy, "explainer", model_name,
                                                     task.generator),
-                ).fit(X_ref)
+                ).fit(X_ref, y_ref)  # labels: ECCCo calibrates on them
             explainer = explainers[task.generator]
             f_idx, t_idx = index_of[task.factual], index_of[task.target]
             pool = np.flatnonzero(predicted == f_idx)
