@@ -83,6 +83,33 @@ def test_bootstrap_reduction():
     assert np.isnan(empty["estimate"]) and empty["n_strata"] == 0
 
 
+def test_cached_mmd_matches_metrics_mmd():
+    from skct.experiments import _MMDReference
+    from skct.metrics import mmd
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(30, 5)), rng.normal(0.5, 1.0, size=(200, 5))
+    ref = _MMDReference(B, 2.0)
+    assert ref(A) == pytest.approx(mmd(A, B, length_scale=2.0), abs=1e-10)
+    assert ref(B[:40]) == pytest.approx(mmd(B[:40], B, length_scale=2.0), abs=1e-10)
+
+
+def test_evaluation_threshold_choice():
+    from skct.experiments import REFERENCE_EVAL_THRESHOLDS, _eval_config
+
+    cfg = _eval_config("gmsc", None, None, None, None, 0, {})
+    assert cfg["decision_threshold"] == 0.95 and cfg["max_iter"] == 50
+    assert cfg["lambda_energies"] == (0.1, 0.5, 1.0, 5.0, 10.0)
+    cfg = _eval_config("gmsc", None, None, None, None, 0, {"decision_threshold": "paper"})
+    assert cfg["decision_threshold"] == REFERENCE_EVAL_THRESHOLDS["gmsc"] == 0.5
+    with pytest.raises(ValueError, match="Unknown evaluation setting"):
+        _eval_config("gmsc", None, None, None, None, 0, {"nope": 1})
+    with pytest.raises(ValueError, match="n_runs"):
+        _eval_config("gmsc", 0, None, None, None, 0, {})
+    with pytest.raises(ValueError, match="Unknown override"):
+        run_experiment("moons", out_dir="unused", not_a_param=1)
+
+
 def test_run_experiment_writes_results(first_run):
     out, res = first_run
     root = out / "linearly_separable"
