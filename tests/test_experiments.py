@@ -151,8 +151,12 @@ def test_run_experiment_writes_results(first_run):
     metrics = pd.read_csv(root / "metrics.csv")
     assert list(metrics.columns) == ["model", "setting", "generator", "factual", "target",
                                      "run", "metric", "value"]
-    assert set(metrics["metric"]) == {"validity", "implausibility", "cost", "mmd"}
+    assert set(metrics["metric"]) == {"validity", "strict_validity", "implausibility", "cost",
+                                      "mmd"}
     rows = pd.read_csv(root / "evaluation" / "counterfactuals.csv.gz")
+    # binary: p(target) >= tau = 0.95 implies that the model predicts the target
+    assert (rows["valid"] | ~rows["converged"]).all()
+    assert (rows.loc[rows["converged"], "target_proba"] >= 0.95).all()
     # immutable feature x0 never changes under the constraints: checked through the cost of
     # the constrained search being computed on the same factuals as the unconstrained one
     assert set(rows["setting"]) == {"unconstrained", "constrained"}
