@@ -19,12 +19,13 @@ from .explainer import CounterfactualExplainer
 from .metrics import cost, implausibility
 
 
-def main(random_state=0, max_epochs=30):
+def main(random_state=0, max_epochs=50):
     torch.set_num_threads(1)
     data = make_credit_example(n_samples=1000, random_state=random_state)
     X, y = data.data, data.target
     constraints = ActionabilityConstraints(mutability={"age": "none", "debt": "both"})
-    common = dict(max_epochs=max_epochs, lr=0.01, batch_size=30, decision_threshold=0.75,
+    # the paper's settings for its synthetic sets: Adam 1e-3, batch 30, tau 0.5 in training
+    common = dict(max_epochs=max_epochs, lr=1e-3, batch_size=30, decision_threshold=0.5,
                   constraints=constraints, random_state=random_state)
     models = {
         "conventional": CounterfactualTrainedClassifier(lambda_div=0, lambda_adv=0,
@@ -40,7 +41,7 @@ def main(random_state=0, max_epochs=30):
         clf.fit(X, y)
         fit_s = time.perf_counter() - start
         explainer = CounterfactualExplainer(clf, generator="ecco", target=1,
-                                            constraints=constraints, max_iter=50,
+                                            constraints=constraints, max_iter=100,
                                             random_state=random_state).fit(X, y)
         rejected = X[clf.predict(X) == 0]
         res = explainer.explain(rejected)
