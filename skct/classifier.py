@@ -75,6 +75,8 @@ class _CounterfactualNet(NeuralNet):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                                **kwargs)
         ct = self._ct
+        if ct["epoch"] == 0:
+            _restrict_to_training_rows(ct, dataset_train)
         ct["batch"] = -1
         ct["cfs"] = None
         epoch, ct["epoch"] = ct["epoch"], ct["epoch"] + 1  # 0-based epoch of this fit
@@ -129,6 +131,18 @@ class _CounterfactualNet(NeuralNet):
         self._ct["nonfinite"] = 0
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
+
+
+def _restrict_to_training_rows(ct, dataset_train):
+    """With a ``train_split``, draw factuals and x+ from the training rows only."""
+    indices = getattr(dataset_train, "indices", None)  # a torch Subset from skorch's split
+    if indices is None or len(indices) == ct["X"].shape[0]:
+        return
+    rows = torch.as_tensor(np.asarray(indices), device=ct["X"].device)
+    ct["X"], ct["y"] = ct["X"][rows], ct["y"][rows]
+    y = ct["y"].cpu().numpy()
+    ct["class_index"] = [np.flatnonzero(y == c) if (y == c).any() else ci
+                         for c, ci in enumerate(ct["class_index"])]
 
 
 def _generate(net, ct):

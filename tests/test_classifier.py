@@ -324,3 +324,21 @@ def test_image_module_with_reshape_on_digits():
                                           max_iter_cf=5, random_state=0).fit(X, y)
     assert clf.predict_proba(X).shape == (300, 10)
     assert np.isfinite(np.asarray(clf.history_[:, "train_div"])).all()
+
+
+def test_train_split_keeps_validation_rows_out_of_the_search(monkeypatch):
+    from skorch.dataset import ValidSplit
+
+    X, y = _blobs(200)
+    seen = {}
+    original = ct_module._generate
+
+    def spy(net, ct):
+        seen["n_rows"] = ct["X"].shape[0]
+        return original(net, ct)
+
+    monkeypatch.setattr(ct_module, "_generate", spy)
+    clf = CounterfactualTrainedClassifier(train_split=ValidSplit(4), max_epochs=2,
+                                          n_counterfactuals=500, random_state=0).fit(X, y)
+    assert seen["n_rows"] == 150  # 3/4 of the rows: the validation quarter is not used
+    assert "valid_loss" in clf.history_[-1]
