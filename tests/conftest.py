@@ -41,7 +41,6 @@ def blobs():
 
 def train_mlp(X, y, hidden=16, epochs=200, lr=1e-2, seed=0):
     """A tiny MLP (returns logits) trained with full-batch Adam."""
-    g = torch.Generator().manual_seed(seed)
     n_classes = int(np.max(y)) + 1
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -54,7 +53,6 @@ def train_mlp(X, y, hidden=16, epochs=200, lr=1e-2, seed=0):
         torch.nn.functional.cross_entropy(model(Xt), yt).backward()
         opt.step()
     opt.zero_grad(set_to_none=True)
-    del g
     return model
 
 
