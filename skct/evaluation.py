@@ -40,6 +40,7 @@ from .metrics import (
     strict_validity,
     validity,
 )
+from .search import eval_mode
 
 __all__ = ["EVALUATION_METRICS", "evaluate"]
 
@@ -280,6 +281,7 @@ class _Config:
     decision_threshold: float
     max_iter: int
     torch_threads: int
+    valid_only: bool = True
 
 
 class _TorchThreads:
@@ -322,13 +324,24 @@ def _compute_metrics(config, module, res, Z_ref, y_ref_idx, seed, bounds):
     """{metric: value} for one batch of counterfactuals (model space)."""
     Z_cf, Z_f, t = res.counterfactuals_model, res.factuals_model, res.target_index
     out = {}
-    for name in config.metrics:
+    if "validity" in config.metrics:
+        out["validity"] = validity(module, Z_cf, t)
+    if "strict_validity" in config.metrics:
+        out["strict_validity"] = strict_validity(module, Z_cf, t,
+                                                 decision_threshold=config.decision_threshold)
+    rest = [m for m in config.metrics if m not in ("validity", "strict_validity")]
+    if config.valid_only and rest:
+        device = next(module.parameters(), torch.empty(0)).device
+        with torch.no_grad(), eval_mode(module):
+            logits = module(torch.as_tensor(Z_cf, dtype=torch.float32, device=device))
+        keep = logits.argmax(1).cpu().numpy() == t
+        Z_cf, Z_f, t = Z_cf[keep], Z_f[keep], t[keep]
+    for name in rest:
         kw = dict(config.metric_params.get(name, {}))
-        if name == "validity":
-            out[name] = validity(module, Z_cf, t)
-        elif name == "strict_validity":
-            out[name] = strict_validity(module, Z_cf, t,
-                                        decision_threshold=config.decision_threshold)
+        if len(t) < (2 if name == "mmd" else 1):  # no (or too few) valid counterfactuals
+            out[name] = float("nan")
+            if name == "mmd" and kw.get("n_permutations"):
+                out["mmd_p_value"] = float("nan")
         elif name == "cost":
             out[name] = cost(Z_cf, Z_f, **kw)
         elif name == "redundancy":
@@ -414,7 +427,7 @@ def _supports_generator_unordered():
 def evaluate(models, X, y=None, *, generators="generic", targets="all", n_runs=5,
              n_factuals=100, metrics=_DEFAULT_METRICS, metric_params=None, reference=None,
              n_reference=1000, constraints=None, decision_threshold=0.75, max_iter=50,
-             n_jobs=None, torch_threads=1, random_state=None, verbose=0):
+             n_jobs=None, torch_threads=1, valid_only=True, random_state=None, verbose=0):
     """Evaluate counterfactual explanations on a grid, in parallel; one tidy row per result.
 
     The grid is {models} x {generators} x {factual class -> target class} x {runs}. For each
@@ -467,6 +480,11 @@ def evaluate(models, X, y=None, *, generators="generic", targets="all", n_runs=5
         threshold.
     max_iter : int, default=50
         Maximum search steps.
+    valid_only : bool, default=True
+        Compute every metric except validity and strict validity on the valid counterfactuals
+        only (those the model assigns to their target class), as the paper does: the distance
+        of a failed search says nothing about a recourse. A batch without a valid
+        counterfactual gives NaN for those metrics.
     n_jobs : int or None, default=None
         joblib workers (None: 1 unless inside a ``joblib.parallel_backend`` context; -1: all
         cores). Each model is sent to the workers in about ``n_jobs`` chunks of tasks, not once
@@ -573,7 +591,8 @@ def evaluate(models, X, y=None, *, generators="generic", targets="all", n_runs=5
     config = _Config(entropy=entropy, n_factuals=n_factuals, metrics=tuple(metrics),
                      metric_params=metric_params, n_reference=n_reference,
                      constraints=constraints, decision_threshold=float(decision_threshold),
-                     max_iter=max_iter, torch_threads=torch_threads)
+                     max_iter=max_iter, torch_threads=torch_threads,
+                     valid_only=bool(valid_only))
     n_workers = joblib.effective_n_jobs(n_jobs)
     calls = []
     for name, est, tasks in work:

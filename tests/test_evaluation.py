@@ -49,10 +49,19 @@ def test_tidy_frame(serial):
     assert set(zip(df["factual"], df["target"])) == {(0, 1), (1, 0)}
     assert set(df["run"]) == {0, 1} and set(df["metric"]) == set(METRICS)
     assert not df.duplicated(["model", "generator", "factual", "target", "run", "metric"]).any()
-    assert np.isfinite(df["value"]).all()
+    # distances are over valid counterfactuals only: NaN exactly where a batch has none (MMD
+    # needs two)
+    keys = ["model", "generator", "factual", "target", "run"]
+    n_valid = (df[df["metric"] == "validity"].set_index(keys)["value"] * KW["n_factuals"]).round()
+    for metric, needed in (("validity", 0), ("strict_validity", 0), ("cost", 1),
+                           ("implausibility", 1), ("mmd", 2)):
+        values = df[df["metric"] == metric].set_index(keys)["value"]
+        enough = n_valid.loc[values.index] >= needed
+        assert np.isfinite(values[enough]).all() and values[~enough].isna().all(), metric
+    assert enough.any()
     share = df[df["metric"].isin(["validity", "strict_validity", "redundancy"])]["value"]
-    assert ((share >= 0) & (share <= 1)).all()
-    assert (df[df["metric"].isin(["cost", "implausibility", "mmd"])]["value"] >= 0).all()
+    assert ((share.dropna() >= 0) & (share.dropna() <= 1)).all()
+    assert (df[df["metric"].isin(["cost", "implausibility", "mmd"])]["value"].dropna() >= 0).all()
     # canonical order: models and generators as given, then pair, run, metric
     assert df["model"].iloc[0] == "ct" and df["generator"].iloc[0] == "generic"
     assert df["metric"].iloc[: len(METRICS)].tolist() == list(METRICS)
@@ -61,8 +70,8 @@ def test_tidy_frame(serial):
 def test_same_factuals_for_every_generator_and_fresh_ones_per_run(models, data):
     X, y = data
     # max_iter=0: counterfactuals are the factuals, so implausibility only depends on them
-    df = evaluate({"ct": models["ct"]}, X, y, **dict(KW, max_iter=0,
-                                                     metrics=("cost", "implausibility")))
+    df = evaluate({"ct": models["ct"]}, X, y, valid_only=False,
+                  **dict(KW, max_iter=0, metrics=("cost", "implausibility")))
     assert (df.loc[df["metric"] == "cost", "value"] == 0).all()
     imp = df[df["metric"] == "implausibility"].pivot_table(
         index=["factual", "run"], columns="generator", values="value")
@@ -176,3 +185,23 @@ def test_each_model_shipped_in_about_n_jobs_chunks(models, data, monkeypatch):
     # 2 models x 2 chunks, each chunk with half of the model's 2 x 2 x 2 = 8 batches
     assert sorted(seen) == [("base", 4), ("base", 4), ("ct", 4), ("ct", 4)]
     pd.testing.assert_frame_equal(threaded, evaluate(models, X, y, n_jobs=1, **kw))
+
+
+def test_valid_only_drops_failed_searches_from_distance_metrics():
+    """Distances of failed searches say nothing about recourse: valid_only (default) drops them."""
+    from skct import ActionabilityConstraints, CounterfactualTrainedClassifier, evaluate
+
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.randn(60, 2) - 2, rng.randn(60, 2) + 2].astype(np.float32)
+    y = np.r_[np.zeros(60), np.ones(60)].astype(int)
+    clf = CounterfactualTrainedClassifier(lambda_div=0, lambda_adv=0, lambda_reg=0, lr=0.01,
+                                          max_epochs=20, random_state=0).fit(X, y)
+    frozen = ActionabilityConstraints(mutability={0: "none", 1: "none"})  # nothing can move
+    kw = dict(n_runs=1, n_factuals=10, metrics=("validity", "cost"), constraints=frozen,
+              random_state=0)
+    strict = evaluate({"m": clf}, X, y, **kw).set_index(["factual", "metric"])["value"]
+    loose = evaluate({"m": clf}, X, y, valid_only=False, **kw).set_index(
+        ["factual", "metric"])["value"]
+    assert (strict.xs("validity", level="metric") == 0).all()
+    assert strict.xs("cost", level="metric").isna().all()  # no valid counterfactual
+    assert (loose.xs("cost", level="metric") == 0).all()  # unchanged rows cost 0
