@@ -40,9 +40,11 @@ def set_config(*, torch_threads=None):
     ----------
     torch_threads : int or None
         Torch intra-op threads during skct's work; 0 leaves torch's setting alone. The default 1
-        is the fastest for the small networks of tabular data and avoids oversubscription when
-        several processes share the cores (measured in ``benchmarks/bench_search.py``); raise it
-        for large models such as CNNs.
+        is safe when cores are shared: with the other core busy, two threads made a 10k-row
+        search 15x slower, and parallel evaluation (``n_jobs``) already uses every core. On an
+        otherwise idle machine two threads ran the same search 1.8x faster
+        (``benchmarks/bench_search.py``), so raise it on a dedicated machine or for large models
+        such as CNNs.
 
     Examples
     --------
