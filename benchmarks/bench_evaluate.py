@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,32 +50,15 @@ import skct
 from skct import CounterfactualTrainedClassifier
 from skct.evaluation import evaluate
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_search import _cpu_model, _git_commit  # noqa: E402  (shared machine info helpers)
+
 N_ROWS = 2000
 N_FEATURES = 10
 HIDDEN = (32, 32)
 METRICS = ("validity", "strict_validity", "cost", "redundancy", "implausibility", "mmd")
 GENERATORS = ("generic", "ecco")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_evaluate.json"
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def _git_commit():
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=Path(__file__).resolve().parent, timeout=10)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def machine_info():
