@@ -95,8 +95,8 @@ def _parser():
                           "reference's per-column values ('paper', the default: 0.95 for IP "
                           "and IP* (single), 0.5 for cost (mutability))")
     exp.add_argument("--step-size", type=_positive_float, metavar="X",
-                     help="test-time search step (default 0.25; the reference code's "
-                          "effective step is 0.1)")
+                     help="test-time search step (default 0.1, the reference code's "
+                          "effective step; training keeps the issue's 0.25)")
     exp.add_argument("--n-bootstrap", type=_non_negative_int, metavar="N",
                      help="resamples of the counterfactual-level bootstrap shown next to the "
                           "reference's per-run uncertainty (default 1000; 0 skips it)")

@@ -194,7 +194,7 @@ def test_evaluation_threshold_choice():
     for d in ("moons", "gmsc", "mnist"):
         cfg = _eval_config(d, None, None, None, None, 0, {})
         assert cfg["decision_threshold"] == {"single": 0.95, "mutability": 0.5}
-    assert cfg["max_iter"] == 50 and cfg["step_size"] == 0.25
+    assert cfg["max_iter"] == 50 and cfg["step_size"] == 0.1  # reference code's step
     assert cfg["mmd_length_scale"] == 5.0 and cfg["n_reference"] == 1000
     assert cfg["lambda_energies"] == (0.1, 0.5, 1.0, 5.0, 10.0)
     cfg = _eval_config("gmsc", None, None, None, None, 0, {"decision_threshold": 0.8,
