@@ -24,7 +24,7 @@ Usage::
     python benchmarks/reproduce.py                          # everything
     python benchmarks/reproduce.py --datasets moons gmsc    # a subset
     python benchmarks/reproduce.py --quick --out /tmp/repro --docs /tmp/results.md  # smoke run
-    python benchmarks/reproduce.py --step-size 0.25         # the issue's training step at test time too
+    python benchmarks/reproduce.py --step-size 0.25         # the training step at test time
     python benchmarks/reproduce.py --tau 0.9                # one test-time tau for all columns
 """
 
