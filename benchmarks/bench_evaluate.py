@@ -31,10 +31,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -46,12 +44,11 @@ import pandas as pd
 import torch
 from sklearn.datasets import make_classification
 
-import skct
 from skct import CounterfactualTrainedClassifier
 from skct.evaluation import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_search import _cpu_model, _git_commit  # noqa: E402  (shared machine info helpers)
+from bench_search import machine_info as _machine_info  # noqa: E402
 
 N_ROWS = 2000
 N_FEATURES = 10
@@ -62,23 +59,8 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_evaluate.json
 
 
 def machine_info():
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    return {
-        "torch_version": torch.__version__,
-        "joblib_version": joblib.__version__,
-        "skct_version": getattr(skct, "__version__", None),
-        "git_commit": _git_commit(),
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_available": affinity,
-        "loadavg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-    }
+    """bench_search's machine description plus the joblib version."""
+    return {**_machine_info(), "joblib_version": joblib.__version__}
 
 
 def _cpu_times():
