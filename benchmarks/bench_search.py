@@ -5,11 +5,11 @@ For a 20 -> 64 -> 64 -> 2 ReLU MLP (fixed random init) and standard normal factu
 times one full T-step search (rows per second = N / seconds for the whole search) for each
 generator at several batch sizes N:
 
-- ``generic``: :class:`skct.generators.GenericGenerator`, unconstrained;
+- ``generic``: :class:`skct.search.generators.GenericGenerator`, unconstrained;
 - ``generic_constrained``: the same with bounds on every feature, a quarter of the features
   "increase" and a quarter "none" (half the features restricted);
-- ``ecco``: :class:`skct.generators.ECCoGenerator`;
-- ``revise``: :class:`skct.generators.REVISEGenerator` (VAE fitted beforehand; fit time excluded);
+- ``ecco``: :class:`skct.search.generators.ECCoGenerator`;
+- ``revise``: :class:`skct.search.generators.REVISEGenerator` (VAE fitted beforehand; fit time excluded);
 - ``bare``: a hand-written torch loop doing the same T gradient steps with the same maths as
   ``generic`` (cross-entropy toward the target + 0.001 * L1 cost, step 0.25). It is the floor
   the engine's overhead (masks, constraints, convergence bookkeeping) is measured against.
@@ -50,7 +50,7 @@ from torch import nn
 
 import skct
 from skct.constraints import TorchConstraints
-from skct.generators import ECCoGenerator, GenericGenerator, REVISEGenerator
+from skct.search.generators import ECCoGenerator, GenericGenerator, REVISEGenerator
 from skct.search import search
 
 #: The decision threshold used for every skct search: no probability reaches it, so every row

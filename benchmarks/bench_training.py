@@ -48,7 +48,7 @@ from skorch.callbacks import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search import machine_info, set_threads  # noqa: E402
 
-import skct.classifier as _skct_classifier  # noqa: E402
+import skct.training as _skct_classifier  # noqa: E402
 from skct import CounterfactualTrainedClassifier  # noqa: E402
 
 TARGET_OVERHEAD = 1.5  # expectation: (CT / conventional) / floor ratio <= 1.5

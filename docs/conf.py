@@ -114,7 +114,7 @@ html_context = {"default_mode": "light"}
 # -- references to re-exported names -------------------------------------------------------
 # The API reference documents a name once, where users import it from: ``skct.evaluate``
 # rather than ``skct.evaluation.evaluate``. Docstrings may use either spelling; this resolves
-# the module path (and its members, e.g. ``skct.audit.RecourseAuditReport.plot``) to the
+# the module path (and its members, e.g. ``skct.evaluation.RecourseAuditReport.plot``) to the
 # documented name.
 
 
@@ -135,7 +135,7 @@ def _reexport_aliases():
             obj = getattr(module, name, None)
             if obj is not None and name in skct.__all__ and getattr(skct, name) is obj:
                 aliases[f"{info.name}.{name}"] = f"skct.{name}"
-    for name in skct.__all__:  # the defining module, e.g. skct.generators.ecco
+    for name in skct.__all__:  # the defining module, e.g. skct.search.generators.ecco
         obj = getattr(skct, name)
         module = getattr(obj, "__module__", None)
         if module and module != "skct" and hasattr(obj, "__qualname__"):
@@ -169,8 +169,8 @@ def _resolve_reexport(app, env, node, contnode):
 # -- the API reference is complete ---------------------------------------------------------
 # Every name in the ``__all__`` of these modules must appear in an ``autosummary`` of api.rst
 # (a re-exported name under ``skct.<name>``); a missing one is a warning, so ``-W`` fails.
-API_MODULES = ["skct", "skct.generators", "skct.generators.eccco", "skct.metrics",
-               "skct.evaluation", "skct.scorers", "skct.audit", "skct.plotting", "skct.datasets",
+API_MODULES = ["skct", "skct.search.generators", "skct.search.generators.eccco", "skct.metrics",
+               "skct.evaluation", "skct.evaluation", "skct.evaluation", "skct.plotting", "skct.datasets",
                "skct.experiments", "skct.search", "skct.losses"]
 
 

@@ -1,9 +1,16 @@
-"""Global configuration: how many torch intra-op threads skct's work runs with."""
+"""skct's configuration: thread-local, propagated to joblib workers.
+
+As in scikit-learn, each thread sees its own copy of the configuration (initialised from the
+process-wide defaults), so ``config_context`` in one thread never changes another thread's
+work; :func:`skct._utils.parallel.delayed` captures the caller's configuration and re-applies it
+inside the worker, whichever joblib backend runs the task.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 import torch
 
@@ -13,28 +20,46 @@ __all__ = ["get_config", "set_config", "config_context", "torch_threads"]
 def _env_threads():
     value = os.environ.get("SKCT_TORCH_THREADS", "1")
     try:
-        return int(value)
+        threads = int(value)
     except ValueError:
         raise ValueError(f"SKCT_TORCH_THREADS must be an integer, got {value!r}.") from None
+    if threads < 0:
+        raise ValueError(f"SKCT_TORCH_THREADS must be >= 0, got {threads}.")
+    return threads
 
 
-_CONFIG = {"torch_threads": _env_threads()}
+_DEFAULTS = {"torch_threads": _env_threads()}
+_local = threading.local()
+
+
+def _thread_config():
+    """The calling thread's configuration dict (created from the defaults on first use)."""
+    if not hasattr(_local, "config"):
+        _local.config = dict(_DEFAULTS)
+    return _local.config
 
 
 def get_config():
-    """Current skct configuration (a copy).
+    """Current skct configuration of the calling thread (a copy).
 
     Returns
     -------
     dict
         ``torch_threads``: torch intra-op threads used while skct fits, predicts and searches
         (default 1, or ``$SKCT_TORCH_THREADS``; 0 leaves torch's own setting alone).
+
+    Examples
+    --------
+    >>> import skct
+    >>> with skct.config_context(torch_threads=2):
+    ...     skct.get_config()["torch_threads"]
+    2
     """
-    return dict(_CONFIG)
+    return dict(_thread_config())
 
 
 def set_config(*, torch_threads=None):
-    """Set skct's configuration.
+    """Set skct's configuration for the calling thread (and the parallel work it starts).
 
     Parameters
     ----------
@@ -44,7 +69,9 @@ def set_config(*, torch_threads=None):
         search 15x slower, and parallel evaluation (``n_jobs``) already uses every core. On an
         otherwise idle machine two threads ran the same search 1.8x faster
         (``benchmarks/bench_search.py``), so raise it on a dedicated machine or for large models
-        such as CNNs.
+        such as CNNs. Parallel work started by skct (``evaluate``, ``recourse_audit``, the
+        scorers) runs with the value of the thread that started it. Torch's thread count is
+        process-wide: threads of one process that ask for different counts take turns setting it.
 
     Examples
     --------
@@ -54,26 +81,35 @@ def set_config(*, torch_threads=None):
     1
     """
     if torch_threads is not None:
-        if int(torch_threads) < 0:
-            raise ValueError(f"torch_threads must be >= 0, got {torch_threads}.")
-        _CONFIG["torch_threads"] = int(torch_threads)
+        if isinstance(torch_threads, bool) or int(torch_threads) != torch_threads \
+                or int(torch_threads) < 0:
+            raise ValueError(f"torch_threads must be an integer >= 0, got {torch_threads!r}.")
+        _thread_config()["torch_threads"] = int(torch_threads)
 
 
 @contextlib.contextmanager
 def config_context(**kwargs):
-    """Temporarily change the configuration (``with config_context(torch_threads=2): ...``)."""
+    """Temporarily change the calling thread's configuration.
+
+    Examples
+    --------
+    >>> import skct
+    >>> with skct.config_context(torch_threads=0):
+    ...     skct.get_config()["torch_threads"]
+    0
+    """
     old = get_config()
     set_config(**kwargs)
     try:
         yield
     finally:
-        _CONFIG.update(old)
+        _thread_config().update(old)
 
 
 @contextlib.contextmanager
 def torch_threads():
     """Run the enclosed torch work with the configured number of intra-op threads."""
-    n = _CONFIG["torch_threads"]
+    n = _thread_config()["torch_threads"]
     old = torch.get_num_threads()
     if n <= 0 or n == old:
         yield

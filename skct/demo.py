@@ -12,10 +12,10 @@ import time
 import numpy as np
 import torch
 
-from .classifier import CounterfactualTrainedClassifier
+from .training import CounterfactualTrainedClassifier
 from .constraints import ActionabilityConstraints
 from .datasets import make_credit_example
-from .explainer import CounterfactualExplainer
+from .explain import CounterfactualExplainer
 from .metrics import cost, implausibility
 
 

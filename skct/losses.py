@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["energy", "contrastive_divergence", "energy_ridge", "adversarial_loss"]
+__all__ = ["energy", "contrastive_divergence", "energy_ridge", "adversarial_loss", "protect"]
 
 
 def energy(logits, target):
@@ -38,3 +38,24 @@ def energy_ridge(logits_plus, logits_cf, target):
 def adversarial_loss(logits_adv, y_true):
     """Cross-entropy of adversarial examples with the factuals' true labels, per row -> [N]."""
     return F.cross_entropy(logits_adv, y_true, reduction="none")
+
+
+def protect(x_plus, x_cf, mut):
+    """The protection rule of counterfactual training, batched over rows.
+
+    For each feature d: ``x_plus[d] := x_cf[d]`` when d is immutable, or d may only increase and
+    ``x_cf[d] > x_plus[d]``, or d may only decrease and ``x_cf[d] < x_plus[d]``: moving the
+    counterfactual toward ``x_plus`` along d would violate d's mutability, so the contrastive
+    divergence must not reward d.
+
+    Parameters
+    ----------
+    x_plus, x_cf : Tensor [N, D]
+    mut : Tensor [D] int8 mutability codes
+
+    Returns
+    -------
+    Tensor [N, D]
+    """
+    swap = (mut == 0) | ((mut == 1) & (x_cf > x_plus)) | ((mut == 2) & (x_cf < x_plus))
+    return torch.where(swap, x_cf, x_plus)

@@ -1,4 +1,4 @@
-"""skct.audit: recourse audit of a fitted Pipeline on raw Adult data, per group."""
+"""skct.evaluation: recourse audit of a fitted Pipeline on raw Adult data, per group."""
 
 import numpy as np
 import pandas as pd
@@ -9,7 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from skct import ActionabilityConstraints, CounterfactualTrainedClassifier
-from skct.audit import GAP_LABEL, RecourseAuditReport, bands, recourse_audit
+from skct.evaluation import GAP_LABEL, RecourseAuditReport, bands, recourse_audit
 from skct.datasets import load_adult
 
 MUTABILITY = {"age": "none", "sex": "none", "race": "none", "hours-per-week": "increase"}

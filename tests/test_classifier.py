@@ -13,9 +13,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
-import skct.classifier as ct_module
+import skct.training._classifier as ct_module
 from skct import ActionabilityConstraints, CounterfactualExplainer, CounterfactualTrainedClassifier
-from skct.classifier import MLP
+from skct.training import MLP
 from skct.datasets import make_credit_example, make_linearly_separable, make_moons
 from skct.metrics import implausibility
 

@@ -9,7 +9,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import Bunch
 
-from skct import datasets as ds
+from skct.datasets import _loaders as ds
 from skct.datasets import (
     DATASETS,
     get_data_home,

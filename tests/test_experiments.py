@@ -130,7 +130,7 @@ def test_reference_reduction_formula():
 def test_per_run_values_average_lambdas_then_runs():
     import pandas as pd
 
-    from skct.experiments import _per_run_values
+    from skct.experiments._runner import _per_run_values
 
     # run 0: lambda 1 -> mean of valid (1, 3) = 2; lambda 5 -> 4 (the invalid 100 is ignored)
     rows = pd.DataFrame({
@@ -151,7 +151,7 @@ def test_per_run_values_average_lambdas_then_runs():
 
 
 def test_cached_mmd_matches_metrics_mmd():
-    from skct.experiments import _MMDReference
+    from skct.experiments._runner import _MMDReference
     from skct.metrics import mmd
 
     rng = np.random.default_rng(0)
@@ -164,7 +164,7 @@ def test_cached_mmd_matches_metrics_mmd():
 
 
 def test_reference_pools_come_from_the_test_set():
-    from skct.experiments import _draw_factuals, _reference_pools
+    from skct.experiments._runner import _draw_factuals, _reference_pools
 
     X = np.arange(20, dtype=np.float32).reshape(10, 2)
     y = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1])
@@ -185,7 +185,7 @@ def test_reference_pools_come_from_the_test_set():
 
 
 def test_evaluation_threshold_choice():
-    from skct.experiments import _eval_config
+    from skct.experiments._runner import _eval_config
 
     # tau per column: IP / IP* (single) 0.95, cost (mutability) 0.5, on every data set
     assert REFERENCE_EVAL_THRESHOLDS == {"single": 0.95, "mutability": 0.5}
@@ -254,7 +254,7 @@ def test_run_experiment_writes_results(first_run):
     assert red["implausibility_mutability"]["ct_model"] == "ct_mutability"
     import pandas as pd
 
-    from skct.experiments import _per_run_values
+    from skct.experiments._runner import _per_run_values
 
     rows = pd.read_csv(root / "evaluation" / "counterfactuals.csv.gz")
     cells = pd.read_csv(root / "evaluation" / "runs.csv.gz")

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skct.constraints import TorchConstraints
-from skct.generators import (
+from skct.search.generators import (
     GENERATORS,
     BaseGenerator,
     ECCoGenerator,
@@ -17,7 +17,7 @@ from skct.generators import (
     REVISEGenerator,
     resolve_generator,
 )
-from skct.generators.ecco import energy_decay
+from skct.search.generators.ecco import energy_decay
 from skct.search import search
 
 from conftest import make_blobs2d, train_mlp
@@ -175,7 +175,7 @@ def test_resolve_unknown_name_and_wrong_type():
 
 
 def test_registry():
-    from skct.generators import ECCCoGenerator
+    from skct.search.generators import ECCCoGenerator
 
     assert GENERATORS == {"generic": GenericGenerator, "ecco": ECCoGenerator,
                           "eccco": ECCCoGenerator, "revise": REVISEGenerator}
@@ -320,7 +320,7 @@ def test_revise_search_state_is_latent():
 
 
 def test_conformal_quantile_hand_computed():
-    from skct.generators.eccco import conformal_quantile
+    from skct.search.generators.eccco import conformal_quantile
 
     # scores 1 - p = [0.1, 0.2, 0.3, 0.4]; n = 4, alpha = 0.5 -> level ceil(5 * 0.5) / 4 = 0.75
     assert conformal_quantile([0.9, 0.8, 0.7, 0.6], 0.5) == pytest.approx(0.3)
@@ -329,8 +329,8 @@ def test_conformal_quantile_hand_computed():
 
 
 def test_smooth_set_size_and_penalty():
-    from skct.generators import ECCCoGenerator, ECCoGenerator
-    from skct.generators.eccco import smooth_set_size
+    from skct.search.generators import ECCCoGenerator, ECCoGenerator
+    from skct.search.generators.eccco import smooth_set_size
 
     proba = torch.tensor([[0.98, 0.02], [0.5, 0.5]])
     size = smooth_set_size(proba, q_hat=0.1, temperature=0.1)  # threshold p >= 0.9
@@ -348,7 +348,7 @@ def test_smooth_set_size_and_penalty():
 
 
 def test_eccco_needs_calibration_and_reaches_validity(blobs, tiny_mlp):
-    from skct.generators import ECCCoGenerator
+    from skct.search.generators import ECCCoGenerator
     from skct.search import search
 
     X, y = blobs

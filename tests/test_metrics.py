@@ -8,7 +8,7 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.utils import check_random_state
 
-from skct import metrics as M
+from skct.metrics import _metrics as M
 from skct.metrics import (
     METRICS,
     adversarial_accuracy,

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skct import CounterfactualTrainedClassifier
 from skct.metrics import cost, implausibility, validity
-from skct.scorers import (
+from skct.evaluation import (
     COUNTERFACTUAL_SCORERS,
     CounterfactualScorer,
     get_counterfactual_scorer,
@@ -91,7 +91,7 @@ def test_scorer_matches_metrics_in_model_space(data, fitted):
 
 def test_cache_shares_one_search_and_sees_refits(data, fitted, monkeypatch):
     X, y = data
-    import skct.scorers as mod
+    import skct.evaluation._scorers as mod
 
     calls = []
     real = mod.CounterfactualExplainer.explain

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from skct.constraints import ActionabilityConstraints, TorchConstraints
-from skct.generators import ECCoGenerator, GenericGenerator, REVISEGenerator
-from skct.search import SearchResult, eval_mode, search
+from skct.search.generators import ECCoGenerator, GenericGenerator, REVISEGenerator
+from skct._utils import eval_mode
+from skct.search import SearchResult, search
 
 from conftest import make_blobs2d, train_mlp
 

@@ -6,7 +6,7 @@ Choosing the CT weights with GridSearchCV and counterfactual scorers
 :class:`~skct.CounterfactualTrainedClassifier` is a scikit-learn estimator, so its weights
 ``lambda_div`` and ``lambda_adv`` can be tuned with :class:`~sklearn.model_selection.GridSearchCV`.
 Accuracy alone cannot choose them (CT is not meant to improve it); the counterfactual scorers
-of :mod:`skct.scorers` score what CT is for: on each validation fold they generate
+of :mod:`skct.evaluation` score what CT is for: on each validation fold they generate
 counterfactuals for the fitted model and return a metric of :mod:`skct.metrics`, negated when
 lower is better.
 """
@@ -24,7 +24,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skct import ActionabilityConstraints, CounterfactualTrainedClassifier
 from skct.datasets import make_credit_example
-from skct.scorers import make_counterfactual_scorer
+from skct.evaluation import make_counterfactual_scorer
 
 data = make_credit_example(n_samples=600, random_state=0)
 X, y = data.data, data.target

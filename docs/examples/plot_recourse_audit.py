@@ -4,7 +4,7 @@ A recourse audit on Adult
 =====================================================================
 
 Who, among the people a model turns down, can reach the desired decision, at which cost, and
-by changing what? :func:`skct.audit.recourse_audit` answers this per group: it searches a
+by changing what? :func:`skct.evaluation.recourse_audit` answers this per group: it searches a
 counterfactual for every audited row under actionability constraints and reports, per row,
 whether it is valid, what it costs and which original columns it changes, and, per group
 (here sex and age band), the share with recourse, its cost and the gaps between groups.
@@ -33,7 +33,7 @@ import pandas as pd
 from sklearn.pipeline import make_pipeline
 
 from skct import ActionabilityConstraints, CounterfactualTrainedClassifier
-from skct.audit import bands, recourse_audit
+from skct.evaluation import bands, recourse_audit
 from skct.datasets import load_adult
 
 pd.set_option("display.width", 130)
@@ -104,5 +104,5 @@ print("age unchanged:", bool((report.counterfactuals_["age"] == rejected["age"])
 print("all actionable:", bool(report.rows_["actionable"].all()))
 
 # %%
-# :meth:`~skct.audit.RecourseAuditReport.to_html` writes the whole report (settings, tables,
+# :meth:`~skct.evaluation.RecourseAuditReport.to_html` writes the whole report (settings, tables,
 # figure, individual rows) as one self-contained HTML file.

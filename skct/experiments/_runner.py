@@ -79,11 +79,11 @@ import pandas as pd
 import torch
 from skorch.callbacks import Callback
 
-from ._config import get_config, torch_threads
-from ._version import __version__
-from .classifier import CounterfactualTrainedClassifier
-from .constraints import ActionabilityConstraints
-from .datasets import (
+from .._config import get_config, torch_threads
+from .._version import __version__
+from ..training import CounterfactualTrainedClassifier
+from ..constraints import ActionabilityConstraints
+from ..datasets import (
     load_adult,
     load_california_housing,
     load_credit_default,
@@ -92,11 +92,12 @@ from .datasets import (
     load_synthetic,
     train_test_split_paper,
 )
-from .explainer import CounterfactualExplainer
-from .generators import ECCoGenerator
-from .metrics import adversarial_accuracy, cost, implausibility, protected_feature_sensitivity
+from ..explain import CounterfactualExplainer
+from ..search.generators import ECCoGenerator
+from ..metrics import adversarial_accuracy, cost, implausibility, protected_feature_sensitivity
 
 __all__ = [
+    "PAPER_LABELS",
     "DATASET_NAMES",
     "EVALUATION_SETTINGS",
     "EXPERIMENTS",
@@ -339,7 +340,7 @@ def paper_settings(dataset, experiment="single"):
     -------
     dict
         Keyword arguments of :class:`~skct.CounterfactualTrainedClassifier` (``generator`` as a
-        dict of :class:`~skct.generators.ECCoGenerator` parameters).
+        dict of :class:`~skct.search.generators.ECCoGenerator` parameters).
 
     Examples
     --------
@@ -1145,7 +1146,7 @@ def _plots(out, data, models, robustness, cfg, log):
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        from .plotting import (
+        from ..plotting import (
             CounterfactualDisplay,
             ImageCounterfactualDisplay,
             RobustnessCurveDisplay,

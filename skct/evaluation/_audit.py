@@ -23,8 +23,8 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.utils import check_random_state
 
-from .constraints import ActionabilityConstraints
-from .explainer import CounterfactualExplainer, resolve_targets
+from ..constraints import ActionabilityConstraints
+from ..explain import CounterfactualExplainer, resolve_targets
 
 __all__ = ["RecourseAuditReport", "recourse_audit", "bands"]
 
@@ -62,7 +62,7 @@ def bands(column, edges, labels=None, right=True):
     Examples
     --------
     >>> import pandas as pd
-    >>> from skct.audit import bands
+    >>> from skct.evaluation import bands
     >>> X = pd.DataFrame({"age": [25, 35, 70]})
     >>> bands("age", [0, 30, 50, 120])(X).astype(str).tolist()
     ['(0, 30]', '(30, 50]', '(50, 120]']
@@ -745,7 +745,7 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import OneHotEncoder, StandardScaler
     >>> from skct import ActionabilityConstraints, CounterfactualTrainedClassifier
-    >>> from skct.audit import recourse_audit
+    >>> from skct.evaluation import recourse_audit
     >>> rng = np.random.RandomState(0)
     >>> X = pd.DataFrame({"income": rng.normal(50, 10, 300), "age": rng.randint(18, 70, 300),
     ...                   "sex": rng.choice(["F", "M"], 300)})

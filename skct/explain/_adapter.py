@@ -70,19 +70,6 @@ def to_logits_module(final):
     return module
 
 
-def _is_fitted(estimator):
-    from sklearn.utils.validation import check_is_fitted
-    from sklearn.exceptions import NotFittedError
-
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError:
-        return False
-    except TypeError:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------------------------------
 # invertible preprocessing
 # ---------------------------------------------------------------------------------------
@@ -277,8 +264,8 @@ class ModelAdapter:
 
     def predict_proba_model(self, Z):
         """Class probabilities of model-space rows (ndarray)."""
-        from ._config import torch_threads
-        from .search import eval_mode
+        from .._config import torch_threads
+        from .._utils import eval_mode
 
         with torch.no_grad(), eval_mode(self.module), torch_threads():
             logits = self.module(self.to_tensor(Z))

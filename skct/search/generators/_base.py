@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numbers
 
-import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
-from ..losses import energy  # noqa: F401  (re-exported for generators)
-from ..constraints import TorchConstraints, _mask_step, project, straight_through_harden
+from ...losses import energy  # noqa: F401  (re-exported for generators)
+from ...constraints import TorchConstraints
+from .._projection import mask_step, project, straight_through_harden
 
 __all__ = ["BaseGenerator"]
 
@@ -88,7 +88,7 @@ class BaseGenerator(BaseEstimator):
 
     def update(self, state, grad, x, constraints: TorchConstraints):
         """One masked, projected gradient step on the state (detached)."""
-        step = _mask_step(-self.step_size * grad, constraints)
+        step = mask_step(-self.step_size * grad, constraints)
         return project(state.detach() + step, x, constraints, hard=False)
 
     # -- objective -------------------------------------------------------------------------

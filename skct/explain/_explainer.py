@@ -14,11 +14,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._config import torch_threads
-from ._model import ModelAdapter, _is_fitted
-from .constraints import ActionabilityConstraints
-from .generators import BaseGenerator, resolve_generator
-from .search import search
+from .._config import torch_threads
+from .._utils import is_fitted as _is_fitted
+from ._adapter import ModelAdapter
+from ..constraints import ActionabilityConstraints
+from ..search.generators import BaseGenerator, resolve_generator
+from ..search import search
 
 __all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets"]
 

@@ -9,14 +9,14 @@ and a generator.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
 
-from .constraints import TorchConstraints
+from .._utils import eval_mode
+from ..constraints import TorchConstraints
 
-__all__ = ["SearchResult", "search", "eval_mode"]
+__all__ = ["SearchResult", "search"]
 
 
 @dataclass
@@ -52,21 +52,6 @@ class SearchResult:
     def total_steps(self):
         """Row-steps actually computed (sum of ``n_iter``): the search's work."""
         return int(self.n_iter.sum())
-
-
-@contextlib.contextmanager
-def eval_mode(module):
-    """Put a torch module (and all its children) in eval mode, restoring each flag afterwards."""
-    if not isinstance(module, torch.nn.Module):
-        yield module
-        return
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for m, flag in modes:
-            m.training = flag
 
 
 def search(model, x, target, generator, constraints: TorchConstraints | None = None, *,

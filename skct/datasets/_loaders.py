@@ -70,7 +70,7 @@ def _default_dirs():
     """Default candidate directories, in search order, without duplicates."""
     candidates = [
         Path.cwd() / ".." / "shared" / "data",
-        Path(__file__).resolve().parents[2] / "shared" / "data",
+        Path(__file__).resolve().parents[3] / "shared" / "data",
     ]
     out = []
     for d in candidates:

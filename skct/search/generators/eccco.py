@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ..search import eval_mode
+from ..._utils import eval_mode
 from .ecco import ECCoGenerator
 
 __all__ = ["ECCCoGenerator", "conformal_quantile", "smooth_set_size"]
@@ -70,7 +70,7 @@ class ECCCoGenerator(ECCoGenerator):
     Examples
     --------
     >>> import torch
-    >>> from skct.generators import ECCCoGenerator
+    >>> from skct.search.generators import ECCCoGenerator
     >>> model = torch.nn.Linear(2, 2)
     >>> X = torch.randn(50, 2)
     >>> gen = ECCCoGenerator().calibrate(model, X, torch.randint(0, 2, (50,)))

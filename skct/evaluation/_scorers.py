@@ -22,11 +22,11 @@ import zlib
 import joblib
 import numpy as np
 
-from ._model import ModelAdapter
-from .constraints import ActionabilityConstraints
-from .explainer import CounterfactualExplainer
-from .generators import BaseGenerator, resolve_generator
-from .metrics import (
+from ..explain import ModelAdapter
+from ..constraints import ActionabilityConstraints
+from ..explain import CounterfactualExplainer
+from ..search.generators import BaseGenerator, resolve_generator
+from ..metrics import (
     cost,
     energy_differential,
     faithfulness,
@@ -256,7 +256,7 @@ def make_counterfactual_scorer(metric, *, generator="generic", target=None,
     --------
     >>> import numpy as np
     >>> from skct import CounterfactualTrainedClassifier
-    >>> from skct.scorers import make_counterfactual_scorer
+    >>> from skct.evaluation import make_counterfactual_scorer
     >>> rng = np.random.RandomState(0)
     >>> X = np.r_[rng.randn(100, 2) - 2, rng.randn(100, 2) + 2].astype("float32")
     >>> y = np.r_[np.zeros(100), np.ones(100)].astype(int)
@@ -312,7 +312,7 @@ def get_counterfactual_scorer(name):
 
     Examples
     --------
-    >>> from skct.scorers import get_counterfactual_scorer
+    >>> from skct.evaluation import get_counterfactual_scorer
     >>> get_counterfactual_scorer("cf_cost").metric
     'cost'
     """

@@ -20,11 +20,11 @@ from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from torch import nn
 
-from ._config import torch_threads
-from .constraints import ActionabilityConstraints, protect
-from .generators import BaseGenerator, resolve_generator
-from .losses import adversarial_loss, contrastive_divergence, energy_ridge
-from .search import search
+from .._config import torch_threads
+from ..constraints import ActionabilityConstraints
+from ..search.generators import BaseGenerator, resolve_generator
+from ..losses import adversarial_loss, contrastive_divergence, energy_ridge, protect
+from ..search import search
 
 __all__ = ["CounterfactualTrainedClassifier", "MLP"]
 

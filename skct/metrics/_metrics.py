@@ -30,8 +30,8 @@ from scipy.spatial.distance import cdist
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 
-from .losses import energy
-from .search import eval_mode
+from ..losses import energy
+from .._utils import eval_mode
 
 __all__ = [
     "METRICS",
@@ -58,13 +58,13 @@ def _as_logits_fn(model):
     A fitted :class:`~skct.CounterfactualTrainedClassifier` or skorch net gives its torch module
     (inputs in the classifier's own input space). A :class:`torch.nn.Module` or any other
     callable passes through unchanged (a module stays a
-    module, so that :func:`skct.search.eval_mode` and the device/dtype lookup see it).
+    module, so that ``skct._utils.eval_mode`` and the device/dtype lookup see it).
     """
     if isinstance(model, torch.nn.Module):
         return model
     if hasattr(model, "logits_module_") or hasattr(model, "module_"):
         # a fitted CounterfactualTrainedClassifier or skorch net (model-space inputs)
-        from ._model import to_logits_module
+        from ..explain import to_logits_module
 
         return to_logits_module(model)
     if callable(model) and not isinstance(model, type):

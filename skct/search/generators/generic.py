@@ -20,7 +20,7 @@ class GenericGenerator(BaseGenerator):
 
     Examples
     --------
-    >>> from skct.generators import GenericGenerator
+    >>> from skct.search.generators import GenericGenerator
     >>> GenericGenerator(step_size=0.1).step_size
     0.1
     """

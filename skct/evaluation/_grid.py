@@ -26,11 +26,12 @@ import torch
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._model import ModelAdapter, _is_fitted
-from .constraints import ActionabilityConstraints
-from .explainer import CounterfactualExplainer
-from .generators import BaseGenerator, resolve_generator
-from .metrics import (
+from .._utils import is_fitted as _is_fitted
+from ..explain import ModelAdapter
+from ..constraints import ActionabilityConstraints
+from ..explain import CounterfactualExplainer
+from ..search.generators import BaseGenerator, resolve_generator
+from ..metrics import (
     cost,
     energy_differential,
     faithfulness,
@@ -40,7 +41,7 @@ from .metrics import (
     strict_validity,
     validity,
 )
-from .search import eval_mode
+from .._utils import eval_mode
 
 __all__ = ["EVALUATION_METRICS", "evaluate"]
 
@@ -633,4 +634,3 @@ def evaluate(models, X, y=None, *, generators="generic", targets="all", n_runs=5
     df["run"] = df["run"].astype(np.int64)
     df["value"] = df["value"].astype(np.float64)
     return df
-

@@ -10,7 +10,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ..constraints import TorchConstraints, project, straight_through_harden
+from ...constraints import TorchConstraints
+from .._projection import project, straight_through_harden
 from ._base import BaseGenerator
 
 __all__ = ["REVISEGenerator", "TabularVAE"]
@@ -80,7 +81,7 @@ class REVISEGenerator(BaseGenerator):
     Examples
     --------
     >>> import numpy as np
-    >>> from skct.generators import REVISEGenerator
+    >>> from skct.search.generators import REVISEGenerator
     >>> X = np.random.RandomState(0).randn(200, 3).astype("float32")
     >>> gen = REVISEGenerator(vae_epochs=2, random_state=0).fit(X)
     >>> gen.vae_.decode(gen.vae_.encode(__import__("torch").as_tensor(X))[0]).shape

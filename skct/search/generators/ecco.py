@@ -44,7 +44,7 @@ class ECCoGenerator(BaseGenerator):
 
     Examples
     --------
-    >>> from skct.generators import ECCoGenerator
+    >>> from skct.search.generators import ECCoGenerator
     >>> ECCoGenerator(lambda_energy=1.0).lambda_energy
     1.0
     """

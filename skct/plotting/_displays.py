@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._model import ModelAdapter
+from ..explain import ModelAdapter
 
 __all__ = ["CounterfactualDisplay", "ImageCounterfactualDisplay", "RobustnessCurveDisplay"]
 
@@ -192,7 +192,7 @@ class CounterfactualDisplay:
         -------
         display : CounterfactualDisplay
         """
-        from .explainer import CounterfactualExplainer
+        from ..explain import CounterfactualExplainer
 
         check_is_fitted(estimator)
         n_model = ModelAdapter(estimator).transform(_safe_indexing(X, [0])).shape[1]
@@ -654,7 +654,7 @@ class RobustnessCurveDisplay:
         -------
         display : RobustnessCurveDisplay
         """
-        from .metrics import adversarial_accuracy
+        from ..metrics import adversarial_accuracy
 
         check_matplotlib_support(f"{cls.__name__}.from_estimators")
         if not isinstance(estimators, dict) or not estimators:

@@ -2,26 +2,23 @@
 
 The public :class:`ActionabilityConstraints` is a scikit-learn transformer that resolves a
 user's constraints (written once, by raw column name) against the columns a model actually
-sees, possibly after a ``ColumnTransformer``. The private torch helpers below apply the fitted
-constraints inside the batched counterfactual search and the training loss.
+sees, possibly after a ``ColumnTransformer``. :meth:`ActionabilityConstraints.to_torch` hands
+the fitted constraints to the search and the training loss as a ``TorchConstraints``.
 """
 
 from __future__ import annotations
 
 import numbers
 import re
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["ActionabilityConstraints", "MUTABILITY_WORDS"]
+from ._tensors import MUTABILITY_WORDS, TorchConstraints
 
-#: Accepted mutability words and their integer codes used on the torch side.
-MUTABILITY_WORDS = {"none": 0, "increase": 1, "decrease": 2, "both": 3}
+__all__ = ["ActionabilityConstraints"]
 
 
 def _feature_label(names, j):
@@ -284,182 +281,3 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             self.lower_, self.upper_, self.mutability_, self.categorical_groups_,
             dtype=dtype, device=device,
         )
-
-
-@dataclass
-class TorchConstraints:
-    """Fitted constraints as tensors. All helpers are batched over rows.
-
-    Attributes
-    ----------
-    lower, upper : Tensor [D]
-    mut : Tensor [D] int8 (0 none, 1 increase, 2 decrease, 3 both)
-    group_index : Tensor [G, L] long, padded with 0 where ``group_mask`` is False
-    group_mask : Tensor [G, L] bool
-    group_mutable : Tensor [G] bool
-    step_lower, step_upper : Tensor [D]
-        Limits of one search step implied by mutability (0 or +-inf), derived.
-    is_trivial, all_mutable : bool
-        Derived once, so the search's hot loop can skip work that cannot change anything.
-    """
-
-    lower: torch.Tensor
-    upper: torch.Tensor
-    mut: torch.Tensor
-    group_index: torch.Tensor
-    group_mask: torch.Tensor
-    group_mutable: torch.Tensor
-    step_lower: torch.Tensor = field(init=False, repr=False)
-    step_upper: torch.Tensor = field(init=False, repr=False)
-    is_trivial: bool = field(init=False)
-    all_mutable: bool = field(init=False)
-
-    def __post_init__(self):
-        inf = torch.full_like(self.lower, float("inf"))
-        zero = torch.zeros_like(self.lower)
-        self.step_lower = torch.where((self.mut == 0) | (self.mut == 1), zero, -inf)
-        self.step_upper = torch.where((self.mut == 0) | (self.mut == 2), zero, inf)
-        self.all_mutable = bool((self.mut == 3).all())
-        # True when no mask, bound or group applies (the search skips projections)
-        self.is_trivial = bool(
-            self.all_mutable
-            and torch.isinf(self.lower).all()
-            and torch.isinf(self.upper).all()
-            and self.group_index.shape[0] == 0
-        )
-
-    @classmethod
-    def from_arrays(cls, lower, upper, mutability, groups, dtype=torch.float32, device="cpu"):
-        codes = np.array([MUTABILITY_WORDS[w] for w in mutability], dtype=np.int8)
-        n_groups = len(groups)
-        width = max((len(g) for g in groups), default=0)
-        index = np.zeros((n_groups, width), dtype=np.int64)
-        mask = np.zeros((n_groups, width), dtype=bool)
-        for i, g in enumerate(groups):
-            index[i, : len(g)] = g
-            mask[i, : len(g)] = True
-        mutable = np.array([codes[g[0]] != 0 for g in groups], dtype=bool)
-        return cls(
-            lower=torch.as_tensor(np.asarray(lower), dtype=dtype, device=device),
-            upper=torch.as_tensor(np.asarray(upper), dtype=dtype, device=device),
-            mut=torch.as_tensor(codes, device=device),
-            group_index=torch.as_tensor(index, device=device),
-            group_mask=torch.as_tensor(mask, device=device),
-            group_mutable=torch.as_tensor(mutable, device=device),
-        )
-
-    @classmethod
-    def unconstrained(cls, n_features, dtype=torch.float32, device="cpu"):
-        return cls.from_arrays(
-            np.full(n_features, -np.inf), np.full(n_features, np.inf),
-            ["both"] * n_features, [], dtype=dtype, device=device,
-        )
-
-    @property
-    def n_features(self):
-        return self.lower.shape[0]
-
-    @property
-    def has_groups(self):
-        return self.group_index.shape[0] > 0
-
-
-# ---------------------------------------------------------------------------------------
-# Pure tensor helpers (shapes: N rows, D features, G groups, L max group width)
-# ---------------------------------------------------------------------------------------
-
-
-def _apply_mutability(x_new, x_ref, mut):
-    """Project ``x_new`` [N, D] onto the changes from ``x_ref`` [N, D] that ``mut`` [D] allows.
-
-    "none" keeps ``x_ref``, "increase" never goes below it, "decrease" never above it.
-    """
-    out = torch.where(mut == 0, x_ref, x_new)
-    out = torch.where(mut == 1, torch.maximum(out, x_ref), out)
-    out = torch.where(mut == 2, torch.minimum(out, x_ref), out)
-    return out
-
-
-def _mask_step(step, c: TorchConstraints):
-    """Zero the components of a step [N, D] that would violate mutability (per step).
-
-    "none" allows no change, "increase" only positive and "decrease" only negative components:
-    one clamp against the limits [D] derived from the mutability codes.
-    """
-    if c.all_mutable:
-        return step
-    return torch.clamp(step, c.step_lower, c.step_upper)
-
-
-def _clip_to_bounds(x, x_ref, lower, upper):
-    """Clip x [N, D] to [lower, upper] [D], widened per row to contain the factual x_ref."""
-    lo = torch.minimum(lower, x_ref)
-    hi = torch.maximum(upper, x_ref)
-    return torch.maximum(torch.minimum(x, hi), lo)
-
-
-def _harden_groups(x, c: TorchConstraints, x_ref=None):
-    """Set each mutable one-hot group of x [N, D] to a one-hot vector at its argmax level.
-
-    Immutable groups are copied from ``x_ref`` when given (so they never change).
-    """
-    if not c.has_groups:
-        return x
-    vals = x[:, c.group_index]  # [N, G, L]
-    vals = vals.masked_fill(~c.group_mask, float("-inf"))
-    winner = vals.argmax(dim=-1, keepdim=True)  # [N, G, 1]
-    levels = torch.arange(c.group_index.shape[1], device=x.device)  # [L]
-    hard = (levels == winner).to(x.dtype)  # [N, G, L]
-    if x_ref is not None:
-        keep = ~c.group_mutable[None, :, None]  # [1, G, 1]
-        hard = torch.where(keep, x_ref[:, c.group_index], hard)
-    flat_idx = c.group_index[c.group_mask]  # [K]
-    out = x.clone()
-    out[:, flat_idx] = hard[:, c.group_mask]
-    return out
-
-
-def project(x, x_ref, c: TorchConstraints, hard=True):
-    """Full projection used after every search step.
-
-    Mutability relative to the factual ``x_ref``, then domain bounds (widened per row to contain
-    the factual), then one-hot groups hardened (when ``hard``).
-    """
-    if c.is_trivial:
-        return x
-    x = _apply_mutability(x, x_ref, c.mut)
-    x = _clip_to_bounds(x, x_ref, c.lower, c.upper)
-    if hard:
-        x = _harden_groups(x, c, x_ref)
-    return x
-
-
-def straight_through_harden(x, x_ref, c: TorchConstraints):
-    """Hard one-hot groups in the forward pass, identity gradient in the backward pass."""
-    if not c.has_groups:
-        return x
-    hard = _harden_groups(x.detach(), c, x_ref)
-    # hard + (x - x) is exactly ``hard`` in the forward pass; x + (hard - x) is not in floating
-    # point (e.g. -0.3 + 1.3 == 0.99999994 in float32) when soft values leave [0, 1].
-    return hard + (x - x.detach())
-
-
-def protect(x_plus, x_cf, mut):
-    """The protection rule of counterfactual training, batched over rows.
-
-    For each feature d: ``x_plus[d] := x_cf[d]`` when d is immutable, or d may only increase and
-    ``x_cf[d] > x_plus[d]``, or d may only decrease and ``x_cf[d] < x_plus[d]``: moving the
-    counterfactual toward ``x_plus`` along d would violate d's mutability, so the contrastive
-    divergence must not reward d.
-
-    Parameters
-    ----------
-    x_plus, x_cf : Tensor [N, D]
-    mut : Tensor [D] int8 mutability codes
-
-    Returns
-    -------
-    Tensor [N, D]
-    """
-    swap = (mut == 0) | ((mut == 1) & (x_cf > x_plus)) | ((mut == 2) & (x_cf < x_plus))
-    return torch.where(swap, x_cf, x_plus)

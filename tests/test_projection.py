@@ -1,0 +1,209 @@
+"""The search's projection kernel: mutability masks, domain clipping, one-hot hardening."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from skct.constraints import MUTABILITY_WORDS, TorchConstraints
+from skct.search._projection import (
+    _apply_mutability,
+    _clip_to_bounds,
+    harden_groups,
+    mask_step,
+    project,
+    straight_through_harden,
+)
+
+WORDS = ["none", "increase", "decrease", "both"]
+WORD_OF_CODE = {v: k for k, v in MUTABILITY_WORDS.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# Torch helpers: hypothesis strategies
+# ---------------------------------------------------------------------------------------
+
+_finite = st.floats(-10, 10, width=32, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def constrained_problem(draw):
+    """Random factuals, proposals, mutability, bounds and one-hot groups (float32)."""
+    n = draw(st.integers(1, 4))
+    n_num = draw(st.integers(1, 5))
+    sizes = draw(st.lists(st.integers(2, 3), max_size=2))
+    d = n_num + sum(sizes)
+    groups, start = [], n_num
+    for s in sizes:
+        groups.append(list(range(start, start + s)))
+        start += s
+
+    x_ref = draw(arrays(np.float32, (n, d), elements=_finite))
+    x_new = draw(arrays(np.float32, (n, d), elements=_finite))
+    for g in groups:
+        x_ref[:, g] = 0.0
+        levels = draw(arrays(np.int64, (n,), elements=st.integers(0, len(g) - 1)))
+        x_ref[np.arange(n), np.asarray(g)[levels]] = 1.0
+
+    words = list(draw(st.lists(st.sampled_from(WORDS), min_size=n_num, max_size=n_num)))
+    a = draw(arrays(np.float64, (n_num,), elements=st.floats(-10, 10)))
+    b = draw(arrays(np.float64, (n_num,), elements=st.floats(-10, 10)))
+    lower, upper = np.minimum(a, b), np.maximum(a, b)
+    lower[draw(arrays(bool, (n_num,)))] = -np.inf
+    upper[draw(arrays(bool, (n_num,)))] = np.inf
+    g_lower, g_upper = [], []
+    for g in groups:
+        words += [draw(st.sampled_from(["none", "both"]))] * len(g)
+        g_lower += [draw(st.sampled_from([0.0, -np.inf]))] * len(g)
+        g_upper += [draw(st.sampled_from([1.0, np.inf]))] * len(g)
+    lower = np.r_[lower, g_lower]
+    upper = np.r_[upper, g_upper]
+    c = TorchConstraints.from_arrays(lower, upper, words, groups)
+    return torch.as_tensor(x_new), torch.as_tensor(x_ref), c, words, groups
+
+
+def _numeric_columns(d, groups):
+    in_group = {j for g in groups for j in g}
+    return [j for j in range(d) if j not in in_group]
+
+
+@settings(max_examples=50, deadline=None)
+@given(constrained_problem())
+def test_project_properties(problem):
+    x_new, x_ref, c, words, groups = problem
+    x_new_before, x_ref_before = x_new.clone(), x_ref.clone()
+    out = project(x_new, x_ref, c)
+    # inputs are not modified in place
+    assert torch.equal(x_new, x_new_before) and torch.equal(x_ref, x_ref_before)
+    assert out.shape == x_new.shape and out.dtype == x_new.dtype
+    lo = torch.minimum(c.lower, x_ref)
+    hi = torch.maximum(c.upper, x_ref)
+    assert torch.all(out >= lo) and torch.all(out <= hi)
+    for j in _numeric_columns(x_new.shape[1], groups):
+        if words[j] == "none":
+            assert torch.equal(out[:, j], x_ref[:, j])
+        elif words[j] == "increase":
+            assert torch.all(out[:, j] >= x_ref[:, j])
+        elif words[j] == "decrease":
+            assert torch.all(out[:, j] <= x_ref[:, j])
+        # inside the widened domain the projection does not move a free feature
+        if words[j] == "both":
+            inside = (x_new[:, j] >= lo[:, j]) & (x_new[:, j] <= hi[:, j])
+            assert torch.equal(out[inside, j], x_new[inside, j])
+    for g in groups:
+        block = out[:, g]
+        if words[g[0]] == "none":
+            assert torch.equal(block, x_ref[:, g])
+        else:
+            assert torch.all((block == 0) | (block == 1))
+            assert torch.all(block.sum(dim=1) == 1)
+            # the active level is the argmax of the (clipped) proposal
+            clipped = _clip_to_bounds(x_new, x_ref, c.lower, c.upper)[:, g]
+            assert torch.equal(block.argmax(dim=1), clipped.argmax(dim=1))
+    # projecting twice changes nothing
+    assert torch.equal(project(out, x_ref, c), out)
+
+
+@settings(max_examples=50, deadline=None)
+@given(constrained_problem())
+def test_project_soft_leaves_groups_soft(problem):
+    x_new, x_ref, c, words, groups = problem
+    soft = project(x_new, x_ref, c, hard=False)
+    expected = _clip_to_bounds(_apply_mutability(x_new, x_ref, c.mut), x_ref, c.lower, c.upper)
+    if c.is_trivial:
+        expected = x_new
+    assert torch.equal(soft, expected)
+    assert torch.equal(harden_groups(soft, c, x_ref), project(x_new, x_ref, c))
+
+
+def test_project_trivial_constraints_is_identity():
+    c = TorchConstraints.unconstrained(3)
+    x = torch.randn(4, 3)
+    assert c.is_trivial
+    assert torch.equal(project(x * 100, x, c), x * 100)
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 6)), elements=_finite),
+       st.data())
+def test_mask_step_per_word(step, data):
+    d = step.shape[1]
+    codes = data.draw(arrays(np.int8, (d,), elements=st.integers(0, 3)))
+    s = torch.as_tensor(step)
+    words = [WORD_OF_CODE[int(k)] for k in codes]
+    c = TorchConstraints.from_arrays(np.full(d, -np.inf), np.full(d, np.inf), words, [])
+    out = mask_step(s, c)
+    for j in range(d):
+        col, res = s[:, j], out[:, j]
+        if codes[j] == MUTABILITY_WORDS["none"]:
+            assert torch.all(res == 0)
+        elif codes[j] == MUTABILITY_WORDS["increase"]:
+            assert torch.equal(res, col.clamp(min=0))
+        elif codes[j] == MUTABILITY_WORDS["decrease"]:
+            assert torch.equal(res, col.clamp(max=0))
+        else:
+            assert torch.equal(res, col)
+
+
+def test_mask_step_hand_example():
+    step = torch.tensor([[1.0, 1.0, 1.0, 1.0], [-1.0, -1.0, -1.0, -1.0]])
+    c = TorchConstraints.from_arrays(np.full(4, -np.inf), np.full(4, np.inf),
+                                     ["none", "increase", "decrease", "both"], [])
+    expected = torch.tensor([[0.0, 1.0, 0.0, 1.0], [0.0, 0.0, -1.0, -1.0]])
+    assert torch.equal(mask_step(step, c), expected)
+
+
+def _group_constraints():
+    # columns 0, 1 numeric; group A = [2, 3, 4] mutable; group B = [5, 6] immutable
+    words = ["both", "increase", "both", "both", "both", "none", "none"]
+    lower = np.r_[-np.inf, -np.inf, np.zeros(5)]
+    upper = np.r_[np.inf, np.inf, np.ones(5)]
+    return TorchConstraints.from_arrays(lower, upper, words, [[2, 3, 4], [5, 6]])
+
+
+def test_straight_through_harden_forward_and_gradient():
+    c = _group_constraints()
+    x_ref = torch.tensor([[0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                          [1.0, 2.0, 0.0, 0.0, 1.0, 1.0, 0.0]])
+    x = torch.tensor([[0.3, -1.0, 0.2, 0.7, 0.1, 0.9, 0.4],
+                      [0.5, 3.0, 0.6, 0.3, 0.35, 0.2, 0.8]], requires_grad=True)
+    out = straight_through_harden(x, x_ref, c)
+    expected = torch.tensor([[0.3, -1.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+                             [0.5, 3.0, 1.0, 0.0, 0.0, 1.0, 0.0]])
+    assert torch.equal(out.detach(), expected)
+    w = torch.arange(14, dtype=torch.float32).reshape(2, 7)
+    (grad,) = torch.autograd.grad((out * w).sum(), x)
+    assert torch.equal(grad, w)  # identity Jacobian
+    # the full Jacobian is the identity too
+    jac = torch.autograd.functional.jacobian(lambda z: straight_through_harden(z, x_ref, c),
+                                             x.detach())
+    assert torch.equal(jac.reshape(14, 14), torch.eye(14))
+
+
+def test_straight_through_harden_without_groups_is_identity():
+    c = TorchConstraints.unconstrained(3)
+    x = torch.randn(2, 3, requires_grad=True)
+    assert straight_through_harden(x, x.detach(), c) is x
+
+
+def test_harden_groups_without_reference_and_ties():
+    c = _group_constraints()
+    x = torch.tensor([[0.0, 0.0, 0.5, 0.5, 0.1, 0.3, 0.3]])
+    out = harden_groups(x, c)  # no x_ref: immutable groups are hardened as well
+    assert torch.equal(out, torch.tensor([[0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]]))
+    assert torch.equal(x, torch.tensor([[0.0, 0.0, 0.5, 0.5, 0.1, 0.3, 0.3]]))  # not in place
+
+
+@pytest.mark.parametrize("winner", [-0.3, -0.7, 0.3, 1.3, 1e8])
+def test_straight_through_harden_forward_is_exactly_one_hot(winner):
+    # the forward value must be the hard one-hot vector bit for bit, whatever the soft
+    # values are (x + (hard - x) is not: -0.3 + 1.3 == 0.99999994 in float32)
+    c = TorchConstraints.from_arrays(np.full(3, -np.inf), np.full(3, np.inf), ["both"] * 3,
+                                     [[0, 1, 2]])
+    x = torch.tensor([[winner - 5.0, winner, winner - 1.0]], requires_grad=True)
+    out = straight_through_harden(x, torch.tensor([[1.0, 0.0, 0.0]]), c)
+    assert torch.equal(out.detach(), torch.tensor([[0.0, 1.0, 0.0]]))
+    (grad,) = torch.autograd.grad((out * torch.tensor([[1.0, 2.0, 3.0]])).sum(), x)
+    assert torch.equal(grad, torch.tensor([[1.0, 2.0, 3.0]]))
