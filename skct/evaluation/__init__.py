@@ -13,4 +13,4 @@ from ._scorers import (COUNTERFACTUAL_SCORERS, CounterfactualScorer, get_counter
 
 __all__ = ["evaluate", "EVALUATION_METRICS", "make_counterfactual_scorer", "CounterfactualScorer",
            "COUNTERFACTUAL_SCORERS", "get_counterfactual_scorer", "recourse_audit",
-           "RecourseAuditReport", "bands", "GAP_LABEL"]
+           "RecourseAuditReport", "bands"]

@@ -841,7 +841,7 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
 
     # the search runs in the model's precision (float32 usually): measure the cost from the
     # factual as the model sees it, so that an unchanged row costs exactly 0
-    dtype = getattr(getattr(explainer, "_adapter", None), "dtype", None)
+    dtype = getattr(getattr(explainer, "adapter_", None), "dtype", None)
     Z_seen = Z if dtype is None else torch.as_tensor(Z).to(dtype).double().numpy()
     row_cost = _cost(Z_cf, Z_seen, cost)
     changed = _changed_matrix(cf, X, change_tol)

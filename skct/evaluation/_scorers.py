@@ -138,7 +138,7 @@ class CounterfactualScorer:
                 n, size=self.n_samples, replace=False))
             X_eval = X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
         result = explainer.explain(X_eval)
-        Z = adapter.transform(explainer._check_X(X, reset=False))
+        Z = explainer.to_model_space(X)
         y_idx = None
         if y is not None:
             index_of = {c.item() if hasattr(c, "item") else c: i

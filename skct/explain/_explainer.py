@@ -157,6 +157,11 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         Constraints fitted in the model's input space.
     generator_ : BaseGenerator
         The fitted generator.
+    adapter_ : ModelAdapter
+        The fitted estimator seen as invertible preprocessing plus a torch logits module (the
+        seam between the user's columns and the model's input space).
+    n_features_model_ : int
+        Number of columns in the model's input space.
     classes_ : ndarray
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -263,7 +268,7 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
                                           torch.as_tensor(y_idx, device=adapter.device))
         self.classes_ = adapter.classes_
         self.n_features_model_ = Z.shape[1]
-        self._adapter = adapter
+        self.adapter_ = adapter
         self._torch_constraints = self.constraints_.to_torch(adapter.dtype, adapter.device)
         return self
 
@@ -303,6 +308,27 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
                              f"fitted with {self.n_features_in_} features.")
         return X
 
+    def _model_space(self, X):
+        Z = self.adapter_.transform(X)
+        if not np.isfinite(Z).all():
+            raise ValueError("X contains NaN or infinity after preprocessing.")
+        return Z
+
+    def to_model_space(self, X):
+        """The rows of ``X`` in the model's input space (after the Pipeline's preprocessing).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Rows in the user's columns, checked as :meth:`explain` checks them.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_model_)
+        """
+        check_is_fitted(self, "estimator_")
+        return self._model_space(self._check_X(X, reset=False))
+
     def explain(self, X, target=None):
         """Search counterfactuals for every row of ``X``.
 
@@ -319,10 +345,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         """
         check_is_fitted(self, "estimator_")
         X = self._check_X(X, reset=False)
-        adapter = self._adapter
-        Z = adapter.transform(X)
-        if not np.isfinite(Z).all():
-            raise ValueError("X contains NaN or infinity after preprocessing.")
+        adapter = self.adapter_
+        Z = self._model_space(X)
         proba = adapter.predict_proba_model(Z)
         rng = check_random_state(self.random_state)
         spec = self.target if target is None else target
@@ -378,16 +402,16 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_adapter", None)
+        state.pop("adapter_", None)
         state.pop("_torch_constraints", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "estimator_" in state:
-            self._adapter = ModelAdapter(self.estimator_)
+            self.adapter_ = ModelAdapter(self.estimator_)
             self._torch_constraints = self.constraints_.to_torch(
-                self._adapter.dtype, self._adapter.device)
+                self.adapter_.dtype, self.adapter_.device)
 
 
 def _restore_unchanged(cf, roundtrip, X):
