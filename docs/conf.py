@@ -32,6 +32,10 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax 3 copied into the built site (_static/mathjax) instead of loaded from a CDN, so
+    # formulas render on a machine without network; rendering stays in the browser, so the
+    # build needs no LaTeX installation (sphinx.ext.imgmath would).
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",

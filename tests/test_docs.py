@@ -37,6 +37,10 @@ def test_docs_build_without_warnings(tmp_path):
                  "auto_examples/index.html",
                  "gen_modules/skct.CounterfactualTrainedClassifier.html"]:
         assert (out / page).is_file(), page
+    # MathJax is part of the site (formulas render without network), never loaded from a CDN
+    assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    for page in out.rglob("*.html"):
+        assert "cdn.jsdelivr.net" not in page.read_text(encoding="utf-8"), page
     for example in ["plot_figure1_credit", "plot_digits_counterfactuals", "plot_grid_search",
                     "plot_recourse_audit"]:
         page = (out / "auto_examples" / f"{example}.html").read_text(encoding="utf-8")
