@@ -12,8 +12,6 @@ import contextlib
 import os
 import threading
 
-import torch
-
 __all__ = ["get_config", "set_config", "config_context", "torch_threads"]
 
 
@@ -109,6 +107,8 @@ def config_context(**kwargs):
 @contextlib.contextmanager
 def torch_threads():
     """Run the enclosed torch work with the configured number of intra-op threads."""
+    import torch  # here, so that ``import skct`` does not import torch
+
     n = _thread_config()["torch_threads"]
     old = torch.get_num_threads()
     if n <= 0 or n == old:
