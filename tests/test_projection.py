@@ -207,3 +207,66 @@ def test_straight_through_harden_forward_is_exactly_one_hot(winner):
     assert torch.equal(out.detach(), torch.tensor([[0.0, 1.0, 0.0]]))
     (grad,) = torch.autograd.grad((out * torch.tensor([[1.0, 2.0, 3.0]])).sum(), x)
     assert torch.equal(grad, torch.tensor([[1.0, 2.0, 3.0]]))
+
+
+# ---------------------------------------------------------------------------------------
+# TorchConstraints.from_arrays: the optional per-column fields
+# ---------------------------------------------------------------------------------------
+
+
+def test_from_arrays_defaults_reproduce_plain_constraints():
+    c = _group_constraints()
+    assert c.feature_id.tolist() == [0, 1, 2, 2, 2, 5, 5]
+    assert c.feature_index.tolist() == [0, 1, 2, 2, 2, 3, 3] and c.n_feature_ids == 4
+    assert torch.equal(c.grid_scale, torch.zeros(7)) and torch.equal(c.grid_offset,
+                                                                     torch.zeros(7))
+    assert torch.equal(c.cost_weight, torch.ones(7)) and c.unit_cost
+    assert c.max_changed is None and not c.has_grid
+    assert c.group_has_dropped.tolist() == [False, False]
+    assert c.grid_columns.numel() == 0
+    assert torch.isinf(c.grid_lower).all() and torch.isinf(c.grid_upper).all()
+    u = TorchConstraints.unconstrained(3)
+    assert u.is_trivial and not u.needs_hardening and u.feature_id.tolist() == [0, 1, 2]
+    # any one of the new fields makes the constraints non-trivial
+    free = (np.full(2, -np.inf), np.full(2, np.inf), ["both"] * 2, [])
+    assert not TorchConstraints.from_arrays(*free, max_changed=1).is_trivial
+    assert not TorchConstraints.from_arrays(*free, grid_scale=[0.0, 2.0]).is_trivial
+    assert TorchConstraints.from_arrays(*free, cost_weight=[2.0, 0.5]).is_trivial
+
+
+def test_from_arrays_grid_bounds_round_inward_in_raw_units():
+    # raw = model * 2 + 10; model bounds [-0.3, 2.2] -> raw [9.4, 14.4] -> grid [10, 14]
+    # column 1: negative scale, raw = -model * 4; model [0.1, 1] -> raw [-4, -0.4] -> [-4, -1]
+    # column 2: raw bound 250 up to float error (250.00002) stays 250
+    lower = [-0.3, 0.1, (250 - 3.0) / 7.0]
+    upper = [2.2, 1.0, np.inf]
+    c = TorchConstraints.from_arrays(lower, upper, ["both"] * 3, [],
+                                     grid_scale=[2.0, -4.0, 7.0], grid_offset=[10.0, 0.0, 3.0])
+    assert c.grid_lower.tolist() == [10.0, -4.0, 250.0]
+    assert c.grid_upper.tolist() == [14.0, -1.0, np.inf]
+    assert c.grid_columns.tolist() == [0, 1, 2] and c.has_grid
+
+
+def test_from_arrays_feature_ids_are_renumbered():
+    c = TorchConstraints.from_arrays(np.zeros(4), np.ones(4), ["both"] * 4, [[2, 3]],
+                                     feature_id=[7, 3, 9, 9])
+    assert c.feature_index.tolist() == [1, 0, 2, 2] and c.n_feature_ids == 3
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"feature_id": [0, 1, 2]}, "feature_id has 3 entries for 4 columns"),
+    ({"feature_id": [0.0, 1.0, 2.0, 2.0]}, "feature_id must hold integers"),
+    ({"feature_id": [0, 1, 2, 3]}, r"group of columns \[2, 3\] spans several features"),
+    ({"grid_scale": [1.0, 0.0]}, "grid_scale has 2 entries for 4 columns"),
+    ({"grid_scale": [np.nan, 0, 0, 0]}, "grid_scale must be finite; column 0"),
+    ({"grid_scale": [0, 0, 1.0, 0]}, "grid_scale must be 0 for one-hot group columns; column 2"),
+    ({"grid_offset": [0, np.inf, 0, 0]}, "grid_offset must be finite; column 1"),
+    ({"cost_weight": [1, -1, 1, 1]}, "cost_weight must be non-negative; column 1"),
+    ({"max_changed": -1}, "max_changed must be a non-negative integer"),
+    ({"max_changed": 1.5}, "max_changed must be a non-negative integer"),
+    ({"max_changed": True}, "max_changed must be a non-negative integer"),
+    ({"group_has_dropped": [True, False]}, "group_has_dropped has 2 entries for 1 groups"),
+])
+def test_from_arrays_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TorchConstraints.from_arrays(np.zeros(4), np.ones(4), ["both"] * 4, [[2, 3]], **kwargs)
