@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -125,6 +126,94 @@ def test_loss_gradient_flows_to_counterfactual():
     loss = gen.loss(x_cf, x, torch.tensor([1, 0, 1]), x_cf @ w, 0, 30)
     (g,) = torch.autograd.grad(loss.sum(), x_cf)
     assert torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_weighted_cost_hand_computed():
+    gen = GenericGenerator(lambda_cost=0.5)
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    target = torch.tensor([1, 1])
+    x = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    x_cf = torch.tensor([[1.0, -2.0, 0.5], [1.0, 3.0, 1.0]])
+    w = torch.tensor([2.0, 0.25, 0.0])
+    ce = F.cross_entropy(logits, target, reduction="none")
+    expected = ce + 0.5 * torch.tensor([2.0 * 1 + 0.25 * 2 + 0.0, 0.25 * 2])
+    torch.testing.assert_close(gen.loss(x_cf, x, target, logits, 0, 10, cost_weight=w),
+                               expected)
+    # unit weights give exactly the unweighted numbers
+    for cls in (GenericGenerator, ECCoGenerator):
+        g = cls(lambda_cost=0.3)
+        assert torch.equal(g.loss(x_cf, x, target, logits, 2, 10, cost_weight=torch.ones(3)),
+                           g.loss(x_cf, x, target, logits, 2, 10))
+
+
+class _RecordingGenerator(GenericGenerator):
+    """Records the cost weights the engine hands to the loss."""
+
+    seen = []
+
+    def loss(self, x_cf, x, target, logits, t, max_iter, **kwargs):
+        _RecordingGenerator.seen.append(kwargs.get("cost_weight"))
+        return super().loss(x_cf, x, target, logits, t, max_iter, **kwargs)
+
+
+class _OldSignatureGenerator(GenericGenerator):
+    """A user generator whose loss predates cost weights."""
+
+    def loss(self, x_cf, x, target, logits, t, max_iter):
+        return super().loss(x_cf, x, target, logits, t, max_iter)
+
+
+def test_engine_passes_cost_weights_to_the_loss():
+    X, y = make_blobs2d(n=20, seed=0)
+    x, target = torch.as_tensor(X), 1 - torch.as_tensor(y)
+    model = torch.nn.Linear(2, 2)
+    free = (np.full(2, -np.inf), np.full(2, np.inf), ["both"] * 2, [])
+    _RecordingGenerator.seen = []
+    search(model, x, target, _RecordingGenerator(), TorchConstraints.from_arrays(*free),
+           decision_threshold=1.0, max_iter=2)
+    assert _RecordingGenerator.seen == [None, None]
+    _RecordingGenerator.seen = []
+    c = TorchConstraints.from_arrays(*free, cost_weight=[3.0, 0.5])
+    search(model, x, target, _RecordingGenerator(), c, decision_threshold=1.0, max_iter=2)
+    assert len(_RecordingGenerator.seen) == 2
+    assert all(torch.equal(w, torch.tensor([3.0, 0.5])) for w in _RecordingGenerator.seen)
+    # a generator written before cost weights still runs with unit weights
+    res = search(model, x, target, _OldSignatureGenerator(), TorchConstraints.from_arrays(*free),
+                 max_iter=3)
+    assert res.counterfactuals.shape == (20, 2)
+
+
+@pytest.mark.parametrize("cls", [GenericGenerator, ECCoGenerator])
+def test_unit_cost_weights_reproduce_the_unweighted_search(cls):
+    X, y = make_blobs2d(n=40, seed=1)
+    x, target = torch.as_tensor(X), 1 - torch.as_tensor(y)
+    model = train_mlp(X, y)
+    gen = cls(step_size=0.1, lambda_cost=0.05)
+    free = (np.full(2, -np.inf), np.full(2, np.inf), ["both"] * 2, [])
+    plain = search(model, x, target, gen, None, decision_threshold=0.9, max_iter=30)
+    ones = search(model, x, target, gen, TorchConstraints.from_arrays(*free, cost_weight=[1, 1]),
+                  decision_threshold=0.9, max_iter=30)
+    assert torch.equal(plain.counterfactuals, ones.counterfactuals)
+    assert torch.equal(plain.n_iter, ones.n_iter)
+
+
+def test_cost_weights_steer_the_search():
+    # the target side is reached by moving either feature; a heavy weight on feature 0 makes
+    # the search move feature 1 instead
+    w = torch.tensor([[1.0, -1.0], [1.0, -1.0]])
+
+    def model(z):
+        return (z[:, :1] + z[:, 1:]) * w[0]
+
+    x = torch.zeros(1, 2)
+    target = torch.tensor([0])
+    gen = GenericGenerator(step_size=0.1, lambda_cost=0.5)
+    free = (np.full(2, -np.inf), np.full(2, np.inf), ["both"] * 2, [])
+    res = search(model, x, target, gen, TorchConstraints.from_arrays(*free, cost_weight=[4, 0]),
+                 decision_threshold=0.99, max_iter=200)
+    cf = res.counterfactuals[0]
+    assert bool(res.converged[0])
+    assert abs(float(cf[0])) < abs(float(cf[1]))
 
 
 # ---------------------------------------------------------------------------------------

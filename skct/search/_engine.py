@@ -70,7 +70,9 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
     generator : BaseGenerator
         Objective and search space (fitted, if it needs fitting).
     constraints : TorchConstraints or None
-        Mutability, bounds and one-hot groups; None means unconstrained.
+        Mutability, bounds, one-hot groups, integer grids, the limit on changed features and
+        the cost weights (passed to ``generator.loss`` as ``cost_weight`` when not all 1);
+        None means unconstrained.
     decision_threshold : float
         A row stops once p(target | x') >= this value.
     max_iter : int
@@ -95,6 +97,8 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
     if c.n_features != d:
         raise ValueError(f"constraints were fitted on {c.n_features} features, x has {d}.")
     x = x.detach()
+    # weighted L1 cost only when weights other than 1 are set (today's generators unchanged)
+    weights = {} if c.unit_cost else {"cost_weight": c.cost_weight.to(x.dtype)}
 
     with eval_mode(model), torch.enable_grad():
         # Compact tensors hold only the rows still searching; results are written out only
@@ -137,7 +141,7 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
                 nascent[rows] = nas_act[out]
             if last or n_done == idx.shape[0]:
                 break
-            loss = generator.loss(xc, x_act, t_act, logits, t, max_iter)  # [A]
+            loss = generator.loss(xc, x_act, t_act, logits, t, max_iter, **weights)  # [A]
             if n_done:
                 still = ~done
                 (grad,) = torch.autograd.grad(loss[still].sum(), s)

@@ -8,8 +8,8 @@ from .eccco import ECCCoGenerator
 from .generic import GenericGenerator
 from .revise import REVISEGenerator
 
-__all__ = ["BaseGenerator", "GenericGenerator", "ECCoGenerator", "ECCCoGenerator", "REVISEGenerator",
-           "GENERATORS", "resolve_generator"]
+__all__ = ["BaseGenerator", "GenericGenerator", "ECCoGenerator", "ECCCoGenerator",
+           "REVISEGenerator", "GENERATORS", "resolve_generator"]
 
 #: Generators selectable by name.
 GENERATORS = {"generic": GenericGenerator, "ecco": ECCoGenerator, "eccco": ECCCoGenerator,

@@ -24,7 +24,8 @@ class BaseGenerator(BaseEstimator):
     subclasses usually override only :meth:`penalty`.
 
     The default objective is the cross-entropy of the logits toward the target class plus
-    ``lambda_cost * ||x' - x||_1`` (Wachter et al. style); :meth:`penalty` adds terms to it.
+    ``lambda_cost * sum_d w_d |x'_d - x_d|`` (Wachter et al. style, with the constraints'
+    per-column cost weights ``w``, 1 unless set); :meth:`penalty` adds terms to it.
 
     Parameters
     ----------
@@ -44,7 +45,8 @@ class BaseGenerator(BaseEstimator):
         "lambda_cost": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    #: True when the search runs in a latent space (``init_state``/``decode`` differ from identity).
+    #: True when the search runs in a latent space (``init_state``/``decode`` are not the
+    #: identity).
     latent = False
 
     #: True when the generator must be calibrated on labelled data with the model under search
@@ -92,11 +94,18 @@ class BaseGenerator(BaseEstimator):
         return project(state.detach() + step, x, constraints, hard=False)
 
     # -- objective -------------------------------------------------------------------------
-    def loss(self, x_cf, x, target, logits, t, max_iter):
-        """Per-row objective [N] at step t (0-based) of at most ``max_iter`` steps."""
+    def loss(self, x_cf, x, target, logits, t, max_iter, cost_weight=None):
+        """Per-row objective [N] at step t (0-based) of at most ``max_iter`` steps.
+
+        ``cost_weight`` [D] weighs each column's absolute change in the cost term (None: all 1;
+        the engine passes it only when the constraints carry weights other than 1).
+        """
         # x_cf, x: [N, D]; target: [N] long; logits: [N, C]
         yloss = F.cross_entropy(logits, target, reduction="none")  # [N]
-        cost = (x_cf - x).abs().sum(dim=1)  # [N]
+        change = (x_cf - x).abs()  # [N, D]
+        if cost_weight is not None:
+            change = change * cost_weight
+        cost = change.sum(dim=1)  # [N]
         out = yloss + self.lambda_cost * cost
         extra = self.penalty(x_cf, x, target, logits, t, max_iter)
         return out if extra is None else out + extra

@@ -27,7 +27,7 @@ def energy_decay(t, max_iter):
 class ECCoGenerator(BaseGenerator):
     """ECCo generator: Generic objective plus a decaying energy penalty.
 
-    Minimises ``CE(logits(x'), y+) + lambda_cost * ||x' - x||_1
+    Minimises ``CE(logits(x'), y+) + lambda_cost * sum_d w_d |x'_d - x_d|
     + lambda_energy * phi_t * (E(x', y+) + reg_strength * E(x', y+)**2)`` with the energy
     ``E(x, y) = -logit_y(x)`` and ``phi_t`` from :func:`energy_decay`. Low energy means the model
     finds x' typical of the target class, which pulls counterfactuals toward dense regions of

@@ -8,15 +8,16 @@ __all__ = ["GenericGenerator"]
 class GenericGenerator(BaseGenerator):
     """Generic counterfactual generator: cross-entropy toward the target + L1 cost.
 
-    Minimises ``CE(logits(x'), y+) + lambda_cost * ||x' - x||_1`` by gradient descent in the
-    input space, as in Wachter et al. (2017) with an L1 cost.
+    Minimises ``CE(logits(x'), y+) + lambda_cost * sum_d w_d |x'_d - x_d|`` by gradient descent
+    in the input space, as in Wachter et al. (2017) with an L1 cost; the weights ``w`` are the
+    constraints' ``cost_weight`` (1 unless set).
 
     Parameters
     ----------
     step_size : float, default=0.25
         SGD step size.
     lambda_cost : float, default=0.001
-        Weight of the L1 cost.
+        Weight of the (weighted) L1 cost.
 
     Examples
     --------
