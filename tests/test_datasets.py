@@ -9,7 +9,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import Bunch
 
-from skct.datasets import _loaders as ds
+from skct import datasets
+from skct.datasets import _tabular
 from skct.datasets import (
     DATASETS,
     get_data_home,
@@ -158,7 +159,7 @@ def test_datasets_registry():
     }  # fmt: skip
     assert DATASETS["adult"] is load_adult and DATASETS["moons"] is make_moons
     assert all(callable(f) for f in DATASETS.values())
-    assert set(ds.__all__) >= {f.__name__ for f in DATASETS.values()}
+    assert set(datasets.__all__) >= {f.__name__ for f in DATASETS.values()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,9 +356,9 @@ def test_missing_file_message(tmp_path):
 def test_default_missing_file_lists_every_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("SKCT_DATA_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
-    missing = ds._TabularSpec(**{**ds._GMSC.__dict__, "filename": "no_such_file.csv"})
+    missing = _tabular._TabularSpec(**{**_tabular._GMSC.__dict__, "filename": "no_such_file.csv"})
     with pytest.raises(FileNotFoundError) as err:
-        ds._load_simple(missing, None, True)
+        _tabular._load_simple(missing, None, True)
     msg = str(err.value)
     assert "no_such_file.csv" in msg
     assert str((tmp_path / ".." / "shared" / "data").resolve()) in msg
