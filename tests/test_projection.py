@@ -270,3 +270,140 @@ def test_from_arrays_feature_ids_are_renumbered():
 def test_from_arrays_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TorchConstraints.from_arrays(np.zeros(4), np.ones(4), ["both"] * 4, [[2, 3]], **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Rounding of integer columns in raw units
+# ---------------------------------------------------------------------------------------
+
+
+@st.composite
+def grid_problem(draw):
+    """Integer columns with random affine maps, raw bounds, directions and factuals."""
+    n = draw(st.integers(1, 5))
+    k = draw(st.integers(1, 4))
+    d = k + 1  # the last column is continuous
+    scale = np.array([draw(st.sampled_from([1.0, 2.5, 0.3, -1.7, 1000.0, 1 / 7]))
+                      for _ in range(k)] + [0.0])
+    offset = np.array([draw(st.floats(-50, 50)) for _ in range(k)] + [0.0])
+    raw_ref = draw(arrays(np.float64, (n, k), elements=st.integers(-20, 20).map(float)))
+    off_grid = draw(arrays(bool, (n, k)))
+    raw_ref = raw_ref + off_grid * draw(arrays(np.float64, (n, k),
+                                               elements=st.floats(0.05, 0.95)))
+    x_ref = np.empty((n, d), dtype=np.float32)
+    x_ref[:, :k] = (raw_ref - offset[:k]) / scale[:k]
+    x_ref[:, k] = draw(arrays(np.float32, (n,), elements=_finite))
+    raw_new = draw(arrays(np.float64, (n, k), elements=st.floats(-30, 30)))
+    x_new = np.empty((n, d), dtype=np.float32)
+    x_new[:, :k] = (raw_new - offset[:k]) / scale[:k]
+    x_new[:, k] = draw(arrays(np.float32, (n,), elements=_finite))
+    # some entries unchanged
+    same = draw(arrays(bool, (n, d)))
+    x_new[same] = x_ref[same]
+    lo_raw = np.array([draw(st.sampled_from([-np.inf, -10.0, -3.5, 0.0, 2.2]))
+                       for _ in range(k)])
+    hi_raw = np.array([lo + draw(st.sampled_from([np.inf, 0.3, 1.0, 4.5, 20.0]))
+                       if np.isfinite(lo) else draw(st.sampled_from([np.inf, 3.0, -2.5]))
+                       for lo in lo_raw])
+    sk, ok = scale[:k], offset[:k]
+    lower = np.r_[np.where(sk > 0, (lo_raw - ok) / sk, (hi_raw - ok) / sk), -np.inf]
+    upper = np.r_[np.where(sk > 0, (hi_raw - ok) / sk, (lo_raw - ok) / sk), np.inf]
+    words = [draw(st.sampled_from(WORDS)) for _ in range(d)]
+    c = TorchConstraints.from_arrays(lower, upper, words, [], grid_scale=scale,
+                                     grid_offset=offset)
+    return torch.as_tensor(x_new), torch.as_tensor(x_ref), c, words, k
+
+
+def _raw(x, c):
+    return x.double() * c.grid_scale.double() + c.grid_offset.double()
+
+
+@settings(max_examples=200, deadline=None)
+@given(grid_problem())
+def test_round_to_grid_properties(problem):
+    x_new, x_ref, c, words, k = problem
+    before = x_new.clone(), x_ref.clone()
+    out = project(x_new, x_ref, c)
+    assert torch.equal(x_new, before[0]) and torch.equal(x_ref, before[1])  # not in place
+    lo, hi = torch.minimum(c.lower, x_ref), torch.maximum(c.upper, x_ref)
+    assert torch.all(out >= lo) and torch.all(out <= hi)
+    raw_out, raw_ref = _raw(out, c), _raw(x_ref, c)
+    changed = out != x_ref
+    for j in range(k + 1):
+        if words[j] == "none":
+            assert torch.equal(out[:, j], x_ref[:, j])
+        elif words[j] == "increase":
+            assert torch.all(out[:, j] >= x_ref[:, j])
+        elif words[j] == "decrease":
+            assert torch.all(out[:, j] <= x_ref[:, j])
+    # a changed integer column is on its grid, inside the raw bounds rounded inward (widened
+    # to the factual), and an unchanged proposal keeps the factual bit for bit
+    ch = changed[:, :k]
+    r = raw_out[:, :k]
+    assert torch.all((r[ch] - r[ch].round()).abs() < 1e-2)
+    g_lo = torch.minimum(c.grid_lower[:k].double(), raw_ref[:, :k].ceil() - 1e-2)
+    g_hi = torch.maximum(c.grid_upper[:k].double(), raw_ref[:, :k].floor() + 1e-2)
+    assert torch.all(r[ch] >= g_lo[ch] - 1e-2) and torch.all(r[ch] <= g_hi[ch] + 1e-2)
+    same = x_new == x_ref
+    assert torch.equal(out[same], x_ref[same])
+    # the continuous column is not rounded
+    soft = project(x_new, x_ref, c, hard=False)
+    assert torch.equal(out[:, k], soft[:, k])
+    # nearest rounding for a free column with an on-grid factual, inside the bounds
+    on = (raw_ref[:, :k] - raw_ref[:, :k].round()).abs() < 1e-3
+    near = _raw(soft, c)[:, :k].round()
+    inside = (near >= c.grid_lower[:k].double()) & (near <= c.grid_upper[:k].double())
+    free = torch.tensor([w == "both" for w in words[:k]])
+    sel = on & inside & free & ch
+    assert torch.all((r[sel] - near[sel]).abs() < 1e-2)
+    # projecting again changes nothing
+    assert torch.equal(project(out, x_ref, c), out)
+
+
+def test_round_to_grid_hand_examples():
+    # raw = 2 * model + 1 on column 0 (bounds raw [0.5, 9.2] -> grid [1, 9]); column 1: raw =
+    # model (increase only); column 2: continuous
+    lower, upper = [-0.25, -np.inf, -np.inf], [4.1, np.inf, np.inf]
+    c = TorchConstraints.from_arrays(lower, upper, ["both", "increase", "both"], [],
+                                     grid_scale=[2.0, 1.0, 0.0], grid_offset=[1.0, 0.0, 0.0])
+    x_ref = torch.tensor([[1.0, 2.3, 0.5],    # raw 3, off-grid 2.3
+                          [1.0, 4.0, 0.5]])
+    x_new = torch.tensor([[1.3, 2.4, 0.77],   # raw 3.6 -> 4; 2.4 -> ceil(2.3) = 3
+                          [-9.0, 4.4, 0.5]])  # raw -17 -> lower grid 1; 4.4 -> 4 (factual)
+    out = project(x_new, x_ref, c)
+    assert torch.equal(out, torch.tensor([[1.5, 3.0, 0.77], [0.0, 4.0, 0.5]]))
+    # off-grid factual inside bounds without a grid value in the allowed direction stays put
+    c2 = TorchConstraints.from_arrays([-np.inf], [2.8], ["increase"], [], grid_scale=[1.0])
+    x_ref2 = torch.tensor([[2.3]])
+    assert torch.equal(project(torch.tensor([[2.7]]), x_ref2, c2), x_ref2)
+    # decrease-only with a lower bound: stops at the bound; a factual below the bound widens
+    # the domain to itself and cannot go lower
+    c3 = TorchConstraints.from_arrays([5.0], [np.inf], ["decrease"], [], grid_scale=[1.0])
+    out3 = project(torch.tensor([[4.4], [1.4]]), torch.tensor([[9.0], [2.0]]), c3)
+    assert torch.equal(out3, torch.tensor([[5.0], [2.0]]))
+
+
+def test_round_to_grid_float32_large_values_keep_the_factual():
+    # Credit Amount-like column: raw = 2800 * model + 3270; the factual's raw value is an
+    # integer only up to float32 error and must come back bit for bit when unchanged in raw
+    s, o = 2822.7, 3271.3
+    raw = np.array([250.0, 1234.0, 18424.0])
+    x_ref = torch.tensor(((raw - o) / s)[:, None], dtype=torch.float32)
+    c = TorchConstraints.from_arrays([(250 - o) / s], [(20000 - o) / s], ["both"], [],
+                                     grid_scale=[s], grid_offset=[o])
+    nudged = x_ref + 0.1 / s  # +0.1 in raw units: rounds back to the factual
+    assert torch.equal(project(nudged, x_ref, c), x_ref)
+    down = project(x_ref - 1.0, x_ref, c)  # -2822.7 raw, clipped at the 250 bound
+    assert float(down[0]) == pytest.approx((250 - o) / s)
+    assert torch.all(down >= c.lower)
+
+
+def test_straight_through_rounding_forward_and_gradient():
+    c = TorchConstraints.from_arrays([-np.inf] * 2, [np.inf] * 2, ["both", "both"], [],
+                                     grid_scale=[1.0, 0.0])
+    x_ref = torch.tensor([[1.0, 1.0]])
+    x = torch.tensor([[1.7, 1.7]], requires_grad=True)
+    out = straight_through_harden(x, x_ref, c)
+    assert torch.equal(out.detach(), torch.tensor([[2.0, 1.7]]))
+    (grad,) = torch.autograd.grad((out * torch.tensor([[3.0, 5.0]])).sum(), x)
+    assert torch.equal(grad, torch.tensor([[3.0, 5.0]]))

@@ -465,3 +465,83 @@ def test_validity_on_blobs(name):
     valid = (p.squeeze(1) >= tau).float().mean().item()
     assert valid >= 0.95, f"{name}: only {valid:.0%} valid"
     assert res.converged.float().mean().item() >= 0.95
+
+
+# ---------------------------------------------------------------------------------------
+# Integer columns: every iterate the model sees is on the grid
+# ---------------------------------------------------------------------------------------
+
+# columns 0, 1: integers in raw units (raw = 3 * model + 10, raw = 0.5 * model); column 2
+# continuous; columns 3-5: one-hot group
+GRID_SCALE, GRID_OFFSET = [3.0, 0.5, 0.0, 0.0, 0.0, 0.0], [10.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+
+
+@st.composite
+def grid_search_problem(draw):
+    n = draw(st.integers(1, 6))
+    raw = draw(arrays(np.int64, (n, 2), elements=st.integers(-8, 16))).astype(np.float64)
+    X = np.zeros((n, D), dtype=np.float32)
+    X[:, 0] = (raw[:, 0] - 10.0) / 3.0
+    X[:, 1] = raw[:, 1] / 0.5
+    X[:, 2] = draw(arrays(np.float32, (n,), elements=st.floats(-3, 3, width=32)))
+    X[np.arange(n), 3 + draw(arrays(np.int64, (n,), elements=st.integers(0, 2)))] = 1.0
+    words = [draw(st.sampled_from(WORDS)) for _ in range(3)] + [draw(st.sampled_from(
+        ["none", "both"]))] * 3
+    lower = np.r_[(-6.0 - 10.0) / 3.0, draw(st.sampled_from([-np.inf, -5.0])), -np.inf,
+                  [0.0] * 3]
+    upper = np.r_[(14.5 - 10.0) / 3.0, draw(st.sampled_from([np.inf, 7.0])), np.inf, [1.0] * 3]
+    c = TorchConstraints.from_arrays(lower, upper, words, [GROUP], grid_scale=GRID_SCALE,
+                                     grid_offset=GRID_OFFSET)
+    target = draw(arrays(np.int64, (n,), elements=st.integers(0, 1)))
+    return torch.as_tensor(X), torch.as_tensor(target), c, words, draw(st.integers(0, 2**16))
+
+
+def _check_on_grid(z, x, where=""):
+    """Integer columns of z on their raw grid, inside the raw bounds widened to the factual."""
+    s = torch.tensor([3.0, 0.5], dtype=torch.float64)
+    o = torch.tensor([10.0, 0.0], dtype=torch.float64)
+    raw, raw_ref = z[:, :2].double() * s + o, x[:, :2].double() * s + o
+    assert torch.all((raw - raw.round()).abs() < 1e-4), f"{where}: off the grid {raw}"
+    assert torch.all(raw[:, 0] >= torch.clamp(raw_ref[:, 0], max=-6.0) - 1e-4), where
+    assert torch.all(raw[:, 0] <= torch.clamp(raw_ref[:, 0], min=14.0) + 1e-4), where
+
+
+@pytest.mark.parametrize("name", ["generic", "ecco", "revise"])
+@settings(max_examples=10, deadline=None)
+@given(problem=grid_search_problem())
+def test_search_keeps_integer_columns_on_their_grid(name, problem):
+    x, target, c, words, seed = problem
+    gen = {"generic": GenericGenerator(step_size=0.7),
+           "ecco": ECCoGenerator(step_size=0.7, lambda_energy=1.0),
+           "revise": _revise_mixed()}[name]
+    res = search(_random_mlp(seed), x, target, gen, c, decision_threshold=0.99, max_iter=10,
+                 return_path=True)
+    if name != "revise":
+        assert torch.equal(res.path[0], x)  # step 0 changes nothing
+    for t in range(res.path.shape[0]):
+        _check_valid_point(res.path[t], x, c, words, f"path[{t}]")
+        _check_on_grid(res.path[t], x, f"path[{t}]")
+    _check_bookkeeping(res, 10, 0.99)
+    # validity is decided on the rounded point
+    with torch.no_grad():
+        p = torch.softmax(_random_mlp(seed)(res.counterfactuals), 1).gather(1, target[:, None])
+    torch.testing.assert_close(res.target_proba, p.squeeze(1))
+
+
+def test_integer_columns_move_in_a_real_search():
+    # not vacuous: the integer column does change, in whole raw units
+    X = _one_hot_rows(np.random.RandomState(0), 40)
+    X[:, 0] = np.round(X[:, 0] * 3 + 10) / 3 - 10 / 3  # raw integers
+    x = torch.as_tensor(X)
+    c = TorchConstraints.from_arrays([-np.inf] * D, [np.inf] * D, ["both"] * 3 + ["none"] * 3,
+                                     [GROUP], grid_scale=GRID_SCALE[:1] + [0.0] * 5,
+                                     grid_offset=GRID_OFFSET[:1] + [0.0] * 5)
+    model = _random_mlp(2)
+    with torch.no_grad():
+        target = 1 - model(x).argmax(dim=1)
+    res = search(model, x, target, GenericGenerator(step_size=1.0), c,
+                 decision_threshold=0.9, max_iter=30)
+    moved = res.counterfactuals[:, 0] != x[:, 0]
+    assert moved.sum() >= 10
+    raw = res.counterfactuals[:, 0].double() * 3 + 10
+    assert torch.all((raw - raw.round()).abs() < 1e-4)

@@ -14,17 +14,6 @@ __all__ = ["TorchConstraints", "MUTABILITY_WORDS"]
 MUTABILITY_WORDS = {"none": 0, "increase": 1, "decrease": 2, "both": 3}
 
 
-def grid_tolerance(x, scale, offset):
-    """Snap tolerance, in raw units, of ``raw = x * scale + offset`` computed in x's dtype.
-
-    A few units in the last place of the terms, capped at a quarter of a grid step, so that a
-    value that is an integer up to float error (e.g. 250.00002 in float32) counts as on the grid.
-    """
-    eps = torch.finfo(x.dtype).eps
-    tol = 16 * eps * ((x * scale).abs() + offset.abs()) + 16 * eps
-    return torch.clamp(tol, max=0.25)
-
-
 @dataclass
 class TorchConstraints:
     """Fitted constraints as tensors. All helpers are batched over rows.
@@ -123,6 +112,18 @@ class TorchConstraints:
             and not self.needs_hardening
         )
 
+    @staticmethod
+    def grid_tolerance(x, scale, offset):
+        """Snap tolerance, in raw units, of ``raw = x * scale + offset`` computed in x's dtype.
+
+        A few units in the last place of the terms, capped at a quarter of a grid step, so that
+        a value that is an integer up to float error (250.00002 in float32) counts as on the
+        grid.
+        """
+        eps = torch.finfo(x.dtype).eps
+        tol = 16 * eps * ((x * scale).abs() + offset.abs()) + 16 * eps
+        return torch.clamp(tol, max=0.25)
+
     def _grid_bounds(self):
         """Raw-unit bounds of the grid columns rounded inward ([D]; +-inf elsewhere)."""
         s, o = self.grid_scale, self.grid_offset
@@ -130,8 +131,8 @@ class TorchConstraints:
         safe = torch.where(on, s, torch.ones_like(s))
         a, b = self.lower * safe + o, self.upper * safe + o  # raw images of the bounds
         raw_lo, raw_hi = torch.minimum(a, b), torch.maximum(a, b)
-        tol_lo = grid_tolerance(self.lower.nan_to_num(0.0, 0.0, 0.0), safe, o)
-        tol_hi = grid_tolerance(self.upper.nan_to_num(0.0, 0.0, 0.0), safe, o)
+        tol_lo = self.grid_tolerance(self.lower.nan_to_num(0.0, 0.0, 0.0), safe, o)
+        tol_hi = self.grid_tolerance(self.upper.nan_to_num(0.0, 0.0, 0.0), safe, o)
         inf = torch.full_like(s, float("inf"))
         g_lo = torch.where(on, torch.ceil(raw_lo - torch.maximum(tol_lo, tol_hi)), -inf)
         g_hi = torch.where(on, torch.floor(raw_hi + torch.maximum(tol_lo, tol_hi)), inf)

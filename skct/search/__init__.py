@@ -3,13 +3,20 @@
 - ``_engine``: :func:`search` runs all rows at once with a per-row convergence mask and returns
   a :class:`SearchResult`.
 - ``_projection``: the kernel applied after every step (mutability masks, domain clipping,
-  one-hot hardening).
+  one-hot hardening, rounding of integer columns).
 - :mod:`skct.search.generators`: the objectives and search spaces (Generic, ECCo, ECCCo,
   REVISE, or your own ``BaseGenerator``).
 """
 
 from ._engine import SearchResult, search
-from ._projection import harden_groups, mask_step, project, straight_through_harden
+from ._projection import (
+    harden,
+    harden_groups,
+    mask_step,
+    project,
+    round_to_grid,
+    straight_through_harden,
+)
 
 __all__ = ["SearchResult", "search", "mask_step", "project", "straight_through_harden",
-           "harden_groups"]
+           "harden_groups", "round_to_grid", "harden"]

@@ -1,7 +1,8 @@
-"""The projection kernel of the search: mutability masks, domain clipping, one-hot hardening.
+"""The projection kernel of the search: mutability masks, domain clipping, hardening.
 
-Pure tensor maths batched over rows, applied after every search step (and by generators that
-define their own search space).
+Hardening turns a soft search state into a valid point: one-hot groups at one level, integer
+columns on their grid in raw units. Pure tensor maths batched over rows, applied after every
+search step (and by generators that define their own search space).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import torch
 
 from ..constraints import TorchConstraints
 
-__all__ = ["mask_step", "project", "straight_through_harden", "harden_groups"]
+__all__ = ["mask_step", "project", "straight_through_harden", "harden_groups", "round_to_grid",
+           "harden"]
 
 
 def _apply_mutability(x_new, x_ref, mut):
@@ -63,26 +65,94 @@ def harden_groups(x, c: TorchConstraints, x_ref=None):
     return out
 
 
+def _raw_direction(c: TorchConstraints, cols):
+    """Per grid column [K]: whether raw values may only go up, or only down (scale sign)."""
+    mut, up = c.mut[cols], c.grid_scale[cols] > 0
+    increase, decrease = mut == 1, mut == 2
+    return (increase & up) | (decrease & ~up), (decrease & up) | (increase & ~up)
+
+
+def round_to_grid(x, x_ref, c: TorchConstraints):
+    """Round the integer-grid columns of x [N, D] in raw units, keeping every constraint.
+
+    For a grid column, ``raw = x * grid_scale + grid_offset`` is rounded to the nearest
+    integer inside the raw bounds rounded inward (``[ceil(lower), floor(upper)]``, widened per
+    row to the factual ``x_ref``) and inside the direction its mutability allows, then mapped
+    back. An entry equal to its factual, an immutable one, or one whose rounded value is the
+    (on-grid) factual's keeps the factual bit for bit; an off-grid factual (e.g. 2.3) moves
+    only to ``ceil``/``floor`` in the allowed direction, and stays where no grid value is
+    allowed. Continuous columns are returned as they are.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skct.constraints import TorchConstraints
+    >>> c = TorchConstraints.from_arrays([-np.inf, 0.0], [np.inf, 4.5], ["both", "increase"],
+    ...                                  [], grid_scale=[0.0, 2.0], grid_offset=[0.0, 1.0])
+    >>> x_ref = torch.tensor([[0.3, 1.0]])          # raw of column 1: 3
+    >>> round_to_grid(torch.tensor([[0.31, 1.4]]), x_ref, c)   # raw 3.8 -> 4 -> model 1.5
+    tensor([[0.3100, 1.5000]])
+    >>> round_to_grid(torch.tensor([[0.31, 9.0]]), x_ref, c)   # raw 19 -> floor(upper raw) 10
+    tensor([[0.3100, 4.5000]])
+    """
+    if not c.has_grid:
+        return x
+    cols = c.grid_columns  # [K]
+    s, o = c.grid_scale[cols], c.grid_offset[cols]  # [K]
+    xs, xr = x[:, cols], x_ref[:, cols]  # [N, K]
+    raw, raw_ref = xs * s + o, xr * s + o  # [N, K]
+    ref_near = torch.round(raw_ref)
+    ref_on = (raw_ref - ref_near).abs() <= c.grid_tolerance(xr, s, o)  # factual on the grid
+    a = torch.where(ref_on, ref_near, raw_ref)  # [N, K] the factual in raw units, snapped
+    a_up, a_down = torch.ceil(a), torch.floor(a)
+    lo = torch.minimum(c.grid_lower[cols], a_up)  # [N, K] widened to the factual
+    hi = torch.maximum(c.grid_upper[cols], a_down)
+    up_only, down_only = _raw_direction(c, cols)  # [K]
+    lo = torch.where(up_only, torch.maximum(lo, a_up), lo)
+    hi = torch.where(down_only, torch.minimum(hi, a_down), hi)
+    r = torch.minimum(torch.maximum(torch.round(raw), lo), hi)  # [N, K]
+    keep = (xs == xr) | (lo > hi) | (ref_on & (r == a)) | (c.mut[cols] == 0)
+    back = (r - o) / s  # [N, K] model units
+    # float error of the map back must not leave the (widened) model-space domain
+    back = _clip_to_bounds(back, xr, c.lower[cols], c.upper[cols])
+    out = x.clone()
+    out[:, cols] = torch.where(keep, xr, back)
+    return out
+
+
+def harden(x, x_ref, c: TorchConstraints):
+    """Turn x [N, D] into a valid point: one-hot groups hardened, grid columns rounded.
+
+    ``x`` should already satisfy mutability and bounds (see :func:`project`).
+    """
+    if not c.needs_hardening:
+        return x
+    x = harden_groups(x, c, x_ref)
+    x = round_to_grid(x, x_ref, c)
+    return x
+
+
 def project(x, x_ref, c: TorchConstraints, hard=True):
     """Full projection used after every search step.
 
     Mutability relative to the factual ``x_ref``, then domain bounds (widened per row to contain
-    the factual), then one-hot groups hardened (when ``hard``).
+    the factual), then (when ``hard``) :func:`harden`: one-hot groups hardened and integer
+    columns rounded on their grid.
     """
     if c.is_trivial:
         return x
     x = _apply_mutability(x, x_ref, c.mut)
     x = _clip_to_bounds(x, x_ref, c.lower, c.upper)
     if hard:
-        x = harden_groups(x, c, x_ref)
+        x = harden(x, x_ref, c)
     return x
 
 
 def straight_through_harden(x, x_ref, c: TorchConstraints):
-    """Hard one-hot groups in the forward pass, identity gradient in the backward pass."""
-    if not c.has_groups:
+    """:func:`harden` in the forward pass, identity gradient in the backward pass."""
+    if not c.needs_hardening:
         return x
-    hard = harden_groups(x.detach(), c, x_ref)
+    hard = harden(x.detach(), x_ref, c)
     # hard + (x - x) is exactly ``hard`` in the forward pass; x + (hard - x) is not in floating
     # point (e.g. -0.3 + 1.3 == 0.99999994 in float32) when soft values leave [0, 1].
     return hard + (x - x.detach())
