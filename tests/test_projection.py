@@ -407,3 +407,89 @@ def test_straight_through_rounding_forward_and_gradient():
     assert torch.equal(out.detach(), torch.tensor([[2.0, 1.7]]))
     (grad,) = torch.autograd.grad((out * torch.tensor([[3.0, 5.0]])).sum(), x)
     assert torch.equal(grad, torch.tensor([[3.0, 5.0]]))
+
+
+# ---------------------------------------------------------------------------------------
+# The limit on changed features (max_changed)
+# ---------------------------------------------------------------------------------------
+
+
+@st.composite
+def limited_problem(draw):
+    """constrained_problem plus feature ids, cost weights and max_changed."""
+    x_new, x_ref, c, words, groups = draw(constrained_problem())
+    d = x_new.shape[1]
+    numeric = _numeric_columns(d, groups)
+    fid = np.zeros(d, dtype=np.int64)
+    fid[numeric] = draw(arrays(np.int64, (len(numeric),),
+                               elements=st.integers(0, len(numeric) - 1)))
+    for i, g in enumerate(groups):
+        fid[g] = len(numeric) + i
+    weight = draw(arrays(np.float64, (d,), elements=st.sampled_from([0.0, 0.5, 1.0, 3.0])))
+    k = draw(st.integers(0, 4))
+    same = draw(arrays(bool, x_new.shape))
+    x_new = torch.where(torch.as_tensor(same), x_ref, x_new)
+    args = (c.lower.numpy(), c.upper.numpy(), words, groups)
+    limited = TorchConstraints.from_arrays(*args, feature_id=fid, cost_weight=weight,
+                                           max_changed=k)
+    free = TorchConstraints.from_arrays(*args, feature_id=fid, cost_weight=weight)
+    return x_new, x_ref, limited, free, words, fid, weight, k
+
+
+@settings(max_examples=150, deadline=None)
+@given(limited_problem())
+def test_limit_changes_properties(problem):
+    x_new, x_ref, c, free, words, fid, weight, k = problem
+    out = project(x_new, x_ref, c)
+    full = project(x_new, x_ref, free)  # the same projection without the limit
+    changed = (out != x_ref).numpy()
+    full_changed = (full != x_ref).numpy()
+    w_change = ((full - x_ref).abs() * torch.as_tensor(weight, dtype=torch.float32)).numpy()
+    for i in range(out.shape[0]):
+        feats = sorted(set(fid.tolist()))
+        ch = {f for f in feats if changed[i, fid == f].any()}
+        fch = {f for f in feats if full_changed[i, fid == f].any()}
+        assert len(ch) <= k and ch <= fch
+        assert len(ch) == min(k, len(fch))
+        for f in feats:
+            cols = fid == f
+            # each feature is either the unlimited projection or the factual, as a whole
+            expected = full[i, cols] if f in ch else x_ref[i, cols]
+            assert torch.equal(out[i, cols], expected)
+        # the kept features carry the largest weighted change
+        size = {f: w_change[i, fid == f].sum() for f in fch}
+        if ch and fch - ch:
+            assert min(size[f] for f in ch) >= max(size[f] for f in fch - ch)
+    for j, w in enumerate(words):
+        if w == "none":
+            assert torch.equal(out[:, j], x_ref[:, j])
+    assert torch.equal(project(out, x_ref, c), out)
+
+
+def test_limit_changes_hand_example():
+    # features: {0}, {1, 2} (two columns of one user column), group {3, 4, 5}; weights make
+    # the one-hot switch (2 columns * 0.4) smaller than 0.9 * |1.0| but larger than 0.5
+    c = TorchConstraints.from_arrays([-np.inf] * 6, [np.inf] * 6, ["both"] * 6, [[3, 4, 5]],
+                                     feature_id=[0, 1, 1, 2, 2, 2],
+                                     cost_weight=[0.9, 0.25, 0.25, 0.4, 0.4, 0.4], max_changed=2)
+    x_ref = torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+                          [0.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    x = torch.tensor([[1.0, 1.0, 1.0, 0.2, 0.9, 0.1],     # changes 0.9, 0.5, 0.8
+                      [0.0, 1.0, 0.0, 0.9, 0.3, 0.0]])    # only feature 1 changes
+    out = project(x, x_ref, c)
+    assert torch.equal(out, torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+                                          [0.0, 1.0, 0.0, 1.0, 0.0, 0.0]]))
+    zero = TorchConstraints.from_arrays([-np.inf] * 6, [np.inf] * 6, ["both"] * 6, [[3, 4, 5]],
+                                        max_changed=0)
+    assert torch.equal(project(x, x_ref, zero), x_ref)
+
+
+def test_straight_through_limit_keeps_identity_gradient():
+    c = TorchConstraints.from_arrays([-np.inf] * 3, [np.inf] * 3, ["both"] * 3, [],
+                                     max_changed=1)
+    x_ref = torch.zeros(1, 3)
+    x = torch.tensor([[0.5, -2.0, 1.0]], requires_grad=True)
+    out = straight_through_harden(x, x_ref, c)
+    assert torch.equal(out.detach(), torch.tensor([[0.0, -2.0, 0.0]]))
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert torch.equal(grad, torch.ones(1, 3))

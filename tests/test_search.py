@@ -545,3 +545,47 @@ def test_integer_columns_move_in_a_real_search():
     assert moved.sum() >= 10
     raw = res.counterfactuals[:, 0].double() * 3 + 10
     assert torch.all((raw - raw.round()).abs() < 1e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# max_changed: no iterate changes more features than allowed
+# ---------------------------------------------------------------------------------------
+
+
+def _n_changed(z, x):
+    """Changed features per row: numeric columns one each, the one-hot group one."""
+    num = (z[:, :N_NUM] != x[:, :N_NUM]).sum(dim=1)
+    return num + (z[:, GROUP] != x[:, GROUP]).any(dim=1).long()
+
+
+@pytest.mark.parametrize("name", ["generic", "revise"])
+@settings(max_examples=10, deadline=None)
+@given(problem=search_problem(), k=st.integers(0, 3))
+def test_search_respects_max_changed(name, problem, k):
+    x, target, c0, words, seed = problem
+    c = TorchConstraints.from_arrays(c0.lower.numpy(), c0.upper.numpy(), words, [GROUP],
+                                     max_changed=k)
+    gen = GenericGenerator(step_size=0.7) if name == "generic" else _revise_mixed()
+    res = search(_random_mlp(seed), x, target, gen, c, decision_threshold=0.99, max_iter=10,
+                 return_path=True)
+    for t in range(res.path.shape[0]):
+        _check_valid_point(res.path[t], x, c, words, f"path[{t}]")
+        assert torch.all(_n_changed(res.path[t], x) <= k), f"path[{t}]"
+    _check_bookkeeping(res, 10, 0.99)
+
+
+def test_max_changed_binds_in_a_real_search():
+    X = _one_hot_rows(np.random.RandomState(1), 40)
+    x = torch.as_tensor(X)
+    model = _random_mlp(4)
+    with torch.no_grad():
+        target = 1 - model(x).argmax(dim=1)
+    args = ([-np.inf] * D, [np.inf] * D, ["both"] * D, [GROUP])
+    gen = GenericGenerator(step_size=1.0)
+    free = search(model, x, target, gen, TorchConstraints.from_arrays(*args),
+                  decision_threshold=0.65, max_iter=30)
+    one = search(model, x, target, gen, TorchConstraints.from_arrays(*args, max_changed=1),
+                 decision_threshold=0.65, max_iter=30)
+    assert torch.all(_n_changed(free.counterfactuals, x) >= 3)
+    assert torch.all(_n_changed(one.counterfactuals, x) == 1)
+    assert one.converged.sum() >= 30  # one feature is enough for most rows

@@ -3,15 +3,17 @@
 - ``_engine``: :func:`search` runs all rows at once with a per-row convergence mask and returns
   a :class:`SearchResult`.
 - ``_projection``: the kernel applied after every step (mutability masks, domain clipping,
-  one-hot hardening, rounding of integer columns).
+  one-hot hardening, rounding of integer columns, the limit on changed features).
 - :mod:`skct.search.generators`: the objectives and search spaces (Generic, ECCo, ECCCo,
   REVISE, or your own ``BaseGenerator``).
 """
 
 from ._engine import SearchResult, search
 from ._projection import (
+    feature_changes,
     harden,
     harden_groups,
+    limit_changes,
     mask_step,
     project,
     round_to_grid,
@@ -19,4 +21,4 @@ from ._projection import (
 )
 
 __all__ = ["SearchResult", "search", "mask_step", "project", "straight_through_harden",
-           "harden_groups", "round_to_grid", "harden"]
+           "harden_groups", "round_to_grid", "limit_changes", "feature_changes", "harden"]

@@ -12,7 +12,7 @@ import torch
 from ..constraints import TorchConstraints
 
 __all__ = ["mask_step", "project", "straight_through_harden", "harden_groups", "round_to_grid",
-           "harden"]
+           "limit_changes", "feature_changes", "harden"]
 
 
 def _apply_mutability(x_new, x_ref, mut):
@@ -120,15 +120,63 @@ def round_to_grid(x, x_ref, c: TorchConstraints):
     return out
 
 
-def harden(x, x_ref, c: TorchConstraints):
-    """Turn x [N, D] into a valid point: one-hot groups hardened, grid columns rounded.
+def feature_changes(x, x_ref, c: TorchConstraints):
+    """Per row and feature (``feature_id``): weighted change and whether it changed.
 
-    ``x`` should already satisfy mutability and bounds (see :func:`project`).
+    Returns ``(change, changed)``, both [N, F] with F = ``c.n_feature_ids``: the sum over the
+    feature's columns of ``cost_weight * |x - x_ref|``, and whether any of its columns differs.
+    """
+    n, f = x.shape[0], c.n_feature_ids
+    fid = c.feature_index.expand(n, -1)  # [N, D]
+    w = (x - x_ref).abs() * c.cost_weight  # [N, D]
+    change = torch.zeros(n, f, dtype=x.dtype, device=x.device).scatter_add_(1, fid, w)
+    diff = (x != x_ref).to(x.dtype)  # [N, D]
+    changed = torch.zeros(n, f, dtype=x.dtype, device=x.device).scatter_add_(1, fid, diff) > 0
+    return change, changed  # [N, F], [N, F]
+
+
+def limit_changes(x, x_ref, c: TorchConstraints):
+    """Keep at most ``c.max_changed`` changed features per row of x [N, D], revert the others.
+
+    The features (by ``feature_id``; a one-hot group is one feature) with the largest weighted
+    change stay; every column of the others is set back to the factual ``x_ref`` exactly. Ties
+    keep the feature that comes first.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skct.constraints import TorchConstraints
+    >>> c = TorchConstraints.from_arrays([-np.inf] * 3, [np.inf] * 3, ["both"] * 3, [],
+    ...                                  max_changed=1)
+    >>> limit_changes(torch.tensor([[0.5, -2.0, 1.0]]), torch.zeros(1, 3), c)
+    tensor([[ 0., -2.,  0.]])
+    """
+    k = c.max_changed
+    if k is None:
+        return x
+    change, changed = feature_changes(x, x_ref, c)  # [N, F]
+    if k >= change.shape[1]:
+        return x
+    key = torch.where(changed, change, torch.full_like(change, -1.0))  # unchanged rank last
+    order = key.argsort(dim=1, descending=True, stable=True)  # [N, F]
+    ranks = torch.arange(change.shape[1], device=x.device).expand_as(order)
+    rank = torch.empty_like(order).scatter_(1, order, ranks)  # [N, F] rank of each feature
+    keep = (rank < k) & changed  # [N, F]
+    keep_col = keep.gather(1, c.feature_index.expand(x.shape[0], -1))  # [N, D]
+    return torch.where(keep_col, x, x_ref)
+
+
+def harden(x, x_ref, c: TorchConstraints):
+    """Turn x [N, D] into a valid point: groups hardened, grid columns rounded, changes limited.
+
+    ``x`` should already satisfy mutability and bounds (see :func:`project`). The limit on
+    changed features (``max_changed``) counts what changed after hardening and rounding.
     """
     if not c.needs_hardening:
         return x
     x = harden_groups(x, c, x_ref)
     x = round_to_grid(x, x_ref, c)
+    x = limit_changes(x, x_ref, c)
     return x
 
 
@@ -136,8 +184,8 @@ def project(x, x_ref, c: TorchConstraints, hard=True):
     """Full projection used after every search step.
 
     Mutability relative to the factual ``x_ref``, then domain bounds (widened per row to contain
-    the factual), then (when ``hard``) :func:`harden`: one-hot groups hardened and integer
-    columns rounded on their grid.
+    the factual), then (when ``hard``) :func:`harden`: one-hot groups hardened, integer
+    columns rounded on their grid and at most ``max_changed`` features changed.
     """
     if c.is_trivial:
         return x
