@@ -181,12 +181,14 @@ def test_plain_values_roundtrip():
     shared = [1, 2]
     cyclic = []
     cyclic.append(cyclic)
-    rs = np.random.RandomState(3)
+    rs, gen, tgen = np.random.RandomState(3), np.random.default_rng(4), torch.Generator()
+    tgen.manual_seed(5)
     value = {
         "floats": [float("nan"), float("inf"), -0.0, 1e-300], "shared": (shared, shared),
         (1, "a"): {3, 4}, "frozen": frozenset({"x"}), "od": collections.OrderedDict(b=1, a=2),
         "dd": collections.defaultdict(list, {1: [2]}), "slice": slice(1, None, 2),
         "bytes": b"\x00\xff", "complex": 1 + 2j, "cyclic": cyclic, "rs": rs,
+        "gen": gen, "tgen": tgen,
         "scalars": [np.float32(0.1), np.int64(-3), np.bool_(True), np.str_("s")],
         "obj": np.array(["a", None, 3], dtype=object), "u": np.array(["ab", "c"]),
         "torch": [torch.float64, torch.device("cpu"), torch.Size([2, 3]), torch.arange(3.0)],
@@ -205,7 +207,8 @@ def test_plain_values_roundtrip():
     assert new["torch"][:3] == value["torch"][:3]
     assert torch.equal(new["torch"][3], value["torch"][3])
     assert new["types"] == value["types"]
-    assert new["rs"].rand() == rs.rand()
+    assert new["rs"].rand() == rs.rand() and new["gen"].random() == gen.random()
+    assert torch.equal(torch.rand(3, generator=new["tgen"]), torch.rand(3, generator=tgen))
 
 
 # -- trust ---------------------------------------------------------------------------------------

@@ -20,11 +20,14 @@ from ._state import new_instance, restore_state
 
 __all__ = ["GraphReader", "scan", "TAGS"]
 
+#: numpy bit generators a ``numpy.random.Generator`` may be rebuilt with.
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
 #: Every tag a node may have (the writer's vocabulary).
 TAGS = frozenset({"ref", "float", "list", "tuple", "set", "frozenset", "dict", "odict",
                   "defaultdict", "slice", "bytes", "complex", "npscalar", "dtype", "ndarray",
-                  "objarray", "tensor", "parameter", "randomstate", "device", "tdtype", "size",
-                  "type", "func", "partial", "object"})
+                  "objarray", "tensor", "parameter", "randomstate", "npgen", "torchgen",
+                  "device", "tdtype", "size", "type", "func", "partial", "object"})
 
 
 def _children(node):
@@ -228,6 +231,23 @@ class GraphReader:
         rs.set_state(state)
         return rs
 
+    def _torch_generator(self, node, where):
+        key = _get(node, "key", str, where)
+        if key not in self._tensors:
+            raise UnsafeFileError(f"{where}: tensor {key!r} is not in tensors.pt.")
+        gen = torch.Generator(device=_get(node, "device", str, where))
+        gen.set_state(self._tensors[key])
+        return self._keep(node, gen, where)
+
+    def _numpy_generator(self, node, where):
+        state = self.decode(node.get("v"), f"{where}.state")
+        name = state.get("bit_generator") if isinstance(state, dict) else None
+        if name not in _BIT_GENERATORS:
+            raise UnsafeFileError(f"{where}: unknown numpy bit generator {name!r}.")
+        bit_generator = getattr(np.random, name)()
+        bit_generator.state = state
+        return self._keep(node, np.random.Generator(bit_generator), where)
+
     def _torch_leaf(self, node, where):
         tag = node["$"]
         if tag == "device":
@@ -291,7 +311,8 @@ _HANDLERS = {
     "npscalar": GraphReader._scalar, "dtype": GraphReader._dtype,
     "ndarray": GraphReader._ndarray, "objarray": GraphReader._objarray,
     "tensor": GraphReader._tensor, "parameter": GraphReader._tensor,
-    "randomstate": GraphReader._random_state, "device": GraphReader._torch_leaf,
+    "randomstate": GraphReader._random_state, "npgen": GraphReader._numpy_generator,
+    "torchgen": GraphReader._torch_generator, "device": GraphReader._torch_leaf,
     "tdtype": GraphReader._torch_leaf, "size": GraphReader._torch_leaf,
     "type": GraphReader._type, "func": GraphReader._func, "partial": GraphReader._partial,
     "object": GraphReader._object,

@@ -186,6 +186,16 @@ class GraphWriter:
         self._alive.append(state)
         return {"$": "randomstate", "id": i, "v": self.encode(state, f"{path}.get_state()")}
 
+    def _generator(self, obj, path):
+        i = self._register(obj)
+        if isinstance(obj, torch.Generator):
+            key = f"t{len(self.tensors)}"
+            self.tensors[key] = obj.get_state()
+            return {"$": "torchgen", "id": i, "device": str(obj.device), "key": key}
+        state = obj.bit_generator.state
+        self._alive.append(state)
+        return {"$": "npgen", "id": i, "v": self.encode(state, f"{path}.bit_generator.state")}
+
     def _torch_leaf(self, obj, path):
         if isinstance(obj, torch.device):
             return {"$": "device", "v": str(obj)}
@@ -251,6 +261,8 @@ _EXACT = {
     complex: GraphWriter._complex,
     np.ndarray: GraphWriter._array,
     np.random.RandomState: GraphWriter._random_state,
+    np.random.Generator: GraphWriter._generator,
+    torch.Generator: GraphWriter._generator,
     torch.device: GraphWriter._torch_leaf,
     torch.dtype: GraphWriter._torch_leaf,
     torch.Size: GraphWriter._torch_leaf,
