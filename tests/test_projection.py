@@ -493,3 +493,83 @@ def test_straight_through_limit_keeps_identity_gradient():
     assert torch.equal(out.detach(), torch.tensor([[0.0, -2.0, 0.0]]))
     (grad,) = torch.autograd.grad(out.sum(), x)
     assert torch.equal(grad, torch.ones(1, 3))
+
+
+# ---------------------------------------------------------------------------------------
+# One-hot groups with a dropped level (the all-zero pattern is a legal level)
+# ---------------------------------------------------------------------------------------
+
+
+def _dropped_constraints(dropped=(True, False), words=("both", "both")):
+    # group A = [0, 1, 2] (dropped level: all zero), group B = [3, 4]; column 5 numeric
+    mut = [words[0]] * 3 + [words[1]] * 2 + ["both"]
+    return TorchConstraints.from_arrays([0.0] * 5 + [-np.inf], [1.0] * 5 + [np.inf], mut,
+                                        [[0, 1, 2], [3, 4]], group_has_dropped=list(dropped))
+
+
+def test_dropped_level_is_kept_left_and_reached():
+    c = _dropped_constraints()
+    x_ref = torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0, 0.5],    # A at its dropped level
+                          [0.0, 1.0, 0.0, 0.0, 1.0, 0.5]])   # A at level 1
+    # unchanged: bit for bit, also through the straight-through forward pass
+    assert torch.equal(project(x_ref, x_ref, c), x_ref)
+    assert torch.equal(straight_through_harden(x_ref.clone().requires_grad_(True), x_ref,
+                                               c).detach(), x_ref)
+    # a small move stays at the current level; a larger one switches
+    small = x_ref + torch.tensor([[0.0, 0.3, 0.0, 0.0, 0.0, 0.0],
+                                  [0.0, -0.3, 0.2, 0.0, 0.0, 0.0]])
+    assert torch.equal(project(small, x_ref, c)[:, :3], x_ref[:, :3])
+    big = x_ref + torch.tensor([[0.0, 0.6, 0.0, 0.0, 0.0, 0.0],     # leaves the dropped level
+                                [0.0, -0.6, 0.0, 0.0, 0.0, 0.0]])   # reaches it (1 - 0.4)
+    out = project(big, x_ref, c)
+    assert torch.equal(out[:, :3], torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
+    # group B has no dropped level: always exactly one active level
+    assert torch.all(out[:, 3:5].sum(dim=1) == 1)
+
+
+def test_unchanged_group_keeps_a_factual_that_is_not_a_level():
+    # an unseen category (all zeros) in a group without a dropped level stays as it is until
+    # the search moves the group, then goes to a known level
+    c = _dropped_constraints(dropped=(False, False))
+    x_ref = torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0, 0.5]])
+    assert torch.equal(project(x_ref, x_ref, c), x_ref)
+    moved = x_ref + torch.tensor([[0.0, 0.0, 0.1, 0.0, 0.0, 0.0]])
+    assert torch.equal(project(moved, x_ref, c)[:, :3], torch.tensor([[0.0, 0.0, 1.0]]))
+    # immutable: never changes
+    c_none = _dropped_constraints(dropped=(False, False), words=("none", "both"))
+    assert torch.equal(project(moved, x_ref, c_none)[:, :3], x_ref[:, :3])
+
+
+@settings(max_examples=100, deadline=None)
+@given(constrained_problem(), st.data())
+def test_harden_groups_with_dropped_levels_properties(problem, data):
+    x_new, x_ref, c0, words, groups = problem
+    dropped = [data.draw(st.booleans()) for _ in groups]
+    for g, drop in zip(groups, dropped):  # factuals may sit at the dropped level
+        at_drop = data.draw(arrays(bool, (x_ref.shape[0],))) & drop
+        rows = torch.as_tensor(at_drop).nonzero().squeeze(1)  # [R]
+        x_ref[rows[:, None], torch.as_tensor(g)[None, :]] = 0.0
+    c = TorchConstraints.from_arrays(c0.lower.numpy(), c0.upper.numpy(), words, groups,
+                                     group_has_dropped=dropped)
+    out = project(x_new, x_ref, c)
+    clipped = _clip_to_bounds(x_new, x_ref, c.lower, c.upper)
+    for g, drop in zip(groups, dropped):
+        block, ref, soft = out[:, g], x_ref[:, g], clipped[:, g]
+        assert torch.all((block == 0) | (block == 1))
+        total = block.sum(dim=1)
+        assert torch.all((total == 1) | ((total == 0) & drop))
+        if words[g[0]] == "none":
+            assert torch.equal(block, ref)
+            continue
+        same = (soft == ref).all(dim=1)
+        assert torch.equal(block[same], ref[same])
+        implicit = 1 - soft.sum(dim=1)
+        best = soft.max(dim=1).values
+        to_drop = (total == 0) & ~same
+        if drop:
+            # the dropped level wins exactly when its soft value beats every explicit level
+            assert torch.equal(to_drop, (implicit > best) & ~same)
+        active = ~same & (total == 1)
+        assert torch.equal(block[active].argmax(dim=1), soft[active].argmax(dim=1))
+    assert torch.equal(project(out, x_ref, c), out)
+    assert torch.equal(project(x_ref, x_ref, c), x_ref)

@@ -589,3 +589,63 @@ def test_max_changed_binds_in_a_real_search():
     assert torch.all(_n_changed(free.counterfactuals, x) >= 3)
     assert torch.all(_n_changed(one.counterfactuals, x) == 1)
     assert one.converged.sum() >= 30  # one feature is enough for most rows
+
+
+# ---------------------------------------------------------------------------------------
+# One-hot groups with a dropped level
+# ---------------------------------------------------------------------------------------
+
+
+def _dropped_rows(rng, n):
+    """Like _one_hot_rows, but a third of the rows sit at the group's dropped level."""
+    X = _one_hot_rows(rng, n)
+    X[::3, N_NUM:] = 0.0
+    return X
+
+
+@pytest.mark.parametrize("name", ["generic", "revise"])
+def test_search_with_a_dropped_level(name):
+    X = _dropped_rows(np.random.RandomState(5), 60)
+    x = torch.as_tensor(X)
+    c = TorchConstraints.from_arrays([-np.inf] * N_NUM + [0.0] * 3,
+                                     [np.inf] * N_NUM + [1.0] * 3, ["none"] * N_NUM + ["both"] * 3,
+                                     [GROUP], group_has_dropped=[True])
+    gen = GenericGenerator(step_size=1.0) if name == "generic" else _revise_mixed()
+    model = _random_mlp(11)
+    with torch.no_grad():
+        target = 1 - model(x).argmax(dim=1)
+    still = search(model, x, target, gen, c, max_iter=0)
+    if name == "generic":
+        assert torch.equal(still.counterfactuals, x)  # nothing changes before the search
+    res = search(model, x, target, gen, c, decision_threshold=0.6, max_iter=30,
+                 return_path=True)
+    for t in range(res.path.shape[0]):
+        block = res.path[t][:, GROUP]
+        assert torch.all((block == 0) | (block == 1)) and torch.all(block.sum(dim=1) <= 1)
+        assert torch.equal(res.path[t][:, :N_NUM], x[:, :N_NUM])
+    cf_drop = res.counterfactuals[:, GROUP].sum(dim=1) == 0
+    x_drop = x[:, GROUP].sum(dim=1) == 0
+    if name == "generic":
+        assert torch.equal(res.path[0], x)
+        assert (x_drop & ~cf_drop).sum() >= 3  # factuals leave the dropped level
+        assert (~x_drop & cf_drop).sum() >= 1  # and others reach it
+
+
+def test_search_reaches_a_dropped_level():
+    # the target class needs the group at its dropped level (all zeros)
+    def model(z):
+        s = z[:, GROUP].sum(dim=1, keepdim=True)  # [N, 1]
+        return torch.cat([5.0 * s, torch.zeros_like(s)], dim=1)
+
+    x = torch.as_tensor(_one_hot_rows(np.random.RandomState(0), 6))
+    c = TorchConstraints.from_arrays([-np.inf] * N_NUM + [0.0] * 3,
+                                     [np.inf] * N_NUM + [1.0] * 3, ["both"] * D, [GROUP],
+                                     group_has_dropped=[True])
+    res = search(model, x, torch.ones(6, dtype=torch.long), GenericGenerator(step_size=0.2),
+                 c, decision_threshold=0.45, max_iter=20)
+    assert res.converged.all()
+    assert torch.equal(res.counterfactuals[:, GROUP], torch.zeros(6, 3))
+    # without the dropped level the target cannot be reached
+    c_no = TorchConstraints.from_arrays(c.lower.numpy(), c.upper.numpy(), ["both"] * D, [GROUP])
+    assert not search(model, x, torch.ones(6, dtype=torch.long), GenericGenerator(step_size=0.2),
+                      c_no, decision_threshold=0.45, max_iter=20).converged.any()

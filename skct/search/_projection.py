@@ -47,21 +47,35 @@ def _clip_to_bounds(x, x_ref, lower, upper):
 def harden_groups(x, c: TorchConstraints, x_ref=None):
     """Set each mutable one-hot group of x [N, D] to a one-hot vector at its argmax level.
 
-    Immutable groups are copied from ``x_ref`` when given (so they never change).
+    A group with a dropped level (``c.group_has_dropped``, e.g. ``OneHotEncoder(drop="first")``)
+    has one more, implicit level: the all-zero pattern, whose soft value is ``1 - sum`` of the
+    group's columns (what the dropped column would hold), so a factual at the dropped level
+    stays there and any other level can reach it. Ties go to the first explicit level.
+
+    With ``x_ref`` given, immutable groups and groups equal to the factual's are copied from
+    ``x_ref`` (so they never change, even when the factual is not a valid level, such as an
+    unseen category encoded as all zeros).
     """
     if not c.has_groups:
         return x
-    vals = x[:, c.group_index]  # [N, G, L]
-    vals = vals.masked_fill(~c.group_mask, float("-inf"))
-    winner = vals.argmax(dim=-1, keepdim=True)  # [N, G, 1]
-    levels = torch.arange(c.group_index.shape[1], device=x.device)  # [L]
+    gi, gm = c.group_index, c.group_mask  # [G, L]
+    block = x[:, gi]  # [N, G, L]
+    vals = block.masked_fill(~gm, float("-inf"))
+    if bool(c.group_has_dropped.any()):
+        implicit = 1.0 - block.masked_fill(~gm, 0.0).sum(dim=-1)  # [N, G]
+        implicit = implicit.masked_fill(~c.group_has_dropped, float("-inf"))
+        vals = torch.cat([vals, implicit[..., None]], dim=-1)  # [N, G, L + 1]
+    winner = vals.argmax(dim=-1, keepdim=True)  # [N, G, 1]; L means the dropped level
+    levels = torch.arange(gi.shape[1], device=x.device)  # [L]
     hard = (levels == winner).to(x.dtype)  # [N, G, L]
     if x_ref is not None:
-        keep = ~c.group_mutable[None, :, None]  # [1, G, 1]
-        hard = torch.where(keep, x_ref[:, c.group_index], hard)
-    flat_idx = c.group_index[c.group_mask]  # [K]
+        ref = x_ref[:, gi]  # [N, G, L]
+        same = ((block == ref) | ~gm).all(dim=-1, keepdim=True)  # [N, G, 1]
+        keep = same | ~c.group_mutable[None, :, None]  # [N, G, 1]
+        hard = torch.where(keep, ref, hard)
+    flat_idx = gi[gm]  # [K]
     out = x.clone()
-    out[:, flat_idx] = hard[:, c.group_mask]
+    out[:, flat_idx] = hard[:, gm]
     return out
 
 
