@@ -175,8 +175,8 @@ def test_each_model_shipped_in_about_n_jobs_chunks(models, data, monkeypatch):
 
     X, y = data
     seen = []
-    real = mod._evaluate_chunk
-    monkeypatch.setattr(mod, "_evaluate_chunk",
+    real = mod.evaluate_chunk
+    monkeypatch.setattr(mod, "evaluate_chunk",
                         lambda name, est, *a: seen.append((name, len(a[-2]))) or real(name, est,
                                                                                          *a))
     kw = dict(KW, metrics=("validity",))

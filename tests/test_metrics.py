@@ -8,7 +8,7 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.utils import check_random_state
 
-from skct.metrics import _metrics as M
+from skct.metrics import _faithfulness, _plausibility
 from skct.metrics import (
     METRICS,
     adversarial_accuracy,
@@ -172,13 +172,13 @@ def test_mmd_matches_double_loop():
     assert mmd(A, B, length_scale=1.5) == pytest.approx(expected, rel=1e-10)
     # vectorised statistic of arbitrary splits of the pooled sample
     Z = np.concatenate([A, B])
-    K0 = M._gaussian_gram(torch.tensor(Z), torch.tensor(Z), 1.5)
+    K0 = _plausibility._gaussian_gram(torch.tensor(Z), torch.tensor(Z), 1.5)
     K0.fill_diagonal_(0.0)
     splits = [[0, 3, 4], [1, 2, 5], [0, 1]]
     s = torch.zeros(len(splits), 6, dtype=torch.float64)
     for r, idx in enumerate(splits):
         s[r, idx] = 1.0
-    got = M._mmd2_from_gram(K0, s).numpy()
+    got = _plausibility._mmd2_from_gram(K0, s).numpy()
     for r, idx in enumerate(splits):
         rest = [j for j in range(6) if j not in idx]
         assert got[r] == pytest.approx(unbiased_mmd2_loop(Z[idx], Z[rest], 1.5), rel=1e-10)
@@ -198,7 +198,7 @@ def test_mmd_same_vs_different_distribution_and_permutation_test():
     _, p_same = mmd(A, A2, n_permutations=200, random_state=0)
     assert 0.0 < p_same <= 1.0 and p_same > 0.05
     assert mmd(A, A2, n_permutations=50, random_state=1) == mmd(A, A2, n_permutations=50,
-                                                                 random_state=1)
+                                                                random_state=1)
     assert mmd(A, A) == 0.0  # negative unbiased estimate clamped
 
 
@@ -230,9 +230,9 @@ W2 = [[-1.0, -0.5], [1.0, 0.5]]  # w1 - w0 = (2, 1)
 def test_sgld_samples_sit_on_the_class_side():
     model = linear(W2)
     lower, upper = np.full(2, -1.0), np.full(2, 1.0)
-    samples = M._conditional_samples(model, np.array([0, 1]), lower, upper, n_samples=50,
-                                     n_steps=20, step_size=0.1, noise_scale=0.01,
-                                     init="uniform", random_state=0)  # [2, 50, 2]
+    samples = _faithfulness._conditional_samples(
+        model, np.array([0, 1]), lower, upper, n_samples=50, n_steps=20, step_size=0.1,
+        noise_scale=0.01, init="uniform", random_state=0)  # [2, 50, 2]
     assert samples.shape == (2, 50, 2)
     direction = np.array([2.0, 1.0])
     proj = samples.mean(axis=1) @ direction  # [2]

@@ -22,20 +22,11 @@ import zlib
 import joblib
 import numpy as np
 
-from ..explain import ModelAdapter
+from .._utils import derive_seed, labels_to_indices
 from ..constraints import ActionabilityConstraints
-from ..explain import CounterfactualExplainer
+from ..explain import CounterfactualExplainer, ModelAdapter
+from ..metrics import DEFAULT_METRICS, METRIC_SPECS, ReferenceData, compute_metrics
 from ..search.generators import BaseGenerator, resolve_generator
-from ..metrics import (
-    cost,
-    energy_differential,
-    faithfulness,
-    implausibility,
-    mmd,
-    redundancy,
-    strict_validity,
-    validity,
-)
 
 __all__ = [
     "COUNTERFACTUAL_SCORERS",
@@ -43,18 +34,6 @@ __all__ = [
     "get_counterfactual_scorer",
     "make_counterfactual_scorer",
 ]
-
-#: Metric name -> greater is better.
-_GREATER_IS_BETTER = {
-    "validity": True,
-    "strict_validity": True,
-    "redundancy": True,
-    "cost": False,
-    "implausibility": False,
-    "mmd": False,
-    "faithfulness": False,
-    "energy_differential": False,
-}
 
 _cache = threading.local()
 
@@ -95,7 +74,7 @@ class CounterfactualScorer:
     @property
     def greater_is_better(self):
         """Whether the metric itself is greater-is-better (else the scorer negates it)."""
-        return _GREATER_IS_BETTER[self.metric]
+        return METRIC_SPECS[self.metric].greater_is_better
 
     @property
     def _sign(self):
@@ -139,16 +118,7 @@ class CounterfactualScorer:
             X_eval = X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
         result = explainer.explain(X_eval)
         Z = explainer.to_model_space(X)
-        y_idx = None
-        if y is not None:
-            index_of = {c.item() if hasattr(c, "item") else c: i
-                        for i, c in enumerate(adapter.classes_)}
-            labels = np.asarray(y).tolist()
-            unknown = sorted({v for v in labels if v not in index_of}, key=repr)
-            if unknown:
-                raise ValueError(f"y has labels {unknown} the estimator does not know "
-                                 f"(classes_={adapter.classes_.tolist()}).")
-            y_idx = np.array([index_of[v] for v in labels], dtype=np.int64)
+        y_idx = None if y is None else labels_to_indices(y, adapter.classes_, "y")
         value = (result, adapter, Z, y_idx)
         if key is not None:
             refs = (_weak(estimator), _weak(X), _weak(y) if y is not None else None)
@@ -161,49 +131,21 @@ class CounterfactualScorer:
     def __call__(self, estimator, X, y=None):
         """Generate counterfactuals for (a sample of) ``X`` and return the signed metric."""
         result, adapter, Z, y_idx = self._explain(estimator, X, y)
-        Z_cf, Z_f, t = result.counterfactuals_model, result.factuals_model, result.target_index
-        module, kw, m = adapter.module, self.metric_kwargs, self.metric
-        seed = None if self.random_state is None else int(np.random.SeedSequence(
-            [int(self.random_state), zlib.crc32(m.encode())]).generate_state(1)[0])
-        if m in ("implausibility", "mmd", "energy_differential") and y_idx is None:
+        m = self.metric
+        if METRIC_SPECS[m].needs_reference and y_idx is None:
             raise ValueError(f"The {m!r} scorer needs y: the validation fold's labels are its "
                              "reference data.")
-        if m == "validity":
-            value = validity(module, Z_cf, t)
-        elif m == "strict_validity":
-            value = strict_validity(module, Z_cf, t, decision_threshold=self.decision_threshold)
-        elif m == "cost":
-            value = cost(Z_cf, Z_f, **kw)
-        elif m == "redundancy":
-            value = redundancy(Z_cf, Z_f, **kw)
-        elif m == "implausibility":
-            value = implausibility(Z_cf, t, Z, y_idx, random_state=seed, **kw)
-        elif m == "mmd":
-            value = _mmd_per_target(Z_cf, t, Z, y_idx, seed, kw)
-        elif m == "faithfulness":
-            kw = {"bounds": (Z.min(axis=0), Z.max(axis=0)), **kw}
-            value = faithfulness(module, Z_cf, t, random_state=seed, **kw)
-        else:  # energy_differential
-            value = energy_differential(module, Z_cf, t, Z, y_idx, **kw)
-        return float(self._sign * value)
-
-
-def _mmd_per_target(Z_cf, t, Z, y_idx, seed, kw):
-    """MMD of the counterfactuals of each target class against the fold's rows of that class,
-    averaged with weights = number of counterfactuals (classes with < 2 rows on either side are
-    skipped; NaN when none is left)."""
-    values, weights = [], []
-    for c in np.unique(t):
-        cf = Z_cf[t == c]
-        ref = Z[y_idx == c]
-        if cf.shape[0] < 2 or ref.shape[0] < 2:
-            continue
-        v = mmd(cf, ref, random_state=seed, **kw)
-        values.append(v[0] if isinstance(v, tuple) else v)
-        weights.append(cf.shape[0])
-    if not values:
-        return float("nan")
-    return float(np.average(values, weights=weights))
+        seeds = None if self.random_state is None else {
+            m: derive_seed(int(self.random_state), zlib.crc32(m.encode()))}
+        # the fold is the reference (its range starts faithfulness's chains, even without y)
+        reference = ReferenceData(Z, np.full(len(Z), -1) if y_idx is None else y_idx)
+        values = compute_metrics(
+            [m], result.counterfactuals_model, result.factuals_model, result.target_index,
+            model=adapter.module, reference=reference, valid_only=False,
+            decision_threshold=self.decision_threshold,
+            metric_params={m: self.metric_kwargs} if self.metric_kwargs else None,
+            random_state=seeds)
+        return float(self._sign * values[m])
 
 
 def make_counterfactual_scorer(metric, *, generator="generic", target=None,
@@ -267,9 +209,9 @@ def make_counterfactual_scorer(metric, *, generator="generic", target=None,
     >>> make_counterfactual_scorer("cost", n_samples=20)(clf, X, y) < 0  # negated distance
     True
     """
-    if metric not in _GREATER_IS_BETTER:
+    if metric not in METRIC_SPECS:
         raise ValueError(f"metric: unknown counterfactual metric {metric!r}; choose one of "
-                         f"{sorted(_GREATER_IS_BETTER)}.")
+                         f"{sorted(METRIC_SPECS)}.")
     if isinstance(generator, str):
         resolve_generator(generator)  # ValueError naming the parameter for unknown names
     elif not isinstance(generator, BaseGenerator):
@@ -299,10 +241,7 @@ def make_counterfactual_scorer(metric, *, generator="generic", target=None,
 
 
 #: Ready-made scorers with the default settings (generic generator, random other class).
-COUNTERFACTUAL_SCORERS = {
-    f"cf_{m}": make_counterfactual_scorer(m)
-    for m in ("validity", "strict_validity", "cost", "redundancy", "implausibility", "mmd")
-}
+COUNTERFACTUAL_SCORERS = {f"cf_{m}": make_counterfactual_scorer(m) for m in DEFAULT_METRICS}
 
 
 def get_counterfactual_scorer(name):
