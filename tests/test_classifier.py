@@ -1,4 +1,4 @@
-"""CounterfactualTrainedClassifier: the objective, the estimator contract, evidence the method works."""
+"""CounterfactualTrainedClassifier: the objective, the estimator contract, evidence it works."""
 
 import pickle
 import warnings
@@ -13,7 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
-import skct.training._classifier as ct_module
+import skct.training._net as net_module
+import skct.training._search as search_module
 from skct import ActionabilityConstraints, CounterfactualExplainer, CounterfactualTrainedClassifier
 from skct.training import MLP
 from skct.datasets import make_credit_example, make_linearly_separable, make_moons
@@ -81,7 +82,7 @@ def test_counterfactuals_do_not_backpropagate_through_search(monkeypatch):
     """The search sees detached inputs; parameter gradients come only from the loss terms."""
     X, y = _blobs(100)
     seen = {}
-    original = ct_module.search
+    original = search_module.search
 
     def spy(model, x, target, *args, **kwargs):
         res = original(model, x, target, *args, **kwargs)
@@ -89,14 +90,14 @@ def test_counterfactuals_do_not_backpropagate_through_search(monkeypatch):
         seen["grads"] = [p.grad for p in model.parameters()]
         return res
 
-    monkeypatch.setattr(ct_module, "search", spy)
+    monkeypatch.setattr(search_module, "search", spy)
     CounterfactualTrainedClassifier(max_epochs=1, n_counterfactuals=20, random_state=0).fit(X, y)
     assert seen["requires_grad"] is False
 
 
 def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
     X, y = _blobs(100)
-    original = ct_module._ct_terms
+    original = net_module._ct_terms
     calls = {"n": 0}
 
     def once_nan(net, ct):
@@ -106,7 +107,7 @@ def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
             return terms[0] * float("nan"), terms[1], terms[2]
         return terms
 
-    monkeypatch.setattr(ct_module, "_ct_terms", once_nan)
+    monkeypatch.setattr(net_module, "_ct_terms", once_nan)
     with pytest.warns(RuntimeWarning, match="Non-finite training loss"):
         clf = CounterfactualTrainedClassifier(max_epochs=2, n_counterfactuals=50,
                                               random_state=0).fit(X, y)
@@ -116,7 +117,7 @@ def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
         terms = original(net, ct)
         return None if terms is None else (terms[0] * float("nan"), terms[1], terms[2])
 
-    monkeypatch.setattr(ct_module, "_ct_terms", always_nan)
+    monkeypatch.setattr(net_module, "_ct_terms", always_nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(FloatingPointError, match="lambda_reg"):
@@ -331,13 +332,13 @@ def test_train_split_keeps_validation_rows_out_of_the_search(monkeypatch):
 
     X, y = _blobs(200)
     seen = {}
-    original = ct_module._generate
+    original = search_module._generate
 
-    def spy(net, ct):
-        seen["n_rows"] = ct["X"].shape[0]
-        return original(net, ct)
+    def spy(net, state):
+        seen["n_rows"] = state.X.shape[0]
+        return original(net, state)
 
-    monkeypatch.setattr(ct_module, "_generate", spy)
+    monkeypatch.setattr(search_module, "_generate", spy)
     clf = CounterfactualTrainedClassifier(train_split=ValidSplit(4), max_epochs=2,
                                           n_counterfactuals=500, random_state=0).fit(X, y)
     assert seen["n_rows"] == 150  # 3/4 of the rows: the validation quarter is not used

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
-import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,199 +14,31 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
-from skorch.callbacks import PassthroughScoring
-from skorch.dataset import unpack_data
 from torch import nn
 
 from .._config import torch_threads
+from .._utils import draw_seed, eval_mode
 from ..constraints import ActionabilityConstraints
 from ..search.generators import BaseGenerator, resolve_generator
-from ..losses import adversarial_loss, contrastive_divergence, energy_ridge, protect
-from ..search import search
+from ._mlp import MLP
+from ._net import CounterfactualNet
+from ._rng import stream_as_global
+from ._validation import check_label_types, check_numeric_input, to_float32
 
-__all__ = ["CounterfactualTrainedClassifier", "MLP"]
+__all__ = ["CounterfactualTrainedClassifier"]
 
 #: Prefixes routed to the inner skorch net (skorch's double-underscore convention).
 _ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__", "iterator_train__",
                     "iterator_valid__", "callbacks__", "dataset__")
 
-#: Consecutive non-finite losses after which training stops.
-_MAX_NONFINITE = 10
+#: The classifier's parameters that are also parameters of the inner net, read at every fit.
+_CT_PARAMS = ("lambda_div", "lambda_adv", "lambda_reg", "epsilon", "decision_threshold",
+              "max_iter_cf", "n_counterfactuals", "burn_in", "protect_immutable", "random_state")
 
 
-class MLP(nn.Module):
-    """Multi-layer perceptron returning logits: D -> hidden... -> C, ReLU between layers.
-
-    ``hidden_layer_sizes=()`` gives a linear model.
-    """
-
-    def __init__(self, n_features, n_classes, hidden_layer_sizes=(32,)):
-        super().__init__()
-        layers, width = [], n_features
-        for h in hidden_layer_sizes:
-            layers += [nn.Linear(width, int(h)), nn.ReLU()]
-            width = int(h)
-        layers.append(nn.Linear(width, n_classes))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, X):
-        return self.net(X)
-
-
-class _CounterfactualNet(NeuralNet):
-    """skorch net whose training loss adds the counterfactual training terms.
-
-    Only documented hooks are overridden: ``on_epoch_begin`` (reset per-epoch state),
-    ``on_batch_begin`` (one batched counterfactual search at the epoch's first training batch;
-    which chunk of counterfactuals a batch uses) and ``train_step_single`` (the loss). The owner ``CounterfactualTrainedClassifier`` sets the
-    private ``_ct`` state before fitting.
-    """
-
-    def get_default_callbacks(self):
-        extra = [(f"train_{k}", PassthroughScoring(name=f"train_{k}", on_train=True))
-                 for k in ("ce", "div", "reg", "adv")]
-        base = list(super().get_default_callbacks())
-        return base[:-1] + extra + base[-1:]  # keep PrintLog last
-
-    # -- per epoch: generate counterfactuals ----------------------------------------------
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
-                               **kwargs)
-        ct = self._ct
-        if ct["epoch"] == 0:
-            _restrict_to_training_rows(ct, dataset_train)
-        ct["batch"] = -1
-        ct["cfs"] = None
-        epoch, ct["epoch"] = ct["epoch"], ct["epoch"] + 1  # 0-based epoch of this fit
-        ct["generate"] = ct["active"] and epoch >= ct["burn_in_epochs"]
-        self.history.record("cf_valid", float("nan"))
-
-    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        super().on_batch_begin(net, batch=batch, training=training, **kwargs)
-        if not training:
-            return
-        ct = self._ct
-        ct["batch"] += 1
-        if ct["batch"] == 0 and ct["generate"]:
-            # one batched search per epoch, run here (not in on_epoch_begin) so that skorch's
-            # epoch timer, which starts after the net's own on_epoch_begin, includes it
-            start = time.perf_counter()
-            ct["cfs"] = _generate(self, ct)
-            self.history.record("cf_valid", ct["cfs"]["valid_share"])
-            self.history.record("cf_steps", ct["cfs"]["steps"])
-            self.history.record("cf_time", time.perf_counter() - start)
-
-    # -- per batch: the loss ----------------------------------------------------------------
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
-        ce = self.get_loss(y_pred, yi, X=Xi, training=True)
-        loss = ce
-        terms = _ct_terms(self, self._ct)
-        if terms is not None:
-            div, reg, adv = terms
-            ct = self._ct
-            loss = ce + ct["lambda_div"] * div + ct["lambda_reg"] * reg + ct["lambda_adv"] * adv
-            self.history.record_batch("train_div", div.item())
-            self.history.record_batch("train_reg", reg.item())
-            self.history.record_batch("train_adv", adv.item())
-        else:
-            for k in ("div", "reg", "adv"):
-                self.history.record_batch(f"train_{k}", 0.0)
-        self.history.record_batch("train_ce", ce.item())
-        if not torch.isfinite(loss):
-            self._ct["nonfinite"] += 1
-            if self._ct["nonfinite"] >= _MAX_NONFINITE:
-                raise FloatingPointError(
-                    f"The training loss was non-finite in {_MAX_NONFINITE} consecutive batches "
-                    "(energies grew without bound). Raise lambda_reg (it keeps energies "
-                    "bounded), lower lr or lambda_div."
-                )
-            warnings.warn("Non-finite training loss: this update was skipped.", RuntimeWarning,
-                          stacklevel=2)
-            return {"loss": loss.detach(), "y_pred": y_pred}
-        self._ct["nonfinite"] = 0
-        loss.backward()
-        return {"loss": loss, "y_pred": y_pred}
-
-
-def _restrict_to_training_rows(ct, dataset_train):
-    """With a ``train_split``, draw factuals and x+ from the training rows only."""
-    indices = getattr(dataset_train, "indices", None)  # a torch Subset from skorch's split
-    if indices is None or len(indices) == ct["X"].shape[0]:
-        return
-    rows = torch.as_tensor(np.asarray(indices), device=ct["X"].device)
-    ct["X"], ct["y"] = ct["X"][rows], ct["y"][rows]
-    y = ct["y"].cpu().numpy()
-    ct["class_index"] = [np.flatnonzero(y == c) if (y == c).any() else ci
-                         for c, ci in enumerate(ct["class_index"])]
-
-
-def _generate(net, ct):
-    """One batched counterfactual search with the current model (no parameter gradients)."""
-    X, y = ct["X"], ct["y"]  # [N, D], [N]
-    rng = ct["rng"]
-    n = X.shape[0]
-    m = min(ct["n_counterfactuals"], n)
-    idx = torch.as_tensor(rng.choice(n, size=m, replace=False), device=X.device)
-    x = X[idx]  # [M, D]
-    module = net.module_
-    with torch.no_grad():
-        was_training = module.training
-        module.eval()
-        pred = module(x).argmax(dim=1)  # [M]
-        module.train(was_training)
-    n_classes = ct["n_classes"]
-    offset = torch.as_tensor(rng.randint(1, n_classes, size=m), device=X.device)
-    target = (pred + offset) % n_classes  # uniform among classes other than the predicted one
-    if ct["generator"].requires_calibration:  # e.g. ECCCo: conformal threshold of this model
-        ct["generator"].calibrate(module, X, y)
-    res = search(module, x, target, ct["generator"], ct["constraints"],
-                 decision_threshold=ct["decision_threshold"], max_iter=ct["max_iter_cf"],
-                 epsilon=ct["epsilon"])
-    # x+: one random training row of the target class for every counterfactual
-    target_np = target.cpu().numpy()
-    plus_idx = np.empty(m, dtype=np.int64)
-    for c in range(n_classes):  # loop over classes, not rows
-        rows = np.flatnonzero(target_np == c)
-        if rows.size:
-            plus_idx[rows] = rng.choice(ct["class_index"][c], size=rows.size)
-    x_plus = X[torch.as_tensor(plus_idx, device=X.device)]  # [M, D]
-    x_cf = torch.where(res.converged[:, None], res.counterfactuals, x_plus)  # failed: x' := x+
-    if ct["protect_immutable"]:
-        x_plus = protect(x_plus, x_cf, ct["constraints"].mut)
-    n_batches = max(1, -(-n // ct["batch_size"]))
-    return {
-        "x_cf": x_cf.detach(), "x_plus": x_plus.detach(), "target": target,
-        "x_adv": res.nascent.detach(), "y_adv": y[idx],
-        "chunks": torch.arange(m, device=X.device).tensor_split(n_batches),
-        "valid_share": float(res.converged.float().mean()) if m else float("nan"),
-        "steps": res.total_steps,
-    }
-
-
-def _ct_terms(net, ct):
-    """Mean div, ridge and adversarial loss of the current batch's chunk (or None)."""
-    cfs = ct["cfs"]
-    if cfs is None:
-        return None
-    b = ct["batch"]
-    chunks = cfs["chunks"]
-    if b < 0 or b >= len(chunks) or chunks[b].numel() == 0:
-        return None
-    sel = chunks[b]
-    target = cfs["target"][sel]
-    k = sel.numel()
-    # one forward for x+, x' and x_adv together
-    both = torch.cat([cfs["x_plus"][sel], cfs["x_cf"][sel], cfs["x_adv"][sel]])  # [3K, D]
-    logits = net.infer(both)  # [3K, C]
-    lp, lc, la = logits[:k], logits[k:2 * k], logits[2 * k:]
-    div = contrastive_divergence(lp, lc, target).mean()
-    reg = energy_ridge(lp, lc, target).mean()
-    adv = adversarial_loss(la, cfs["y_adv"][sel]).mean()
-    return div, reg, adv
+def _first_seed(random_state):
+    """The seed a net draws first from ``random_state``, without consuming it."""
+    return draw_seed(copy.deepcopy(check_random_state(random_state)))
 
 
 class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
@@ -279,24 +110,36 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         Continue training the fitted network on the next ``fit``.
     verbose : int, default=0
         1 prints skorch's epoch table with the loss components and the share of valid
-        counterfactuals.
+        counterfactuals (coloured only on a terminal).
     device : str, default="cpu"
         "cpu" or "cuda".
     random_state : int, RandomState or None, default=None
-        Seeds initialisation, batch order, counterfactual sampling and targets.
+        Seeds initialisation, batch order, dropout, counterfactual sampling and targets. Every
+        fit draws from its own generators (never from torch's process-wide one), so an int
+        gives bit-identical models under every joblib backend, threads included.
     **kwargs
         Parameters routed to the inner skorch net with the prefixes ``module__``,
         ``optimizer__``, ``criterion__``, ``iterator_train__``, ``iterator_valid__``,
         ``callbacks__`` and ``dataset__``.
+
+    Warns
+    -----
+    RuntimeWarning
+        When a batch's loss is non-finite (the update is skipped; ten in a row raise
+        ``FloatingPointError``), or when the energies run away (raise ``lambda_reg``).
+    UserWarning
+        When ``fit`` is interrupted with Ctrl-C: it returns the model trained so far and says
+        after how many epochs.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str
-    net_ : skorch.NeuralNet
-        The fitted inner net (its ``history`` holds ``train_loss``, ``train_ce``,
-        ``train_div``, ``train_reg``, ``train_adv`` and ``cf_valid`` per epoch).
+    net_ : CounterfactualNet
+        The fitted inner skorch net (its ``history`` holds ``train_loss``, ``train_ce``,
+        ``train_div``, ``train_reg``, ``train_adv``, ``cf_valid``, ``cf_steps`` and
+        ``cf_time`` per epoch).
     history_ : skorch.History
         Alias of ``net_.history``.
     constraints_ : ActionabilityConstraints
@@ -414,9 +257,10 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Numeric training data (float64 in, float32 inside).
+            Numeric training data (float64 in, float32 inside). Text columns raise an error
+            naming them: encode them first (``OneHotEncoder`` in a ``ColumnTransformer``).
         y : array-like of shape (n_samples,)
-            Class labels of any type.
+            Class labels of any one type.
 
         Returns
         -------
@@ -424,8 +268,26 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_routed()
         warm = self.warm_start and hasattr(self, "net_")
+        check_numeric_input(X)
+        check_label_types(y)
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=not warm)
         check_classification_targets(y)
+        y64 = self._fit_labels(y, warm)
+        X32 = to_float32(X)
+        with torch_threads():
+            if warm:
+                self.net_.set_params(**self._net_ct_params())
+                self.net_.partial_fit(X32, y64)
+            else:
+                self.constraints_ = self._fit_constraints(X32)
+                self.generator_ = self._fit_generator(X32)
+                self.net_ = self._build_net(X32.shape[1], len(self.classes_))
+                self.net_.fit(X32, y64)
+        self.n_iter_ = len(self.net_.history)
+        return self
+
+    def _fit_labels(self, y, warm):
+        """Class indices of ``y`` (int64), fitting ``classes_`` on the first fit."""
         if warm:
             y_enc = self._encode_labels(y)
         else:
@@ -437,32 +299,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
                 f"CounterfactualTrainedClassifier needs at least two classes; y has one class "
                 f"({self.classes_[0]!r})."
             )
-        X32 = np.array(X, dtype=np.float32, copy=True)
-        y64 = np.asarray(y_enc, dtype=np.int64)
-
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
-        with torch.random.fork_rng(devices=[]), torch_threads():
-            torch.manual_seed(seed)
-            if not warm:
-                self.constraints_ = self._fit_constraints(X32)
-                self.generator_ = resolve_generator(self.generator)
-                if "random_state" in self.generator_.get_params() and \
-                        self.generator_.random_state is None:
-                    self.generator_.set_params(random_state=seed)
-                self.generator_.fit(X32)
-                self.net_ = self._build_net(X32.shape[1], len(self.classes_))
-            net = self.net_
-            net._ct = self._ct_state(X32, y64, rng, net)
-            try:
-                if warm:
-                    net.partial_fit(X32, y64)
-                else:
-                    net.fit(X32, y64)
-            finally:
-                net._ct = None
-        self.n_iter_ = len(net.history)
-        return self
+        return np.asarray(y_enc, dtype=np.int64)
 
     def _fit_constraints(self, X32):
         c = clone(self.constraints) if self.constraints is not None else \
@@ -480,6 +317,23 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
             return c.fit(X32)
         return c.fit(pd.DataFrame(X32, columns=names))
 
+    def _fit_generator(self, X32):
+        """The training-time generator, seeded from ``random_state`` and fitted on ``X``.
+
+        A custom generator whose ``fit`` draws from torch's global generator gets the fit's
+        seed there, under the lock that keeps concurrent fits apart.
+        """
+        seed = _first_seed(self.random_state)
+        generator = resolve_generator(self.generator)
+        if "random_state" in generator.get_params() and generator.random_state is None:
+            generator.set_params(random_state=seed)
+        with stream_as_global(torch.Generator().manual_seed(seed)):
+            return generator.fit(X32)
+
+    def _net_ct_params(self):
+        params = {k: getattr(self, k) for k in _CT_PARAMS}
+        return {**params, "generator": self.generator_, "constraints": self.constraints_}
+
     def _build_net(self, n_features, n_classes):
         routed = self._routed_params()
         if self.module is None:
@@ -488,9 +342,8 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
                       "module__hidden_layer_sizes": tuple(self.hidden_layer_sizes), **routed}
         else:
             module = self.module
-        return _CounterfactualNet(
+        return CounterfactualNet(
             module,
-            criterion=nn.CrossEntropyLoss,
             optimizer=self.optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -501,28 +354,9 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             device=self.device,
             iterator_train__shuffle=True,
+            **self._net_ct_params(),
             **routed,
         )
-
-    def _ct_state(self, X32, y64, rng, net):
-        device = torch.device(self.device)
-        X_t = torch.as_tensor(X32, device=device)
-        y_t = torch.as_tensor(y64, device=device)
-        n_classes = len(self.classes_)
-        active = (self.lambda_div > 0) or (self.lambda_adv > 0) or (self.lambda_reg > 0)
-        return {
-            "X": X_t, "y": y_t, "rng": rng, "n_classes": n_classes,
-            "class_index": [np.flatnonzero(y64 == c) for c in range(n_classes)],
-            "generator": self.generator_,
-            "constraints": self.constraints_.to_torch(torch.float32, device),
-            "decision_threshold": self.decision_threshold, "max_iter_cf": self.max_iter_cf,
-            "epsilon": self.epsilon, "n_counterfactuals": self.n_counterfactuals,
-            "batch_size": self.batch_size, "protect_immutable": self.protect_immutable,
-            "lambda_div": self.lambda_div, "lambda_adv": self.lambda_adv,
-            "lambda_reg": self.lambda_reg, "active": active,
-            "burn_in_epochs": int(round(self.burn_in * self.max_epochs)),
-            "epoch": 0, "batch": -1, "nonfinite": 0, "cfs": None, "generate": False,
-        }
 
     def _encode_labels(self, y):
         unknown = np.setdiff1d(np.unique(y), self.classes_)
@@ -534,9 +368,10 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
     # -- prediction -----------------------------------------------------------------------
     def _logits(self, X):
         check_is_fitted(self)
+        check_numeric_input(X)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        X32 = np.array(X, dtype=np.float32, copy=True)
-        with torch.no_grad(), torch_threads():
+        X32 = to_float32(X)
+        with torch.no_grad(), torch_threads(), eval_mode(self.net_.module_):
             logits = self.net_.forward(X32, training=False)
         return logits.detach().cpu().double().numpy()
 

@@ -1,0 +1,244 @@
+"""The skorch net of counterfactual training: CT parameters, loss terms and random streams."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, PassthroughScoring
+from sklearn.utils import check_random_state
+from torch import nn
+
+from .._utils import draw_seed
+from ..losses import adversarial_loss, contrastive_divergence, energy_ridge
+from ._guard import TrainingGuard, explain_nonfinite
+from ._log import EpochLog
+from ._rng import StreamDataLoader, stream_as_global
+from ._search import CounterfactualSearch
+from ._state import FitState
+
+__all__ = ["CounterfactualNet"]
+
+
+class CounterfactualNet(NeuralNet):
+    """skorch net trained with counterfactual training (CT).
+
+    The training loss of a batch is
+    ``CE + lambda_div * mean(div) + lambda_reg * mean(ridge) + lambda_adv * mean(adv)`` over
+    the chunk of this epoch's counterfactuals assigned to the batch (see
+    :class:`~skct.CounterfactualTrainedClassifier`, which builds and fits this net). It uses
+    skorch's documented extension points only:
+
+    - the CT settings are ``__init__`` parameters;
+    - the callback :class:`~skct.training.CounterfactualSearch` runs each epoch's search;
+    - ``get_loss`` adds the CT terms and records ``train_ce``, ``train_div``, ``train_reg`` and
+      ``train_adv`` per batch (epoch means in the history);
+    - the callback :class:`~skct.training.TrainingGuard` skips non-finite updates and warns
+      about runaway energies;
+    - ``initialize_module`` and ``train_step_single`` draw from the fit's own torch generator
+      (see :mod:`skct.training._rng`), and the data loaders are
+      :class:`~skct.training.StreamDataLoader`, so concurrent fits never share random numbers.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance
+        Returns logits [n, n_classes].
+    *args, **kwargs
+        skorch's ``NeuralNet`` parameters.
+    criterion : default=torch.nn.CrossEntropyLoss
+    lambda_div, lambda_adv, lambda_reg : float, default=0.5, 0.25, 0.1
+        Weights of the CT terms; all zero means conventional training (no search).
+    epsilon : float, default=0.3
+        L-infinity radius of the nascent adversarial example.
+    generator : BaseGenerator or None, default=None
+        Fitted generator of the training-time search (needed when a weight is positive).
+    constraints : ActionabilityConstraints or None, default=None
+        Fitted constraints of the search and the protection rule (None: unconstrained).
+    decision_threshold : float, default=0.75
+    max_iter_cf : int, default=30
+    n_counterfactuals : int, default=1000
+    burn_in : float, default=0.0
+        Share of ``max_epochs`` trained conventionally before CT starts.
+    protect_immutable : bool, default=True
+    random_state : int, RandomState or None, default=None
+        Every fit draws a seed from it first (module initialisation, batch order, dropout),
+        then the searched rows, their targets and ``x+``.
+    train_split : default=None
+        No validation split by default (skorch's default holds out 20%).
+
+    Attributes
+    ----------
+    fit_state_ : FitState or None
+        The state of the fit in progress (None outside ``fit``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skct.training import MLP, CounterfactualNet
+    >>> X = np.random.RandomState(0).randn(64, 2).astype("float32")
+    >>> y = (X[:, 0] > 0).astype("int64")
+    >>> net = CounterfactualNet(MLP, module__n_features=2, module__n_classes=2, lambda_div=0,
+    ...                         lambda_adv=0, lambda_reg=0, max_epochs=2, verbose=0,
+    ...                         random_state=0).fit(X, y)
+    >>> len(net.history), net.fit_state_ is None
+    (2, True)
+    """
+
+    def __init__(self, module, *args, criterion=nn.CrossEntropyLoss, lambda_div=0.5,
+                 lambda_adv=0.25, lambda_reg=0.1, epsilon=0.3, generator=None, constraints=None,
+                 decision_threshold=0.75, max_iter_cf=30, n_counterfactuals=1000, burn_in=0.0,
+                 protect_immutable=True, random_state=None, iterator_train=StreamDataLoader,
+                 iterator_valid=StreamDataLoader, train_split=None, **kwargs):
+        super().__init__(module, *args, criterion=criterion, iterator_train=iterator_train,
+                         iterator_valid=iterator_valid, train_split=train_split, **kwargs)
+        self.lambda_div = lambda_div
+        self.lambda_adv = lambda_adv
+        self.lambda_reg = lambda_reg
+        self.epsilon = epsilon
+        self.generator = generator
+        self.constraints = constraints
+        self.decision_threshold = decision_threshold
+        self.max_iter_cf = max_iter_cf
+        self.n_counterfactuals = n_counterfactuals
+        self.burn_in = burn_in
+        self.protect_immutable = protect_immutable
+        self.random_state = random_state
+        self.fit_state_ = None
+
+    @property
+    def ct_active(self):
+        """Whether any CT weight is positive (otherwise no counterfactual is generated)."""
+        return self.lambda_div > 0 or self.lambda_adv > 0 or self.lambda_reg > 0
+
+    def get_default_callbacks(self):
+        base = [cb for cb in super().get_default_callbacks() if cb[0] != "print_log"]
+        components = [(f"train_{k}", PassthroughScoring(name=f"train_{k}", on_train=True))
+                      for k in ("ce", "div", "reg", "adv")]
+        return base + components + [("counterfactual_search", CounterfactualSearch()),
+                                    ("training_guard", TrainingGuard()),
+                                    ("print_log", EpochLog())]
+
+    # -- one state and one random stream per fit ---------------------------------------------
+    def fit(self, X, y=None, **fit_params):
+        with self._fit_scope():
+            return super().fit(X, y, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        with self._fit_scope():
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    @contextlib.contextmanager
+    def _fit_scope(self):
+        if self.fit_state_ is not None:  # fit() runs partial_fit(): one fit, one state
+            yield
+            return
+        if self.ct_active and self.generator is None:
+            raise ValueError("CounterfactualNet: generator is None but a CT weight is positive; "
+                             "pass a fitted generator (e.g. ECCoGenerator().fit(X)).")
+        rng = check_random_state(self.random_state)
+        seed = draw_seed(rng)
+        self.fit_state_ = FitState(seed=seed, rng=rng,
+                                   stream=torch.Generator().manual_seed(seed))
+        try:
+            yield
+        finally:
+            self.fit_state_ = None
+
+    def initialize_module(self):
+        """skorch's module initialisation, drawing from the fit's stream (under a lock)."""
+        state = self.fit_state_
+        stream = state.stream if state is not None else \
+            torch.Generator().manual_seed(draw_seed(check_random_state(self.random_state)))
+        with stream_as_global(stream):
+            return super().initialize_module()
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix in ("iterator_train", "iterator_valid") and self.fit_state_ is not None and \
+                getattr(self, prefix) is StreamDataLoader:
+            params.setdefault("generator", self.fit_state_.stream)
+        return params
+
+    def train_step_single(self, batch, **fit_params):
+        """skorch's step; dropout and other draws in it come from the fit's stream."""
+        state = self.fit_state_
+        if state is None:
+            return super().train_step_single(batch, **fit_params)
+        with state.global_draws_from_stream("train_step"):
+            return super().train_step_single(batch, **fit_params)
+
+    # -- the loss ----------------------------------------------------------------------------
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Cross-entropy, plus the CT terms of this batch's counterfactuals when training."""
+        ce = super().get_loss(y_pred, y_true, X=X, training=training)
+        state = self.fit_state_
+        if not training or state is None:
+            return ce
+        terms = _ct_terms(self, state)
+        record = self.history.record_batch
+        loss = ce
+        if terms is None:
+            for k in ("div", "reg", "adv"):
+                record(f"train_{k}", 0.0)
+        else:
+            div, reg, adv = terms
+            loss = ce + self.lambda_div * div + self.lambda_reg * reg + self.lambda_adv * adv
+            record("train_div", div.item())
+            record("train_reg", reg.item())
+            record("train_adv", adv.item())
+        record("train_ce", ce.item())
+        state.loss_finite = bool(torch.isfinite(loss))
+        if not state.loss_finite:
+            state.loss_cause = explain_nonfinite(bool(torch.isfinite(ce)), state.input_scale)
+        return loss
+
+    # -- an interrupted fit says so ----------------------------------------------------------
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            state = self.fit_state_
+            if state is not None and not _raised_by_callback(exc):
+                total = epochs if epochs is not None else self.max_epochs
+                warnings.warn(
+                    f"Training was interrupted (KeyboardInterrupt) after {state.epochs_done} "
+                    f"of {total} epochs. The model keeps the weights reached so far, including "
+                    "the updates of the unfinished epoch, whose history row is incomplete.",
+                    UserWarning, stacklevel=2)
+            raise  # skorch ends the fit normally
+
+
+def _raised_by_callback(exc):
+    """Whether a callback hook raised the KeyboardInterrupt itself (skorch's EarlyStopping
+    stops training that way), rather than the user pressing Ctrl-C."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    frame = tb.tb_frame
+    return isinstance(frame.f_locals.get("self"), Callback) and \
+        frame.f_code.co_name.startswith("on_")
+
+
+def _ct_terms(net, state):
+    """Mean div, ridge and adversarial loss of the current batch's chunk (or None)."""
+    cfs = state.cfs
+    if cfs is None:
+        return None
+    b = state.batch
+    if b < 0 or b >= len(cfs.chunks) or cfs.chunks[b].numel() == 0:
+        return None
+    sel = cfs.chunks[b]
+    target = cfs.target[sel]
+    k = sel.numel()
+    # one forward for x+, x' and x_adv together
+    both = torch.cat([cfs.x_plus[sel], cfs.x_cf[sel], cfs.x_adv[sel]])  # [3K, D]
+    logits = net.infer(both)  # [3K, C]
+    lp, lc, la = logits[:k], logits[k:2 * k], logits[2 * k:]
+    div = contrastive_divergence(lp, lc, target).mean()
+    reg = energy_ridge(lp, lc, target).mean()
+    adv = adversarial_loss(la, cfs.y_adv[sel]).mean()
+    return div, reg, adv

@@ -1,0 +1,124 @@
+"""What one fit of the counterfactual training net keeps between skorch's hooks."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._rng import stream_as_global
+
+__all__ = ["EpochCounterfactuals", "FitState"]
+
+
+@dataclass
+class EpochCounterfactuals:
+    """One epoch's counterfactuals: constants of the CT loss terms (all tensors detached).
+
+    Attributes
+    ----------
+    x_cf, x_plus, x_adv : Tensor [M, D]
+        Counterfactuals ``x'`` (``x+`` where the search did not converge), real rows ``x+`` of
+        the target class (protected) and nascent adversarial examples.
+    target, y_adv : Tensor [M] long
+        Target class ``y+`` of each counterfactual; the factual's label for ``x_adv``.
+    chunks : tuple of Tensor
+        Indices into the M counterfactuals used by each training batch of the epoch.
+    valid_share : float
+        Share of searches that reached the decision threshold.
+    steps : int
+        Search row-steps computed.
+    """
+
+    x_cf: torch.Tensor
+    x_plus: torch.Tensor
+    x_adv: torch.Tensor
+    target: torch.Tensor
+    y_adv: torch.Tensor
+    chunks: tuple
+    valid_share: float
+    steps: int
+
+
+@dataclass
+class FitState:
+    """Per-fit state of :class:`~skct.training.CounterfactualNet` (created by ``fit``, dropped
+    when it returns).
+
+    Attributes
+    ----------
+    seed : int
+        Seed of ``stream`` (drawn first from the net's ``random_state``).
+    rng : numpy.random.RandomState
+        Draws the rows searched, their targets and ``x+`` (the rest of ``random_state``).
+    stream : torch.Generator
+        Module initialisation, batch order and any dropout.
+    draws_global : dict
+        Per kind of work (``"train_step"``, ``"search"``): whether it draws from torch's
+        global generator (e.g. dropout), found out the first time it runs.
+    constraints : TorchConstraints or None
+        The net's constraints as tensors (for the search and the protection rule).
+    X, y : Tensor [N, D], Tensor [N] or None
+        Rows the searches start from and their labels (training rows only).
+    class_index : list of ndarray
+        Per class, indices into ``X`` of its rows (the ``x+`` candidates).
+    input_scale : float
+        Largest absolute value in ``X`` (used to explain a non-finite loss).
+    epoch, epochs_done, batch : int
+        Epochs started and finished in this fit; training batch of the current epoch (-1
+        before the first).
+    generate : bool
+        Whether this epoch's batches add the CT terms.
+    cfs : EpochCounterfactuals or None
+        This epoch's counterfactuals.
+    loss_finite : bool
+        Whether the last training batch's loss was finite.
+    loss_cause : str
+        Why it was not (filled by the net's loss).
+    nonfinite : int
+        Consecutive non-finite training losses.
+    first_energy, last_energy : float or None, float
+        Root mean square energy of the first and of the last epoch with CT terms.
+    energy_warned : bool
+        Whether the runaway-energy warning was given in this fit.
+    """
+
+    seed: int
+    rng: np.random.RandomState
+    stream: torch.Generator
+    draws_global: dict = field(default_factory=dict)
+    constraints: object = None
+    X: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+    class_index: list = field(default_factory=list)
+    input_scale: float = 0.0
+    epoch: int = 0
+    epochs_done: int = 0
+    batch: int = -1
+    generate: bool = False
+    cfs: EpochCounterfactuals | None = None
+    loss_finite: bool = True
+    loss_cause: str = ""
+    nonfinite: int = 0
+    first_energy: float | None = None
+    last_energy: float = 0.0
+    energy_warned: bool = False
+
+    @contextlib.contextmanager
+    def global_draws_from_stream(self, kind):
+        """Run the block with ``stream`` in torch's global generator if it draws from it.
+
+        The first time a kind of work runs it is run that way and checked; later runs of a kind
+        that drew nothing (no dropout, a deterministic search) run without the lock.
+        """
+        draws = self.draws_global.get(kind)
+        if draws is False:
+            yield
+            return
+        before = self.stream.get_state()
+        with stream_as_global(self.stream):
+            yield
+        if draws is None:
+            self.draws_global[kind] = not torch.equal(before, self.stream.get_state())
