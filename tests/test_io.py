@@ -251,10 +251,11 @@ def _log(x):
 
 @pytest.mark.parametrize("func, what", [(lambda x: x, "a lambda"), (_log, "_log"),
                                         (np.log1p, "log1p")])
-def test_save_refuses_code_naming_the_path(func, what):
+def test_save_refuses_code_naming_the_path(func, what, tmp_path):
     pipe = make_pipeline(FunctionTransformer(func), StandardScaler())
     with pytest.raises(TypeError, match=rf"obj\.steps\[0\]\[1\]\.func.*{what}.*never code"):
-        save(pipe, io.BytesIO())
+        save(pipe, tmp_path / "pipe.skct")
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary file left
 
 
 def test_save_refuses_non_data(tmp_path):
