@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -18,23 +19,60 @@ __all__ = ["REVISEGenerator", "TabularVAE"]
 
 
 class TabularVAE(nn.Module):
-    """A small Gaussian VAE for standardised tabular data: D -> hidden -> (mu, logvar) -> D."""
+    """A small Gaussian VAE for tabular data: D -> hidden -> (mu, logvar) -> D.
 
-    def __init__(self, n_features, latent_dim=8, hidden=64):
+    It works on standardised features: ``encode`` maps its input to ``(x - loc) / scale`` first
+    and ``decode`` maps back with ``x = out * scale + loc``, so its inputs and outputs are in
+    the caller's units while the network sees a well-conditioned scale. ``loc`` and ``scale``
+    (buffers, [D]) default to 0 and 1.
+
+    With ``generator`` the weights are initialised from it (PyTorch's default ``nn.Linear``
+    scheme) without touching torch's process-wide generator; otherwise torch's default
+    initialisation is used.
+
+    Examples
+    --------
+    >>> import torch
+    >>> vae = TabularVAE(3, latent_dim=2, loc=torch.full((3,), 100.0),
+    ...                  generator=torch.Generator().manual_seed(0))
+    >>> mu, logvar = vae.encode(torch.full((4, 3), 100.0))
+    >>> vae.decode(mu).shape, mu.shape
+    (torch.Size([4, 3]), torch.Size([4, 2]))
+    """
+
+    def __init__(self, n_features, latent_dim=8, hidden=64, *, loc=None, scale=None,
+                 generator=None):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU())
-        self.mu = nn.Linear(hidden, latent_dim)
-        self.logvar = nn.Linear(hidden, latent_dim)
+
+        def linear(n_in, n_out):
+            if generator is None:
+                return nn.Linear(n_in, n_out)
+            layer = torch.nn.utils.skip_init(nn.Linear, n_in, n_out)  # no global draws
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            bound = 1.0 / math.sqrt(n_in)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+            return layer
+
+        self.encoder = nn.Sequential(linear(n_features, hidden), nn.ReLU())
+        self.mu = linear(hidden, latent_dim)
+        self.logvar = linear(hidden, latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_features)
+            linear(latent_dim, hidden), nn.ReLU(), linear(hidden, n_features)
         )
+        loc = torch.zeros(n_features) if loc is None else torch.as_tensor(loc)
+        scale = torch.ones(n_features) if scale is None else torch.as_tensor(scale)
+        self.register_buffer("loc", loc.to(torch.float32).reshape(n_features).clone())
+        self.register_buffer("scale", scale.to(torch.float32).reshape(n_features).clone())
+
+    def standardise(self, x):  # [N, D] -> [N, D]
+        return (x - self.loc) / self.scale
 
     def encode(self, x):  # [N, D] -> [N, K], [N, K]
-        h = self.encoder(x)
+        h = self.encoder(self.standardise(x))
         return self.mu(h), self.logvar(h)
 
     def decode(self, z):  # [N, K] -> [N, D]
-        return self.decoder(z)
+        return self.decoder(z) * self.scale + self.loc
 
     def forward(self, x, eps):  # eps: standard normal [N, K]
         mu, logvar = self.encode(x)
@@ -42,16 +80,25 @@ class TabularVAE(nn.Module):
         return self.decode(z), mu, logvar
 
 
-def _vae_loss(x_hat, x, mu, logvar, beta):
-    rec = ((x_hat - x) ** 2).sum(dim=1)  # [N]
+def _vae_loss(x_hat, x, mu, logvar, beta, scale):
+    rec = (((x_hat - x) / scale) ** 2).sum(dim=1)  # [N], in standardised units
     kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)  # [N]
     return (rec + beta * kl).mean()
+
+
+def _standardisation(X):
+    """Column means and standard deviations of ``X`` [N, D] (1 for constant columns)."""
+    loc = X.mean(dim=0)
+    scale = X.std(dim=0, unbiased=False)
+    scale = torch.where(torch.isfinite(scale) & (scale > 0), scale, torch.ones_like(scale))
+    return loc, scale
 
 
 class REVISEGenerator(BaseGenerator):
     """REVISE generator (Joshi et al., 2019): gradient search in a VAE's latent space.
 
-    ``fit`` trains a small VAE on the reference data (model input space); the search starts at
+    ``fit`` trains a small VAE on the reference data (model input space, standardised inside
+    the VAE so that features of any scale train well); the search starts at
     the encoder mean of the factual and updates the latent code ``z`` with the Generic objective
     evaluated on ``x' = decoder(z)`` (then projected onto the actionability constraints), so that
     counterfactuals stay on the data manifold the VAE learned.
@@ -70,7 +117,8 @@ class REVISEGenerator(BaseGenerator):
     beta : float, default=1.0
         Weight of the KL term of the VAE loss.
     random_state : int, RandomState or None, default=None
-        Seeds the VAE's initialisation and training.
+        Seeds the VAE's initialisation and training (generators of its own: concurrent fits
+        in threads give the same VAE as a fit alone).
 
     Attributes
     ----------
@@ -113,36 +161,65 @@ class REVISEGenerator(BaseGenerator):
         self.random_state = random_state
 
     def fit(self, X, y=None):
-        """Train the VAE on reference data ``X`` (model input space)."""
+        """Train the VAE on reference data ``X`` (model input space).
+
+        The VAE trains on standardised features (column means and standard deviations of
+        ``X``) and maps its output back exactly, so features of any scale work. Its random
+        numbers come from generators of its own, never from torch's process-wide one.
+
+        Raises
+        ------
+        FloatingPointError
+            If the VAE's training loss becomes non-finite (the search would only find NaN).
+        """
         self._validate_params()
         X = torch.as_tensor(np.asarray(X, dtype=np.float32))
         if X.ndim != 2 or X.shape[0] < 2:
             raise ValueError("REVISEGenerator.fit needs a 2D array with at least two rows.")
+        if not bool(torch.isfinite(X).all()):
+            raise ValueError("REVISEGenerator.fit: X contains NaN or infinite values.")
         rng = check_random_state(self.random_state)
         gen = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.randint(0, 2**31 - 1)))
-            vae = TabularVAE(X.shape[1], self.latent_dim, self.hidden)
-        opt = torch.optim.Adam(vae.parameters(), lr=self.vae_lr)
-        n = X.shape[0]
-        vae.train()
-        with torch.enable_grad():
-            for _ in range(self.vae_epochs):
-                perm = torch.randperm(n, generator=gen)
-                for start in range(0, n, self.vae_batch_size):
-                    xb = X[perm[start:start + self.vae_batch_size]]
-                    eps = torch.randn(xb.shape[0], self.latent_dim, generator=gen)
-                    x_hat, mu, logvar = vae(xb, eps)
-                    loss = _vae_loss(x_hat, xb, mu, logvar, self.beta)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+        init = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+        loc, scale = _standardisation(X)
+        vae = TabularVAE(X.shape[1], self.latent_dim, self.hidden, loc=loc, scale=scale,
+                         generator=init)
+        loss = self._train_vae(vae, X, gen)
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"REVISEGenerator: the autoencoder's training loss became {loss} (X has values "
+                f"up to {float(X.abs().max()):.3g}); lower vae_lr or check X for extreme "
+                "values.")
         vae.eval()
         for p in vae.parameters():
             p.requires_grad_(False)
         self.vae_ = vae
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _train_vae(self, vae, X, gen):
+        """Mini-batch Adam on the VAE loss; returns the last epoch's mean loss."""
+        opt = torch.optim.Adam(vae.parameters(), lr=self.vae_lr)
+        n = X.shape[0]
+        vae.train()
+        epoch_loss = float("nan")
+        with torch.enable_grad():
+            for _ in range(self.vae_epochs):
+                perm = torch.randperm(n, generator=gen)
+                total = 0.0
+                for start in range(0, n, self.vae_batch_size):
+                    xb = X[perm[start:start + self.vae_batch_size]]
+                    eps = torch.randn(xb.shape[0], self.latent_dim, generator=gen)
+                    x_hat, mu, logvar = vae(xb, eps)
+                    loss = _vae_loss(x_hat, xb, mu, logvar, self.beta, vae.scale)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach()) * xb.shape[0]
+                epoch_loss = total / n
+                if not math.isfinite(epoch_loss):
+                    break
+        return epoch_loss
 
     def init_state(self, x):
         vae = self._vae_for(x)
