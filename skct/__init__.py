@@ -39,7 +39,7 @@ _LAZY = {
 }
 
 _SUBPACKAGES = ("constraints", "search", "training", "explain", "metrics", "evaluation",
-                "plotting", "datasets", "experiments", "losses", "cli")
+                "plotting", "datasets", "experiments", "losses", "io", "cli")
 
 __all__ = ["__version__", "get_config", "set_config", "config_context", *_LAZY]
 
