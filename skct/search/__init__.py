@@ -4,6 +4,7 @@
   a :class:`SearchResult`.
 - ``_projection``: the kernel applied after every step (mutability masks, domain clipping,
   one-hot hardening, rounding of integer columns, the limit on changed features).
+- ``_sparsify``: :func:`sparsify` reverts the changes a counterfactual does not need.
 - :mod:`skct.search.generators`: the objectives and search spaces (Generic, ECCo, ECCCo,
   REVISE, or your own ``BaseGenerator``).
 """
@@ -19,6 +20,8 @@ from ._projection import (
     round_to_grid,
     straight_through_harden,
 )
+from ._sparsify import sparsify
 
 __all__ = ["SearchResult", "search", "mask_step", "project", "straight_through_harden",
-           "harden_groups", "round_to_grid", "limit_changes", "feature_changes", "harden"]
+           "harden_groups", "round_to_grid", "limit_changes", "feature_changes", "harden",
+           "sparsify"]
