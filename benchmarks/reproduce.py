@@ -102,7 +102,7 @@ def _parse(argv):
                         "IP/IP*, 0.5 for cost)")
     p.add_argument("--step-size", type=float, default=None,
                    help="test-time search step (default 0.1, the reference code's effective "
-                        "step; training keeps the issue's 0.25)")
+                        "step; training searches keep the paper's 0.25)")
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--force", action="store_true", help="recompute every stage")
     p.add_argument("--quick", action="store_true",
@@ -187,7 +187,7 @@ def main(argv=None):
           + (f"; failed: {', '.join(failed)}" if failed else "")
           + (f"; resumed stages in {', '.join(resumed)}" if resumed else ""), flush=True)
     if per_dataset:
-        write_results_markdown(out, args.docs)
+        write_results_markdown(out, path=args.docs)  # the tracked page: always explicit
         print(f"Wrote {args.docs}", flush=True)
     return 1 if failed else 0
 

@@ -6,6 +6,7 @@ Run one data set, resumably, and write the results page::
 
     skct experiment --dataset moons --out results/
     skct experiment --all --out results/ --n-jobs 2
+    skct report --results results/                    # writes results/results.md
     skct report --results results/ --out docs/results.md
     skct datasets
 
@@ -96,7 +97,7 @@ def _parser():
                           "and IP* (single), 0.5 for cost (mutability))")
     exp.add_argument("--step-size", type=_positive_float, metavar="X",
                      help="test-time search step (default 0.1, the reference code's "
-                          "effective step; training keeps the issue's 0.25)")
+                          "effective step; training searches keep the paper's 0.25)")
     exp.add_argument("--n-bootstrap", type=_non_negative_int, metavar="N",
                      help="resamples of the counterfactual-level bootstrap shown next to the "
                           "reference's per-run uncertainty (default 1000; 0 skips it)")
@@ -118,8 +119,9 @@ def _parser():
                                      "RESULTS/<dataset>/results.json.")
     rep.add_argument("--results", "-r", required=True, metavar="DIR",
                      help="results directory of `skct experiment`")
-    rep.add_argument("--out", "-o", default="docs/results.md", metavar="PATH",
-                     help="markdown file to write (default docs/results.md)")
+    rep.add_argument("--out", "-o", default=None, metavar="PATH",
+                     help="markdown file to write (default: RESULTS/results.md, inside the "
+                          "results directory)")
 
     sub.add_parser("datasets", help="list the data sets and their paper settings",
                    description="List the data sets of the paper with their training settings.")
@@ -127,15 +129,14 @@ def _parser():
 
 
 def _cmd_datasets(args):
-    from .experiments import DATASET_NAMES, PAPER_LABELS, paper_settings
+    from .experiments import DATASET_NAMES, PAPER_LABELS, SYNTHETIC_DATASETS, paper_settings
 
     print(f"{'name':<20}{'paper':<7}{'batch':>6}{'tau':>6}{'n_cf':>6}{'lambda_reg':>11}"
           f"{'mutability: adv/reg':>21}  source")
     for name in DATASET_NAMES:
         s = paper_settings(name)
         m = paper_settings(name, "mutability")
-        source = "generated" if name in ("linearly_separable", "circles", "moons",
-                                          "overlapping") else "data file"
+        source = "generated" if name in SYNTHETIC_DATASETS else "data file"
         mut = f"{m['lambda_adv']:g} / {m['lambda_reg']:g}"
         print(f"{name:<20}{PAPER_LABELS[name]:<7}{s['batch_size']:>6}"
               f"{s['decision_threshold']:>6}{s['n_counterfactuals']:>6}{s['lambda_reg']:>11}"
@@ -195,14 +196,16 @@ def _cmd_experiment(args, parser):
 
 
 def _cmd_report(args):
+    from pathlib import Path
+
     from .experiments import write_results_markdown
 
     try:
         write_results_markdown(args.results, args.out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"skct report: error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out or Path(args.results) / 'results.md'}")
     return 0
 
 

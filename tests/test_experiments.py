@@ -130,7 +130,7 @@ def test_reference_reduction_formula():
 def test_per_run_values_average_lambdas_then_runs():
     import pandas as pd
 
-    from skct.experiments._runner import _per_run_values
+    from skct.experiments._statistics import per_run_values as _per_run_values
 
     # run 0: lambda 1 -> mean of valid (1, 3) = 2; lambda 5 -> 4 (the invalid 100 is ignored)
     rows = pd.DataFrame({
@@ -151,7 +151,7 @@ def test_per_run_values_average_lambdas_then_runs():
 
 
 def test_cached_mmd_matches_metrics_mmd():
-    from skct.experiments._runner import _MMDReference
+    from skct.experiments._evaluation import _MMDReference
     from skct.metrics import mmd
 
     rng = np.random.default_rng(0)
@@ -164,7 +164,8 @@ def test_cached_mmd_matches_metrics_mmd():
 
 
 def test_reference_pools_come_from_the_test_set():
-    from skct.experiments._runner import _draw_factuals, _reference_pools
+    from skct.experiments._evaluation import draw_factuals as _draw_factuals
+    from skct.experiments._evaluation import reference_pools as _reference_pools
 
     X = np.arange(20, dtype=np.float32).reshape(10, 2)
     y = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1])
@@ -185,7 +186,7 @@ def test_reference_pools_come_from_the_test_set():
 
 
 def test_evaluation_threshold_choice():
-    from skct.experiments._runner import _eval_config
+    from skct.experiments._settings import evaluation_config as _eval_config
 
     # tau per column: IP / IP* (single) 0.95, cost (mutability) 0.5, on every data set
     assert REFERENCE_EVAL_THRESHOLDS == {"single": 0.95, "mutability": 0.5}
@@ -254,7 +255,7 @@ def test_run_experiment_writes_results(first_run):
     assert red["implausibility_mutability"]["ct_model"] == "ct_mutability"
     import pandas as pd
 
-    from skct.experiments._runner import _per_run_values
+    from skct.experiments._statistics import per_run_values as _per_run_values
 
     rows = pd.read_csv(root / "evaluation" / "counterfactuals.csv.gz")
     cells = pd.read_csv(root / "evaluation" / "runs.csv.gz")
@@ -409,3 +410,56 @@ def test_python_dash_m(tmp_path):
                           "--out", str(out)], capture_output=True, text=True, cwd=REPO,
                          env=env, timeout=120)
     assert bad.returncode == 2 and "unknown dataset" in bad.stderr
+
+
+def test_attack_bounds_are_the_data_bounds(first_run, monkeypatch):
+    # regression: any dict of bounds used to become [-1, 1] (right for MNIST by coincidence)
+    from skct.experiments import _robustness
+    from skct.experiments._settings import evaluation_config
+
+    out, _ = first_run
+    clf = joblib.load(out / "linearly_separable" / "models" / "baseline.pkl")
+    data = load_experiment_data("linearly_separable", n_samples=200)
+    seen = []
+
+    def spy(module, X, y, **kw):
+        seen.append((kw["lower"], kw["upper"]))
+        eps = np.asarray(kw["epsilons"])
+        return {"epsilon": eps, "accuracy": np.ones_like(eps)}
+
+    monkeypatch.setattr(_robustness, "adversarial_accuracy", spy)
+    cfg = evaluation_config("linearly_separable", None, None, None, None, 0,
+                            {"n_attack": 20, "n_sensitivity": 10})
+    from sklearn.utils import Bunch
+
+    bounded = Bunch(**{**data, "bounds": {0: (-5.0, 5.0), 1: (0.0, 3.0)}})
+    _robustness.robustness(clf, bounded, cfg)
+    for lower, upper in seen:  # FGSM and PGD
+        assert lower.tolist() == [-5.0, 0.0] and upper.tolist() == [5.0, 3.0]
+    seen.clear()
+    _robustness.robustness(clf, data, cfg)  # "auto": unbounded
+    assert seen == [(None, None), (None, None)]
+
+
+def test_report_default_stays_in_the_results_folder(first_run, tmp_path, monkeypatch):
+    # regression: `skct report` wrote ./docs/results.md and overwrote the tracked page
+    out, _ = first_run
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "docs" / "results.md"
+    page.parent.mkdir()
+    page.write_text("tracked page")
+    assert main(["report", "--results", str(out)]) == 0
+    assert page.read_text() == "tracked page"
+    assert "| LS |" in (out / "results.md").read_text()
+    text = write_results_markdown(out)
+    assert (out / "results.md").read_text() == text and page.read_text() == "tracked page"
+
+
+def test_user_facing_text_speaks_of_the_project():
+    from skct.cli import _parser
+
+    help_text = _parser().experiment_parser.format_help()
+    template = (REPO / "skct" / "experiments" / "templates" / "results.md").read_text()
+    for text in (help_text, template):
+        assert "issue" not in text.lower()
+    assert "training searches keep the paper's 0.25" in " ".join(help_text.split())

@@ -1,6 +1,79 @@
-"""The paper's experiments: settings, data, training, evaluation, statistics and the report."""
+"""Reproduce the counterfactual training paper: one resumable experiment per data set.
 
-from . import _runner
+The protocol follows the paper's reference code (CounterfactualTraining.jl, experiments
+``paper/experiments/evaluations/satml/{single,mutability}``, evaluated with
+CounterfactualExplanations.jl). :func:`run_experiment` does, for one data set:
+
+1. **data**: synthetic sets are generated (4500 rows, as the reference implementation's 3000
+   training + 600 validation rows over an 80/20 split), the real tables are read with
+   :mod:`skct.datasets`, split with :func:`~skct.datasets.train_test_split_paper` (first 80%
+   train, rest test) and standardised / one-hot encoded by the data set's preprocessor fitted
+   on the training rows. MNIST: pixels in [-1, 1], the first 10000 training images (the
+   reference's ``n_train``), the official test set. Everything later happens in this
+   preprocessed "model space".
+2. **train** three models with identical seeds, architecture, optimiser, epochs and batch
+   size (:data:`MODELS`): the conventional baseline (``lambda_div = lambda_adv = lambda_reg =
+   0``), the counterfactually trained model of the reference's *single* experiment
+   (``ct_single``: the paper's settings, :data:`PAPER_SETTINGS`, no mutability constraints, no
+   protection) and the one of its *mutability* experiment (``ct_mutability``: the paper's
+   immutable features protected during training -- the first feature of the synthetic sets,
+   the age variable of the tabular sets, the top and bottom 5 pixel rows of MNIST -- and the
+   lambdas of :data:`MUTABILITY_SETTINGS`).
+3. **evaluate** two experiments (:data:`EXPERIMENTS`): *single* compares the baseline with
+   ``ct_single``, searches without constraints, ``tau = 0.95``; *mutability* compares the
+   baseline with ``ct_mutability``, searches with the immutable features fixed, ``tau = 0.5``
+   (:data:`REFERENCE_EVAL_THRESHOLDS`). Each uses the ECCo generator at each test-time energy
+   penalty ``lambda_energy`` (default ``0.1, 0.5, 1, 5, 10``), ``T = 50`` steps, for factuals
+   of every class toward every other class. Per run and factual -> target pair,
+   ``n_factuals`` test rows that the model predicts as the factual class are drawn (runs are
+   independent draws; within a run without replacement while enough rows exist). A search
+   stops for a row once ``p(target | x') >= tau`` or after T steps. Per counterfactual:
+   validity (the model predicts the target class: CounterfactualExplanations.jl's validity, on
+   which the paper filters), cost (L1 distance to the factual) and implausibility (IP: mean L1
+   distance to 1000 rows of the target class drawn with replacement from the *test* set); per
+   run and pair: IP* (unbiased MMD^2 between the valid counterfactuals and the test rows of
+   the target class, Gaussian kernel with length scale 5, clamped at 0).
+4. **robustness**: clean accuracy, FGSM and PGD accuracy over ``epsilons`` and the
+   integrated-gradients sensitivity to the protected features (:mod:`skct.metrics`), on the
+   test set, for the three models.
+5. **reductions**, as the reference's ``aggregate_ce_evaluation``
+   (:func:`reference_reduction`): per (run, lambda_energy, model) the mean over valid
+   counterfactuals, then the mean over lambda_energy per (run, model), the ratio CT / BL per
+   run, reduction ``(1 - mean ratio) * 100``, uncertainty ``100 * std(ratio)`` across runs,
+   significance when the 99% percentile interval of the per-run differences BL - CT excludes
+   0. The earlier counterfactual-level bootstrap (:func:`bootstrap_reduction`) is kept as a
+   second opinion.
+6. **plots**: robustness curves, and counterfactuals on the decision surface (2D sets) or a
+   grid of image counterfactuals (MNIST).
+
+Every stage writes its artefacts under ``out_dir/<dataset>/`` with a record of its
+fingerprint and the digests of its files, and is skipped when the record matches the settings
+and the files are unchanged (a changed setting recomputes that stage and the ones after it;
+``force=True`` recomputes everything). The evaluation also checkpoints each (experiment,
+model, generator) task as plain JSON. No symbolic link inside the results folder is followed
+when writing or deleting. The collected numbers are written to ``results.json`` and
+``metrics.csv``, and :func:`write_results_markdown` turns the results of several data sets
+into the results page (by default ``results.md`` inside the results folder).
+
+Why the evaluation is not :func:`skct.evaluation.evaluate`: the paper reports implausibility
+and cost of *valid* counterfactuals only, draws the factuals per run among the rows each model
+predicts as the factual class and aggregates per run; ``evaluate`` returns batch means over all
+counterfactuals of a (model, generator) cell.
+
+Modules: ``_settings`` (the paper's settings as data), ``_data`` (loading and preprocessing),
+``_training``, ``_evaluation`` (counterfactuals and their metrics), ``_robustness``,
+``_statistics`` (reductions), ``_plots``, ``_stages`` (the resumable-stage helper),
+``_files`` (the results folder), ``_checkpoints`` (evaluation checkpoints), ``_runner``
+(:func:`run_experiment`) and ``_report`` (the results page, prose in
+``templates/results.md``).
+"""
+
+from . import _data, _report, _runner, _settings, _statistics
+from ._data import *  # noqa: F401,F403
+from ._report import *  # noqa: F401,F403
 from ._runner import *  # noqa: F401,F403
+from ._settings import *  # noqa: F401,F403
+from ._statistics import *  # noqa: F401,F403
 
-__all__ = list(_runner.__all__)
+__all__ = sorted(_settings.__all__ + _data.__all__ + _statistics.__all__ + _runner.__all__
+                 + _report.__all__)

@@ -1,0 +1,161 @@
+"""Training: the classifier parameters of the three models, building, fitting and storing them."""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+
+import joblib
+import numpy as np
+from skorch.callbacks import Callback
+
+from ..search.generators import ECCoGenerator
+from ..training import CounterfactualTrainedClassifier
+from ._data import constraints_for
+from ._files import finite_float, jsonable
+from ._progress import fmt_time
+from ._settings import CT_ONLY, MODELS, paper_settings
+from ._stages import Computed
+
+__all__ = []
+
+
+class EpochProgressCallback(Callback):
+    """skorch callback: one progress line every ``every`` epochs."""
+
+    def __init__(self, label="model", every=10):
+        self.label = label
+        self.every = every
+
+    def on_train_begin(self, net, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, net, **kwargs):
+        h = net.history[-1]
+        epoch = h["epoch"]
+        if epoch % self.every == 0 or epoch == net.max_epochs:
+            valid = h.get("cf_valid")
+            share = "" if valid is None or not np.isfinite(valid) else \
+                f", valid counterfactuals {valid:.2f}"
+            elapsed = time.perf_counter() - getattr(self, "_start", time.perf_counter())
+            print(f"    {self.label}: epoch {epoch}/{net.max_epochs}, loss "
+                  f"{h['train_loss']:.4f}{share} ({fmt_time(elapsed)})", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def model_params(dataset, max_epochs, overrides):
+    """Classifier parameters (JSON-able) of the baseline and of the two CT models."""
+    ct = {"ct_single": paper_settings(dataset, "single"),
+          "ct_mutability": paper_settings(dataset, "mutability")}
+    if max_epochs is not None:
+        for p in ct.values():
+            p["max_epochs"] = int(max_epochs)
+    unknown = set(overrides) - set(CounterfactualTrainedClassifier().get_params())
+    if unknown:
+        raise ValueError(f"Unknown override(s) {sorted(unknown)}: overrides are parameters of "
+                         "CounterfactualTrainedClassifier.")
+    for key in ("module", "optimizer", "constraints", "callbacks", "random_state"):
+        if key in overrides:
+            raise ValueError(f"{key!r} cannot be overridden in an experiment.")
+    baseline = {k: v for k, v in ct["ct_single"].items() if k not in CT_ONLY}
+    for k, v in overrides.items():
+        for p in ct.values():
+            p[k] = v
+        if k not in CT_ONLY:
+            baseline[k] = v
+    baseline.update(lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0)
+    return {"baseline": jsonable(baseline), **{k: jsonable(v) for k, v in ct.items()}}
+
+
+def build_classifier(params, constraints, random_state, label, verbose):
+    kw = dict(params)
+    gen = kw.pop("generator", None)
+    if isinstance(gen, dict):
+        kw["generator"] = ECCoGenerator(**gen)
+    elif gen is not None:
+        kw["generator"] = gen
+    kw["hidden_layer_sizes"] = tuple(kw.get("hidden_layer_sizes", (32,)))
+    callbacks = None
+    if verbose >= 1:
+        every = max(1, int(kw.get("max_epochs", 100)) // 10)
+        callbacks = [("progress", EpochProgressCallback(label=label, every=every))]
+    return CounterfactualTrainedClassifier(constraints=constraints, random_state=random_state,
+                                           callbacks=callbacks, **kw)
+
+
+def history_summary(clf):
+    h = clf.history_
+    last = h[-1]
+    out = {"epochs": len(h), "train_loss_last": finite_float(last["train_loss"])}
+    for key in ("train_ce", "train_div", "train_reg", "train_adv"):
+        if key in last:
+            out[f"{key}_last"] = finite_float(last[key])
+    valid = [e.get("cf_valid") for e in h if e.get("cf_valid") is not None]
+    valid = [v for v in valid if np.isfinite(v)]
+    if valid:
+        out["cf_valid_first"] = finite_float(valid[0])
+        out["cf_valid_last"] = finite_float(valid[-1])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def describe_training(name, params):
+    """The progress line announcing the training of model ``name``."""
+    text = f"train {name}: {params['max_epochs']} epochs, batch size {params['batch_size']}"
+    if name == "baseline":
+        return text
+    return (text + f", {params['n_counterfactuals']} counterfactuals per epoch, lambda_adv "
+            f"{params['lambda_adv']}, lambda_reg {params['lambda_reg']}, "
+            + ("immutable features protected" if MODELS[name]["protect"]
+               else "no mutability constraints"))
+
+
+def fit_model(name, params, data, random_state, verbose, log):
+    """Fit model ``name`` on the training rows: the classifier, its summary and its file.
+
+    Returns a :class:`~skct.experiments._stages.Computed` whose ``value`` is the training
+    summary (parameters, protection, history, skipped batches, training accuracy), ``files``
+    the pickled classifier (``models/<name>.pkl``), ``obj`` the classifier and ``time_s`` the
+    time of the fit alone.
+    """
+    protect = MODELS[name]["protect"]
+    clf = build_classifier(params, constraints_for(data, protect=protect), random_state,
+                           MODELS[name]["label"], verbose)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(data.X_train, data.y_train)
+    elapsed = time.perf_counter() - start
+    n_nonfinite = sum("Non-finite training loss" in str(w.message) for w in caught)
+    if n_nonfinite:
+        log(f"train {name}: {n_nonfinite} batch(es) skipped for a non-finite loss")
+    if verbose >= 1 and clf.callbacks is not None:  # keep pickles free of print hooks
+        clf.set_params(callbacks=None)
+    buffer = io.BytesIO()
+    joblib.dump(clf, buffer)
+    meta = {"params": params, "protect": protect, "history": history_summary(clf),
+            "nonfinite_batches": n_nonfinite,
+            "train_accuracy": float((clf.predict(data.X_train) == data.y_train).mean())}
+    return Computed(meta, files={model_file(name): buffer.getvalue()}, obj=clf,
+                    time_s=elapsed)
+
+
+def model_file(name):
+    """Path of model ``name``'s file in the results folder."""
+    return f"models/{name}.pkl"
+
+
+def load_model(name, files):
+    """The classifier stored by :func:`fit_model` (bytes already verified by the stage).
+
+    The file is a joblib pickle: loading it runs code from the file, so only the digest
+    recorded with the stage makes it trusted. Models will move to a format that loads
+    without executing code.
+    """
+    return joblib.load(io.BytesIO(files[model_file(name)]))
