@@ -4,6 +4,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import make_blobs2d
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
@@ -177,8 +178,8 @@ def test_each_model_shipped_in_about_n_jobs_chunks(models, data, monkeypatch):
     seen = []
     real = mod.evaluate_chunk
     monkeypatch.setattr(mod, "evaluate_chunk",
-                        lambda name, est, *a: seen.append((name, len(a[-2]))) or real(name, est,
-                                                                                         *a))
+                        lambda name, est, *a: seen.append((name, len(a[-2]))) or real(
+                            name, est, *a))
     kw = dict(KW, metrics=("validity",))
     with joblib.parallel_backend("threading", n_jobs=2):
         threaded = evaluate(models, X, y, **kw)
@@ -205,3 +206,115 @@ def test_valid_only_drops_failed_searches_from_distance_metrics():
     assert (strict.xs("validity", level="metric") == 0).all()
     assert strict.xs("cost", level="metric").isna().all()  # no valid counterfactual
     assert (loose.xs("cost", level="metric") == 0).all()  # unchanged rows cost 0
+
+
+# -- threads, dtypes, failures, per-row values ------------------------------------------------
+def _small(**kw):
+    return dict(dict(n_runs=1, n_factuals=4, max_iter=3, metrics=("validity", "cost"),
+                     random_state=0), **kw)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_torch_threads_reach_the_workers(models, data, n_jobs, threads):
+    """evaluate(torch_threads=k) runs every forward pass of every cell with k torch threads."""
+    import skct
+
+    X, y = data
+    module = models["ct"].logits_module_
+    seen = []
+    handle = module.register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    try:
+        with joblib.parallel_backend("threading", n_jobs=n_jobs):
+            evaluate({"ct": models["ct"]}, X, y, torch_threads=threads, **_small())
+        assert seen and set(seen) == {threads}
+        seen.clear()
+        with skct.config_context(torch_threads=threads), \
+                joblib.parallel_backend("threading", n_jobs=n_jobs):
+            evaluate({"ct": models["ct"]}, X, y, **_small())  # None: the configured value
+        assert seen and set(seen) == {threads}
+    finally:
+        handle.remove()
+    assert torch.get_num_threads() == before
+
+
+class _MLP64(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(),
+                                       torch.nn.Linear(8, 2)).double()
+
+    def forward(self, X):
+        return self.net(X)
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_float64_module(data):
+    """A float64 torch module is evaluated in its own dtype (no 'mat1 and mat2' error)."""
+    from skorch import NeuralNetClassifier
+
+    X, y = data
+    X = np.array(X, dtype=np.float64)
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(_MLP64, criterion=torch.nn.CrossEntropyLoss, max_epochs=10,
+                              lr=0.1, train_split=None, verbose=0).fit(X, y)
+    df = evaluate({"m": net}, X, y, **_small(metrics=METRICS, max_iter=20))
+    validity = df.loc[df["metric"] == "validity", "value"]
+    assert validity.between(0, 1).all() and len(validity) == 2
+
+
+def _failing(models):
+    """A copy of the 'ct' model whose forward raises during the search (with gradients)."""
+    import copy
+
+    bad = copy.deepcopy(models["ct"])
+
+    def boom(module, args):
+        if torch.is_grad_enabled():
+            raise RuntimeError("boom in forward")
+
+    bad.logits_module_.register_forward_pre_hook(boom)
+    return bad
+
+
+def test_failing_cell_is_named(models, data):
+    X, y = data
+    message = r"model 'bad', generator 'generic', pair 0 -> 1, run 0 failed: RuntimeError: boom"
+    with pytest.raises(RuntimeError, match=message):
+        evaluate({"ct": models["ct"], "bad": _failing(models)}, X, y, **_small())
+
+
+def test_on_error_record_keeps_finished_cells(models, data):
+    X, y = data
+    with pytest.warns(RuntimeWarning, match="2 of 4 cells failed"):
+        df = evaluate({"ct": models["ct"], "bad": _failing(models)}, X, y, on_error="record",
+                      **_small())
+    good = df[df["model"] == "ct"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(good, evaluate({"ct": models["ct"]}, X, y, **_small()))
+    assert df.loc[df["model"] == "bad", "value"].isna().all()
+    failures = df.attrs["failures"]
+    assert failures.columns.tolist() == ["model", "generator", "factual", "target", "run",
+                                         "error"]
+    assert failures["model"].tolist() == ["bad", "bad"]
+    assert failures["error"].str.contains("boom in forward").all()
+    with pytest.raises(ValueError, match="on_error"):
+        evaluate({"ct": models["ct"]}, X, y, on_error="ignore", **_small())
+
+
+def test_per_row_values_match_the_tidy_grid(serial, models, data):
+    X, y = data
+    rows = evaluate(models, X, y, n_jobs=1, per_row=True, **KW)
+    assert len(rows) == 2 * 2 * 2 * 2 * KW["n_factuals"]
+    assert rows.columns.tolist() == ["model", "generator", "factual", "target", "run", "row",
+                                     "converged", "target_proba", "n_iter", *METRICS]
+    keys = ["model", "generator", "factual", "target", "run"]
+    tidy = serial.pivot_table(index=keys, columns="metric", values="value", sort=False,
+                              dropna=False)
+    cells = rows.groupby(keys, sort=False)
+    np.testing.assert_allclose(cells["validity"].mean(), tidy["validity"].loc[
+        list(cells.groups)])
+    np.testing.assert_allclose(cells["cost"].mean(), tidy["cost"].loc[list(cells.groups)])
+    assert (rows["cost"].isna() == (rows["validity"] == 0)).all()  # valid rows only
+    np.testing.assert_array_equal(cells["mmd"].first(), tidy["mmd"].loc[list(cells.groups)])
+    assert rows["row"].between(0, len(X) - 1).all()

@@ -149,8 +149,10 @@ def _check_request(metrics, metric_params):
     return specs, params
 
 
-def _check_inputs(specs, X, y_target, model, reference, n):
+def _check_inputs(specs, X, y_target, model, reference, valid, n):
     """Factuals, targets and model checked against what the requested metrics need."""
+    if valid is not None:  # a given valid mask is the validity: no model needed for it
+        specs = [s for s in specs if s.name != "validity"]
     for flag, value, what in (("needs_model", model, "model"),
                               ("needs_reference", reference, "reference"),
                               ("needs_factuals", X, "X (the factuals)"),
@@ -331,7 +333,7 @@ def compute_metrics(metrics, X_cf, X=None, y_target=None, *, model=None, valid=N
     """
     specs, params = _check_request(metrics, metric_params)
     X_cf = check_2d(X_cf, "X_cf")
-    X, t = _check_inputs(specs, X, y_target, model, reference, X_cf.shape[0])
+    X, t = _check_inputs(specs, X, y_target, model, reference, valid, X_cf.shape[0])
     fn = None if model is None else as_logits_fn(model)
     seeds = _Seeds(random_state)
     hits, valid_rows = _valid_rows(specs, fn, X_cf, t, valid, valid_only)
