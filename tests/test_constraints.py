@@ -257,14 +257,12 @@ def test_one_hot_columns_are_bounded_by_unit_interval(bounds):
     np.testing.assert_array_equal(c.upper_[1:], [1.0, 1.0])
 
 
-@pytest.mark.xfail(strict=True, reason="duplicated group columns are accepted")
 def test_duplicated_column_in_a_group_is_an_error():
     X = np.eye(3)[np.arange(12) % 3]
     with pytest.raises(ValueError, match=r"categorical.*index 0.*twice"):
         ActionabilityConstraints(categorical=[[0, 0]]).fit(X)
 
 
-@pytest.mark.xfail(strict=True, reason="a name that prefixes another is a false error")
 def test_name_that_prefixes_another_column():
     Z = pd.DataFrame({"cat__job_a": [1.0, 0.0], "cat__job_b": [0.0, 1.0],
                       "num__job_years": [1.0, 2.0]})

@@ -271,7 +271,6 @@ def _mixed_pipe(frame, y, encoder=None, epochs=40):
         **CONVENTIONAL, max_epochs=epochs, lr=0.01, batch_size=32, random_state=0)).fit(frame, y)
 
 
-@pytest.mark.xfail(strict=True, reason="dtypes are not restored yet")
 def test_mixed_table_values_of_their_kind_and_dtype():
     frame, y = _mixed_frame()
     pipe = _mixed_pipe(frame, y)
@@ -284,7 +283,6 @@ def test_mixed_table_values_of_their_kind_and_dtype():
     assert set(cf["job"]) <= set(frame["job"])
 
 
-@pytest.mark.xfail(strict=True, reason="dropped one-hot levels are not a reachable state yet")
 def test_onehot_drop_first_unchanged_at_step_zero_and_dropped_level_reachable():
     from sklearn.preprocessing import OneHotEncoder
 
@@ -303,7 +301,6 @@ def test_onehot_drop_first_unchanged_at_step_zero_and_dropped_level_reachable():
     assert (cf["sex"] == "F").any()
 
 
-@pytest.mark.xfail(strict=True, reason="drop='if_binary' columns are not binary groups yet")
 def test_onehot_if_binary_column_stays_binary():
     from sklearn.preprocessing import OneHotEncoder
 
@@ -318,7 +315,6 @@ def test_onehot_if_binary_column_stays_binary():
     assert set(res.counterfactuals["sex"]) <= {"F", "M"}
 
 
-@pytest.mark.xfail(strict=True, reason="unknown categories are not kept yet")
 def test_unknown_category_immutable_is_kept_and_never_valid_with_nan():
     from sklearn.preprocessing import OneHotEncoder
 

@@ -13,7 +13,9 @@ import pandas as pd
 import torch
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
+
+from .._utils._compat import transformer_input_indices
+from ._encoding import encoding_of
 
 __all__ = ["ModelAdapter", "as_model_adapter", "to_logits_module"]
 
@@ -98,7 +100,7 @@ def _check_invertible(step, where):
 
 
 def _inverse(step, Z):
-    """Inverse of a fitted step on Z; ColumnTransformer returns a dict {input col index: values}."""
+    """Inverse of a fitted step on Z (a ColumnTransformer is inverted by the caller)."""
     if step is None or step == "passthrough":
         return Z
     if isinstance(step, Pipeline):
@@ -111,56 +113,26 @@ def _inverse(step, Z):
 
 
 def _inverse_column_transformer(ct, Z, X_like):
-    """Invert a fitted ColumnTransformer output Z onto a copy of the frame ``X_like``."""
-    out = X_like.copy()
+    """Invert a fitted ColumnTransformer output Z into a new frame with the columns of X_like.
+
+    Values come back as the steps' inverses give them (floats for numbers, levels for
+    encoded columns); columns no transformer uses keep X_like's values.
+    """
     cols = list(X_like.columns)
+    data = {col: X_like[col].to_numpy(copy=True) for col in cols}
     for name, trans, _ in ct.transformers_:
-        if trans == "drop":
+        if isinstance(trans, str) and trans == "drop":
             continue
         sl = ct.output_indices_[name]
         if sl.stop <= sl.start:
             continue
-        in_idx = ct._transformer_to_input_indices[name]
-        values = _inverse(trans, Z[:, sl])
-        values = np.asarray(values)
+        in_idx = transformer_input_indices(ct, name)
+        values = np.asarray(_inverse(trans, Z[:, sl]))
         if values.ndim == 1:
             values = values[:, None]
         for k, j in enumerate(in_idx):
-            col = cols[j]
-            v = values[:, k]
-            if isinstance(out[col].dtype, pd.CategoricalDtype):
-                out[col] = pd.Categorical(v, categories=out[col].cat.categories)
-            elif pd.api.types.is_numeric_dtype(out[col].dtype) and v.dtype.kind in "fiub":
-                out[col] = v.astype(np.float64)
-            else:
-                out[col] = v
-    return out
-
-
-def _onehot_groups(step, offset=0):
-    """Output column groups (lists of indices) of every OneHotEncoder inside a fitted step."""
-    groups = []
-    if isinstance(step, OneHotEncoder):
-        drop_idx = getattr(step, "drop_idx_", None)
-        pos = offset
-        for i, cats in enumerate(step.categories_):
-            width = len(cats) - (0 if drop_idx is None or drop_idx[i] is None else 1)
-            if getattr(step, "_infrequent_enabled", False):
-                width = len(step._compute_transformed_categories(i)) - (
-                    0 if drop_idx is None or drop_idx[i] is None else 1)
-            if width >= 2:
-                groups.append(list(range(pos, pos + width)))
-            pos += width
-    elif isinstance(step, Pipeline):
-        # only a final OneHotEncoder keeps its groups intact
-        if step.steps and isinstance(step.steps[-1][1], OneHotEncoder):
-            groups.extend(_onehot_groups(step.steps[-1][1], offset))
-    elif isinstance(step, ColumnTransformer):
-        for name, trans, _ in step.transformers_:
-            if trans in ("drop", "passthrough"):
-                continue
-            groups.extend(_onehot_groups(trans, offset + step.output_indices_[name].start))
-    return groups
+            data[cols[j]] = values[:, k]
+    return pd.DataFrame(data, index=X_like.index, columns=X_like.columns)
 
 
 class ModelAdapter:
@@ -225,22 +197,15 @@ class ModelAdapter:
         names = getattr(self.final, "feature_names_in_", None)
         return None if names is None else np.asarray(names, dtype=object)
 
-    def onehot_groups(self):
-        """One-hot groups (model-space column indices) found in the preprocessing."""
-        if self.preprocessor is None:
-            return []
-        groups, offset = [], 0
-        # only the last step of the preprocessing determines the output layout
-        last = self.preprocessor.steps[-1][1]
-        groups.extend(_onehot_groups(last, offset))
-        return groups
+    def encoding(self, X):
+        """The :class:`~skct.constraints.ModelEncoding` of the preprocessing on user rows X."""
+        return encoding_of(self.preprocessor, X, names=self.feature_names_model(X))
 
     def inverse_transform(self, Z, X_like):
         """Model space -> user space, shaped like ``X_like`` (a DataFrame or an ndarray)."""
         if self.preprocessor is None:
             if isinstance(X_like, pd.DataFrame):
-                out = pd.DataFrame(Z, columns=X_like.columns, index=X_like.index)
-                return out.astype({c: np.float64 for c in out.columns})
+                return pd.DataFrame(np.asarray(Z), columns=X_like.columns, index=X_like.index)
             return np.asarray(Z)
         steps = [s for _, s in self.preprocessor.steps]
         is_frame = isinstance(X_like, pd.DataFrame)

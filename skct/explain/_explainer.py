@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,98 +16,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._config import torch_threads
 from .._utils import is_fitted as _is_fitted
-from ._adapter import ModelAdapter
 from ..constraints import ActionabilityConstraints
-from ..search.generators import BaseGenerator, resolve_generator
 from ..search import search
+from ..search.generators import BaseGenerator, resolve_generator
+from ._adapter import ModelAdapter
+from ._repair import changed_features, count_changed, to_user_values
+from ._result import CounterfactualResult, resolve_targets
 
 __all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets"]
-
-
-@dataclass
-class CounterfactualResult:
-    """Counterfactual explanations for a batch of factuals.
-
-    Attributes
-    ----------
-    counterfactuals : DataFrame or ndarray
-        Counterfactuals in the user's columns (categoricals as categories).
-    factuals : DataFrame or ndarray
-        The rows that were explained (a copy).
-    targets : ndarray
-        Target class label per row.
-    valid : ndarray of bool
-        ``p(target | x') >= decision_threshold`` for the returned counterfactual. Rows whose
-        target cannot be reached within the constraints are ``False``.
-    converged : ndarray of bool
-        Same as ``valid`` (the search stops a row as soon as it is valid).
-    n_iter : ndarray of int
-        Gradient steps taken per row.
-    target_proba : ndarray of float
-        ``p(target | x')``.
-    counterfactuals_model, factuals_model : ndarray
-        The same rows in the model's input space (after preprocessing), as the search saw them
-        (float32 values, so an unchanged feature has exactly zero difference).
-    target_index : ndarray of int
-        Target class index into ``classes_``.
-    feature_names_model : ndarray of str or None
-        Names of the model-space columns.
-    path : ndarray of shape (max_iter + 1, n_rows, n_features_model) or None
-        Every search iterate in model space, when requested.
-    """
-
-    counterfactuals: object
-    factuals: object
-    targets: np.ndarray
-    valid: np.ndarray
-    converged: np.ndarray
-    n_iter: np.ndarray
-    target_proba: np.ndarray
-    counterfactuals_model: np.ndarray
-    factuals_model: np.ndarray
-    target_index: np.ndarray
-    feature_names_model: np.ndarray | None = None
-    path: np.ndarray | None = field(default=None, repr=False)
-
-    def __repr__(self):
-        n = len(self.valid)
-        return (f"CounterfactualResult(n_rows={n}, valid={int(self.valid.sum())}/{n}, "
-                f"mean_n_iter={self.n_iter.mean() if n else 0:.1f})")
-
-
-def resolve_targets(target, classes, predicted_index, rng, param="target"):
-    """Target class indices [n] from a user's ``target`` spec.
-
-    ``target`` is a class label, an array of labels (one per row), ``"opposite"`` (binary: the
-    class other than the predicted one) or None (a random class other than the predicted one).
-    """
-    n = len(predicted_index)
-    n_classes = len(classes)
-    if n_classes < 2:
-        raise ValueError(f"{param}: the model knows only one class {list(classes)}; "
-                         "there is no other class to explain toward.")
-    if target is None:
-        offset = rng.randint(1, n_classes, size=n)
-        return (predicted_index + offset) % n_classes
-    if isinstance(target, str) and target == "opposite":
-        if n_classes != 2:
-            raise ValueError(f"{param}='opposite' needs a binary classifier; this one has "
-                             f"{n_classes} classes {list(classes)}.")
-        return 1 - predicted_index
-    labels = np.asarray(target, dtype=object if np.asarray(target).dtype.kind in "OUS" else None)
-    if labels.ndim == 0:
-        labels = np.full(n, labels.item(), dtype=object)
-    if labels.ndim != 1 or labels.shape[0] != n:
-        raise ValueError(f"{param}: expected one label or {n} labels (one per row), got an "
-                         f"array of shape {labels.shape}.")
-    lookup = {c.item() if hasattr(c, "item") else c: i for i, c in enumerate(classes)}
-    out = np.empty(n, dtype=np.int64)
-    for i, lab in enumerate(labels.tolist()):  # labels -> indices (dictionary lookup, not search)
-        if lab not in lookup:
-            raise ValueError(f"{param}: unknown class label {lab!r}; the model's classes are "
-                             f"{list(classes)}.")
-        out[i] = lookup[lab]
-    return out
 
 
 class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -115,8 +31,11 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
 
     For each row x it searches, by batched gradient descent, a nearby x' that the model assigns
     to a target class with probability at least ``decision_threshold``, while respecting the
-    actionability constraints (mutability, domain bounds, one-hot groups). For a Pipeline the
-    search runs in the final step's input space and results come back in the user's columns.
+    actionability constraints (mutability, domain, kinds, one-hot groups, ``max_changed``).
+    For a Pipeline the search runs in the final step's input space and results come back in
+    the user's columns, units and dtypes: integer, binary and ordinal columns hold values of
+    their kind, every value lies in its domain, unchanged values are returned exactly as given,
+    and a row is valid only if the model predicts the target for the row as returned.
 
     Parameters
     ----------
@@ -132,10 +51,11 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         Target class: one label for all rows, one per row, the other class of a binary model,
         or None for a random class other than the predicted one (seeded by ``random_state``).
     constraints : ActionabilityConstraints or None, default=None
-        Written with raw column names; resolved against the model's input columns at ``fit``
-        (one-hot groups of OneHotEncoders in the Pipeline are found automatically). None means
-        ``ActionabilityConstraints()``: every feature mutable, ``"auto"`` domain bounds learned
-        on ``fit``'s data. Explicit bounds are in the model's input space (after preprocessing).
+        Written with the user's column names and in the user's units; learned on ``fit``'s
+        raw data (before the Pipeline's preprocessing) and mapped through the preprocessing
+        into the model's input columns (one-hot groups of OneHotEncoders, dropped levels
+        included, are found automatically). None means ``ActionabilityConstraints()``: every
+        feature mutable, within the range observed in ``fit``'s data.
     decision_threshold : float in (0, 1), default=0.75
         A row is done once ``p(target | x') >= decision_threshold``.
     max_iter : int, default=100
@@ -146,6 +66,17 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         ``False``: always fit a clone.
     return_path : bool, default=False
         Keep every search iterate in :meth:`explain`'s result.
+    cost : {"mad", "l1"}, default="mad"
+        The search's cost term. ``"mad"``: L1 in the user's units, each column over its median
+        absolute deviation (the usual recourse cost; a change of category costs 1). ``"l1"``:
+        plain L1 in the model's input space (the paper's cost).
+    sparsify_changes : bool, default=True
+        After the search, revert changed features to the factual, smallest change first, while
+        the counterfactual stays valid (fewer changes for the same decision).
+    invalid : {"nan", "keep"}, default="nan"
+        What :meth:`transform` returns for rows without a valid counterfactual: missing values
+        in every column (with one warning saying how many), or the search's last iterate.
+        :meth:`explain` always returns the last iterate, with ``valid`` False.
     random_state : int, RandomState or None, default=None
         Seeds random targets and the REVISE autoencoder.
 
@@ -154,7 +85,9 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
     estimator_ : estimator
         The fitted estimator used for the search.
     constraints_ : ActionabilityConstraints
-        Constraints fitted in the model's input space.
+        The fitted constraints: ``feature_kinds_``, ``lower_``, ``upper_`` and
+        ``mutability_`` in the user's columns and units, ``lower_model_``, ``upper_model_`` and
+        ``mutability_model_`` in the model's input space.
     generator_ : BaseGenerator
         The fitted generator.
     adapter_ : ModelAdapter
@@ -191,12 +124,15 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "prefit": [StrOptions({"auto"}), "boolean"],
         "return_path": ["boolean"],
+        "cost": [StrOptions({"mad", "l1"})],
+        "sparsify_changes": ["boolean"],
+        "invalid": [StrOptions({"nan", "keep"})],
         "random_state": ["random_state"],
     }
 
     def __init__(self, estimator, *, generator="generic", target=None, constraints=None,
                  decision_threshold=0.75, max_iter=100, prefit="auto", return_path=False,
-                 random_state=None):
+                 cost="mad", sparsify_changes=True, invalid="nan", random_state=None):
         self.estimator = estimator
         self.generator = generator
         self.target = target
@@ -205,6 +141,9 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         self.max_iter = max_iter
         self.prefit = prefit
         self.return_path = return_path
+        self.cost = cost
+        self.sparsify_changes = sparsify_changes
+        self.invalid = invalid
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -239,15 +178,10 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         Z = adapter.transform(X)
         if not np.isfinite(Z).all():
             raise ValueError("X contains NaN or infinity after preprocessing.")
-        names = adapter.feature_names_model(X)
-        frame = pd.DataFrame(Z, columns=names) if names is not None else Z
-
         constraints = clone(self.constraints) if self.constraints is not None else \
             ActionabilityConstraints()
-        groups = list(constraints.categorical or []) + adapter.onehot_groups()
-        if groups:
-            constraints.set_params(categorical=groups)
-        self.constraints_ = constraints.fit(frame)
+        # learned on the user's raw columns, mapped through the fitted preprocessing
+        self.constraints_ = constraints.fit(X, encoding=adapter.encoding(X), X_model=Z)
 
         rs = check_random_state(self.random_state)
         self.generator_ = resolve_generator(self.generator)
@@ -269,8 +203,12 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         self.classes_ = adapter.classes_
         self.n_features_model_ = Z.shape[1]
         self.adapter_ = adapter
-        self._torch_constraints = self.constraints_.to_torch(adapter.dtype, adapter.device)
+        self._torch_constraints = self._to_torch()
         return self
+
+    def _to_torch(self):
+        return self.constraints_.to_torch(self.adapter_.dtype, self.adapter_.device,
+                                          rounding=True, cost=self.cost)
 
     def _check_X(self, X, reset):
         if X is None:
@@ -278,7 +216,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         if not hasattr(X, "shape") or isinstance(X, (list, tuple)):
             X = np.asarray(X)
         if len(X.shape) != 2:
-            raise ValueError(f"X must be 2D (n_samples, n_features), got shape {X.shape}.")
+            raise ValueError(f"X must be 2D (n_samples, n_features), got shape {X.shape}. "
+                             "Reshape your data: X.reshape(1, -1) for one row.")
         if X.shape[0] == 0:
             raise ValueError("X is empty: found 0 rows; at least 1 is required.")
         if isinstance(X, pd.DataFrame):
@@ -304,8 +243,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         if reset:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but CounterfactualExplainer was "
-                             f"fitted with {self.n_features_in_} features.")
+            raise ValueError(f"X has {X.shape[1]} features, but CounterfactualExplainer is "
+                             f"expecting {self.n_features_in_} features as input.")
         return X
 
     def _model_space(self, X):
@@ -353,36 +292,77 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         t_idx = resolve_targets(spec, self.classes_, proba.argmax(axis=1), rng)
 
         x = adapter.to_tensor(Z)
+        t = torch.as_tensor(t_idx, device=x.device)
+        c = self._torch_constraints
         with torch_threads():
-            res = search(adapter.module, x, torch.as_tensor(t_idx, device=x.device),
-                         self.generator_, self._torch_constraints,
+            res = search(adapter.module, x, t, self.generator_, c,
                          decision_threshold=self.decision_threshold, max_iter=self.max_iter,
                          return_path=self.return_path)
-        Z_cf = res.counterfactuals.cpu().double().numpy()
-        X_copy = X.copy()
-        cf = adapter.inverse_transform(Z_cf, X_copy)
-        # values the search did not change come back exactly as given (no float round-trip)
-        roundtrip = adapter.inverse_transform(x.cpu().double().numpy(), X_copy)
-        cf = _restore_unchanged(cf, roundtrip, X_copy)
-        converged = res.converged.cpu().numpy()
+            x_cf = res.counterfactuals
+            if self.sparsify_changes and self.max_iter > 0:
+                x_cf = _sparsify(adapter.module, x_cf, x, t, c, res.converged,
+                                 self.decision_threshold)
+        cf, Z_ret, n_changed = self._returned_rows(X, x, x_cf)
+        proba_ret = np.asarray(self.estimator_.predict_proba(self._as_fitted(cf)))
+        p_t = proba_ret[np.arange(len(t_idx)), t_idx]
+        valid = (proba_ret.argmax(axis=1) == t_idx) & (p_t >= self.decision_threshold)
         return CounterfactualResult(
             counterfactuals=cf,
-            factuals=X_copy,
+            factuals=X.copy(),
             targets=self.classes_[t_idx],
-            valid=converged.copy(),
-            converged=converged,
+            valid=valid,
+            converged=res.converged.cpu().numpy(),
             n_iter=res.n_iter.cpu().numpy(),
-            target_proba=res.target_proba.cpu().double().numpy(),
-            counterfactuals_model=Z_cf,
+            target_proba=p_t,
+            counterfactuals_model=Z_ret,
             factuals_model=x.cpu().double().numpy(),
             target_index=t_idx,
             feature_names_model=adapter.feature_names_model(X),
             path=None if res.path is None else res.path.cpu().double().numpy(),
+            n_changed=n_changed,
         )
 
+    def _returned_rows(self, X, x, x_cf):
+        """The search's rows in the user's columns, kinds and dtypes, and in the model's space.
+
+        Returns ``(counterfactuals shaped like X, their model-space image [N, D] in the model's
+        precision, number of changed features per row [N])``.
+        """
+        adapter, c = self.adapter_, self.constraints_
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        Z_cf = x_cf.cpu().double().numpy()
+        changed = changed_features(Z_cf != x.cpu().double().numpy(), c.encoding_)  # [N, F]
+        cf_raw = adapter.inverse_transform(Z_cf, frame)
+        cf = to_user_values(cf_raw, frame, changed, c)
+        n_changed = count_changed(cf, frame, c)
+        if not isinstance(X, pd.DataFrame):
+            cf = cf.to_numpy(dtype=X.dtype if X.dtype.kind in "biuf" else object)
+        Z_ret = adapter.to_tensor(adapter.transform(cf)).cpu().double().numpy()
+        return cf, Z_ret, n_changed
+
+    def _as_fitted(self, cf):
+        """``cf`` as the estimator was fitted on it (a bare array when it saw no names)."""
+        if isinstance(cf, pd.DataFrame) and self.adapter_.preprocessor is None and \
+                not hasattr(self.adapter_.final, "feature_names_in_"):
+            return cf.to_numpy()
+        return cf
+
     def transform(self, X):
-        """Counterfactuals for the rows of ``X``, in the same columns (pandas in, pandas out)."""
-        return self.explain(X).counterfactuals
+        """Counterfactuals for the rows of ``X``, in the same columns (pandas in, pandas out).
+
+        Rows without a valid counterfactual are missing values in every column (with one
+        warning saying how many), unless ``invalid="keep"``.
+        """
+        res = self.explain(X)
+        cf = res.counterfactuals
+        bad = ~res.valid
+        if self.invalid == "keep" or not bad.any():
+            return cf
+        warnings.warn(
+            f"{int(bad.sum())} of {len(bad)} rows have no valid counterfactual; they are "
+            "missing values (NaN) in every column (invalid='keep' returns the search's last "
+            "iterate instead).", UserWarning, stacklevel=2)
+        return _blank_rows(cf, bad)
 
     def get_feature_names_out(self, input_features=None):
         """Same names as the input (counterfactuals live in the user's columns)."""
@@ -410,22 +390,36 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         self.__dict__.update(state)
         if "estimator_" in state:
             self.adapter_ = ModelAdapter(self.estimator_)
-            self._torch_constraints = self.constraints_.to_torch(
-                self.adapter_.dtype, self.adapter_.device)
+            self._torch_constraints = self._to_torch()
 
 
-def _restore_unchanged(cf, roundtrip, X):
-    """Where ``cf`` equals the factuals' own round-trip, return the user's original values."""
+def _sparsify(module, x_cf, x, target, c, converged, threshold):
+    """Post-hoc sparsification of the converged rows (the search's ``sparsify``)."""
+    import importlib
+
+    sparsify = getattr(importlib.import_module("skct.search"), "sparsify", None)
+    if sparsify is None or not bool(converged.any()):
+        return x_cf
+    rows = converged.nonzero().squeeze(1)
+    out = x_cf.clone()
+    out[rows] = sparsify(module, x_cf[rows], x[rows], target[rows], c, threshold)
+    return out
+
+
+def _blank_rows(cf, rows):
+    """A copy of ``cf`` with missing values in every column of ``rows`` (a bool mask)."""
     if isinstance(cf, pd.DataFrame):
         out = cf.copy()
         for col in out.columns:
-            same = (cf[col] == roundtrip[col]).to_numpy()
-            if same.all():
-                out[col] = X[col]
-            elif same.any():
-                out.loc[same, col] = X.loc[same, col]
+            dtype = out[col].dtype
+            if pd.api.types.is_bool_dtype(dtype):
+                out[col] = out[col].astype("boolean")
+            elif pd.api.types.is_integer_dtype(dtype):
+                out[col] = out[col].astype("Int64" if dtype.kind == "i" else "UInt64")
+            elif not isinstance(dtype, pd.CategoricalDtype) and dtype.kind not in "fcO":
+                out[col] = out[col].astype(object)
+            out.loc[rows, col] = np.nan
         return out
-    same = np.asarray(cf == roundtrip)
-    out = np.array(cf, copy=True)
-    out[same] = np.asarray(X)[same]
+    out = np.array(cf, dtype=np.float64 if cf.dtype.kind in "biuf" else object, copy=True)
+    out[rows] = np.nan
     return out

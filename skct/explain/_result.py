@@ -1,0 +1,108 @@
+"""What :meth:`CounterfactualExplainer.explain` returns, and the resolution of targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._utils import labels_to_indices
+
+__all__ = ["CounterfactualResult", "resolve_targets"]
+
+
+@dataclass
+class CounterfactualResult:
+    """Counterfactual explanations for a batch of factuals.
+
+    Attributes
+    ----------
+    counterfactuals : DataFrame or ndarray
+        Counterfactuals in the user's columns (categoricals as categories).
+    factuals : DataFrame or ndarray
+        The rows that were explained (a copy).
+    targets : ndarray
+        Target class label per row.
+    valid : ndarray of bool
+        Decided on the returned rows: the model predicts the target for the counterfactual
+        as returned (after rounding, domain clipping and the inverse preprocessing) with
+        ``p(target | x') >= decision_threshold``. Rows whose target cannot be reached within
+        the constraints are ``False``; their ``counterfactuals`` hold the search's last iterate.
+    converged : ndarray of bool
+        Whether the search reached the threshold (in the model's space, before the returned
+        rows were checked).
+    n_iter : ndarray of int
+        Gradient steps taken per row.
+    target_proba : ndarray of float
+        ``p(target | x')`` of the returned row, as the estimator's ``predict_proba`` gives it.
+    counterfactuals_model, factuals_model : ndarray
+        The returned rows and the factuals in the model's input space (after preprocessing),
+        in the model's precision (float32 values stored as float64, so an unchanged feature
+        has exactly zero difference).
+    target_index : ndarray of int
+        Target class index into ``classes_``.
+    feature_names_model : ndarray of str or None
+        Names of the model-space columns.
+    path : ndarray of shape (max_iter + 1, n_rows, n_features_model) or None
+        Every search iterate in model space, when requested.
+    n_changed : ndarray of int or None
+        Number of features (user columns; a one-hot group is one) that differ from the factual.
+    """
+
+    counterfactuals: object
+    factuals: object
+    targets: np.ndarray
+    valid: np.ndarray
+    converged: np.ndarray
+    n_iter: np.ndarray
+    target_proba: np.ndarray
+    counterfactuals_model: np.ndarray
+    factuals_model: np.ndarray
+    target_index: np.ndarray
+    feature_names_model: np.ndarray | None = None
+    path: np.ndarray | None = field(default=None, repr=False)
+    n_changed: np.ndarray | None = None
+
+    def __repr__(self):
+        n = len(self.valid)
+        changed = "" if self.n_changed is None or not n else \
+            f", median_n_changed={float(np.median(self.n_changed)):g}"
+        return (f"CounterfactualResult(n_rows={n}, valid={int(self.valid.sum())}/{n}, "
+                f"mean_n_iter={self.n_iter.mean() if n else 0:.1f}{changed})")
+
+
+def resolve_targets(target, classes, predicted_index, rng, param="target"):
+    """Target class indices [n] from a user's ``target`` spec.
+
+    ``target`` is a class label, an array of labels (one per row), ``"opposite"`` (binary: the
+    class other than the predicted one) or None (a random class other than the predicted one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> resolve_targets("opposite", np.array(["no", "yes"]), np.array([0, 1, 1]), rng).tolist()
+    [1, 0, 0]
+    >>> resolve_targets("yes", np.array(["no", "yes"]), np.array([0, 1]), rng).tolist()
+    [1, 1]
+    """
+    n = len(predicted_index)
+    n_classes = len(classes)
+    if n_classes < 2:
+        raise ValueError(f"{param}: the model knows only one class {list(classes)}; "
+                         "there is no other class to explain toward.")
+    if target is None:
+        offset = rng.randint(1, n_classes, size=n)
+        return (predicted_index + offset) % n_classes
+    if isinstance(target, str) and target == "opposite":
+        if n_classes != 2:
+            raise ValueError(f"{param}='opposite' needs a binary classifier; this one has "
+                             f"{n_classes} classes {list(classes)}.")
+        return 1 - predicted_index
+    labels = np.asarray(target, dtype=object if np.asarray(target).dtype.kind in "OUS" else None)
+    if labels.ndim == 0:
+        labels = np.full(n, labels.item(), dtype=object)
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"{param}: expected one label or {n} labels (one per row), got an "
+                         f"array of shape {labels.shape}.")
+    return labels_to_indices(labels, classes, param=param)
