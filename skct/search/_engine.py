@@ -26,7 +26,8 @@ class SearchResult:
     Attributes
     ----------
     counterfactuals : Tensor [N, D]
-        Final counterfactuals (valid points: constraints hold, one-hot groups are hard).
+        Final counterfactuals (valid points: constraints hold, one-hot groups are hard, integer
+        columns on their grid, at most ``max_changed`` features changed).
     converged : Tensor [N] bool
         Whether p(target | x') >= decision threshold was reached.
     n_iter : Tensor [N] long
