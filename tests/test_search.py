@@ -649,3 +649,26 @@ def test_search_reaches_a_dropped_level():
     c_no = TorchConstraints.from_arrays(c.lower.numpy(), c.upper.numpy(), ["both"] * D, [GROUP])
     assert not search(model, x, torch.ones(6, dtype=torch.long), GenericGenerator(step_size=0.2),
                       c_no, decision_threshold=0.45, max_iter=20).converged.any()
+
+
+def test_batch_independence_with_grids_limits_and_dropped_levels():
+    X = _dropped_rows(np.random.RandomState(8), 9)
+    X[:, 0] = (np.round(X[:, 0] * 3 + 10) - 10) / 3
+    x = torch.as_tensor(X)
+    c = TorchConstraints.from_arrays([-3.0] * N_NUM + [0.0] * 3, [3.0] * N_NUM + [1.0] * 3,
+                                     ["increase", "both", "decrease"] + ["both"] * 3, [GROUP],
+                                     grid_scale=GRID_SCALE, grid_offset=GRID_OFFSET,
+                                     cost_weight=[0.5, 2.0, 1.0, 0.3, 0.3, 0.3], max_changed=2,
+                                     group_has_dropped=[True])
+    model = _random_mlp(1)
+    target = 1 - model(x).argmax(dim=1).detach()
+    gen = ECCoGenerator(step_size=0.4)
+    batch = search(model, x, target, gen, c, decision_threshold=0.6, max_iter=20)
+    moved = batch.counterfactuals != x
+    assert moved[:, 0].sum() >= 2 and moved[:, GROUP].any(dim=1).sum() >= 2  # not vacuous
+    for i in range(9):
+        one = search(model, x[i:i + 1], target[i:i + 1], gen, c, decision_threshold=0.6,
+                     max_iter=20)
+        torch.testing.assert_close(one.counterfactuals[0], batch.counterfactuals[i],
+                                   atol=1e-5, rtol=0)
+        assert int(one.n_iter[0]) == int(batch.n_iter[i])
