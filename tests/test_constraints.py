@@ -269,3 +269,154 @@ def test_name_that_prefixes_another_column():
     c = ActionabilityConstraints(mutability={"job": "none", "job_years": "increase"}).fit(Z)
     assert c.mutability_.tolist() == ["none", "none", "increase"]
     np.testing.assert_array_equal(c.categorical_groups_[0], [0, 1])
+
+
+# ---------------------------------------------------------------------------------------
+# fitted on the user's raw columns through a ModelEncoding (as the explainer fits them)
+# ---------------------------------------------------------------------------------------
+
+
+def _raw_and_encoded(drop=None):
+    from sklearn.pipeline import make_pipeline
+
+    from skct.explain._encoding import encoding_of
+
+    rng = np.random.RandomState(0)
+    raw = pd.DataFrame({
+        "amount": rng.gamma(2.0, 1000.0, 60).round(2),
+        "count": rng.randint(0, 5, 60),
+        "job": rng.choice(["a", "b", "c"], 60).astype(object),
+    })
+    ct = ColumnTransformer([("num", StandardScaler(), ["amount", "count"]),
+                            ("cat", OneHotEncoder(drop=drop, sparse_output=False), ["job"])])
+    pre = make_pipeline(ct).fit(raw)
+    Z = pre.transform(raw)
+    return raw, Z, encoding_of(pre, raw, names=pre.get_feature_names_out()), ct
+
+
+def test_encoded_fit_reports_the_users_columns_and_units():
+    raw, Z, enc, ct = _raw_and_encoded()
+    c = ActionabilityConstraints(mutability={"count": "increase"},
+                                 bounds={"amount": (250, 20000)}).fit(raw, encoding=enc,
+                                                                      X_model=Z)
+    assert c.n_features_in_ == 3 and c.n_features_model_ == 5
+    assert c.feature_kinds_.tolist() == ["continuous", "integer", "categorical"]
+    assert c.mutability_.tolist() == ["both", "increase", "both"]
+    assert c.mutability_model_.tolist() == ["both", "increase", "both", "both", "both"]
+    # raw units in lower_/upper_, the model's space in lower_model_/upper_model_
+    assert (c.lower_[0], c.upper_[0]) == (250.0, 20000.0)
+    assert (c.lower_[1], c.upper_[1]) == (raw["count"].min(), raw["count"].max())
+    assert np.isnan(c.lower_[2])
+    sc = ct.named_transformers_["num"]
+    np.testing.assert_allclose(c.lower_model_[:2], (np.r_[250.0, raw["count"].min()]
+                                                    - sc.mean_) / sc.scale_)
+    np.testing.assert_array_equal(c.lower_model_[2:], 0.0)
+    np.testing.assert_array_equal(c.categorical_groups_[0], [2, 3, 4])
+    assert c.feature_id_model_.tolist() == [0, 1, 2, 2, 2]
+    # the integer column is on the grid: raw = model * scale + offset
+    assert c.grid_scale_model_[1] == pytest.approx(sc.scale_[1])
+    assert c.grid_offset_model_[1] == pytest.approx(sc.mean_[1])
+    assert c.grid_scale_model_[0] == 0.0 and (c.grid_scale_model_[2:] == 0).all()
+    np.testing.assert_allclose(c.cost_weight_model_[:2], sc.scale_ / c.cost_scale_[:2])
+    np.testing.assert_array_equal(c.cost_weight_model_[2:], 0.5)
+
+
+def test_encoded_default_domain_is_the_observed_range_sigma_is_the_papers():
+    raw, Z, enc, _ = _raw_and_encoded()
+    c = ActionabilityConstraints().fit(raw, encoding=enc, X_model=Z)
+    np.testing.assert_array_equal(c.lower_[:2], raw[["amount", "count"]].min())
+    np.testing.assert_allclose(c.lower_model_[:2], Z[:, :2].min(axis=0))
+    np.testing.assert_allclose(c.upper_model_[:2], Z[:, :2].max(axis=0))
+    assert c.lower_[1] >= 0  # never below 0 for a column without negative values
+    for word in ("sigma", "auto"):
+        s = ActionabilityConstraints(bounds=word).fit(raw, encoding=enc, X_model=Z)
+        lo, hi = _auto_bounds(Z)
+        np.testing.assert_array_equal(s.lower_model_[:2], lo[:2])  # exactly the paper's rule
+        np.testing.assert_array_equal(s.upper_model_[:2], hi[:2])
+        assert s.lower_[1] < 0  # mean - 3 std of a count reaches below zero
+    # fitted directly, the default stays the paper's domain
+    direct = ActionabilityConstraints().fit(Z)
+    np.testing.assert_array_equal(direct.lower_, _auto_bounds(Z)[0])
+
+
+def test_to_torch_rounding_cost_and_max_changed():
+    raw, Z, enc, _ = _raw_and_encoded("first")
+    c = ActionabilityConstraints(max_changed=2).fit(raw, encoding=enc, X_model=Z)
+    plain = c.to_torch()
+    assert plain.max_changed == 2 and not plain.has_grid and plain.unit_cost
+    assert plain.group_has_dropped.tolist() == [True]
+    t = c.to_torch(torch.float64, rounding=True, cost="mad")
+    assert t.has_grid and not t.unit_cost
+    np.testing.assert_allclose(t.grid_scale.numpy(), c.grid_scale_model_)
+    np.testing.assert_allclose(t.cost_weight.numpy(), c.cost_weight_model_)
+    with pytest.raises(ValueError, match="cost: expected 'l1' or 'mad'"):
+        c.to_torch(cost="l2")
+
+
+def test_encoded_names_resolve_raw_first_then_model_names():
+    raw, Z, enc, _ = _raw_and_encoded()
+    c = ActionabilityConstraints(mutability={"job": "none", "num__count": "decrease"}).fit(
+        raw, encoding=enc, X_model=Z)
+    assert c.mutability_.tolist() == ["both", "decrease", "none"]
+    # one level's model name stands for its whole user column
+    c = ActionabilityConstraints(mutability={"cat__job_a": "none"}).fit(raw, encoding=enc,
+                                                                        X_model=Z)
+    assert c.mutability_model_.tolist() == ["both", "both", "none", "none", "none"]
+
+
+def test_encoded_bad_input_names_the_column():
+    raw, Z, enc, _ = _raw_and_encoded()
+
+    def fit(**kw):
+        return ActionabilityConstraints(**kw).fit(raw, encoding=enc, X_model=Z)
+
+    with pytest.raises(ValueError, match=r"bounds: column 'job' is categorical"):
+        fit(bounds={"job": (0, 1)})
+    with pytest.raises(ValueError, match=r"bounds: feature 'count' has low=5.0 > high=1.0"):
+        fit(bounds={"count": (5, 1)})
+    with pytest.raises(ValueError, match=r"max_changed"):
+        fit(max_changed=-1)
+    with pytest.raises(ValueError, match=r"categorical: column 'cat__job_a' belongs to two"):
+        fit(categorical=[["cat__job_a", "num__amount"]])
+    with pytest.raises(ValueError, match=r"integer: column 'amount' is declared 'integer'"):
+        fit(integer=["amount"])
+    with pytest.raises(ValueError, match=r"mutability: feature 'job' is a one-hot group"):
+        fit(mutability={"job": "increase"})
+    with pytest.raises(ValueError, match="X_model"):
+        ActionabilityConstraints().fit(raw, encoding=enc)
+
+
+def test_bounds_on_an_immutable_column_warn_that_they_restrict_nothing():
+    raw, Z, enc, _ = _raw_and_encoded()
+    with pytest.warns(UserWarning, match=r"bounds: column 'count' is immutable \('none'\): "
+                                         "its bounds"):
+        ActionabilityConstraints(mutability={"count": "none"}, bounds={"count": (2, 3)}).fit(
+            raw, encoding=enc, X_model=Z)
+
+
+def test_bounds_through_a_step_that_cannot_be_mapped_name_the_step():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PowerTransformer
+
+    from skct.explain._encoding import encoding_of
+
+    raw = pd.DataFrame({"a": np.linspace(1, 10, 30), "b": np.linspace(-1, 1, 30) ** 2})
+    pre = make_pipeline(ColumnTransformer([("pow", PowerTransformer(), ["a"]),
+                                           ("num", StandardScaler(), ["b"])])).fit(raw)
+    enc = encoding_of(pre, raw)
+    Z = pre.transform(raw)
+    with pytest.raises(ValueError, match=r"bounds: column 'a' goes through the preprocessing "
+                                         r"step 'preprocessing > columntransformer > pow "
+                                         r"\(PowerTransformer\)'"):
+        ActionabilityConstraints(bounds={"a": (0, 5)}).fit(raw, encoding=enc, X_model=Z)
+    c = ActionabilityConstraints(bounds={"b": (0, 0.5)}).fit(raw, encoding=enc, X_model=Z)
+    np.testing.assert_allclose(c.lower_model_[0], Z[:, 0].min())  # the model-space range
+
+
+def test_encoded_transform_clips_raw_numeric_columns():
+    raw, Z, enc, _ = _raw_and_encoded()
+    c = ActionabilityConstraints(bounds={"amount": (500, 1000)}).fit(raw, encoding=enc,
+                                                                     X_model=Z)
+    out = c.transform(raw)
+    assert out["amount"].between(500, 1000).all()
+    pd.testing.assert_series_equal(out["job"], raw["job"])

@@ -410,7 +410,7 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         if roles & {"other"}:
             raise ValueError(
                 f"bounds: column {column.name!r} goes through the preprocessing step "
-                f"{encoding.where[j]!r}, which skct cannot map column by column (supported: "
+                f"{str(encoding.where[j])!r}, which skct cannot map column by column (supported: "
                 "StandardScaler, MinMaxScaler, RobustScaler, MaxAbsScaler, passthrough, "
                 "OneHotEncoder, OrdinalEncoder); its bounds cannot be put into the model's "
                 "input space.")

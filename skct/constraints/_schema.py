@@ -66,8 +66,9 @@ class FeatureSchema:
 
     Build it with :meth:`from_data`. Kinds are inferred from dtypes and values: bool columns
     and numeric columns with two integral values are ``"binary"``, other all-integral numeric
-    columns ``"integer"``, other numeric columns ``"continuous"``, ordered pandas categoricals
-    ``"ordinal"``, and other pandas categoricals, object and string columns ``"categorical"``.
+    columns ``"integer"`` (a float column needs two distinct values for that), other numeric
+    columns ``"continuous"``, ordered pandas categoricals ``"ordinal"``, and other pandas
+    categoricals, object and string columns ``"categorical"``.
 
     Parameters
     ----------
@@ -227,12 +228,14 @@ def _column_schema(name, series, kind):
     integral = bool(np.all(finite == np.round(finite)))
     distinct = np.unique(finite)
     if kind is None:
+        # a float column holding one integral value (a constant -1.0 pixel) stays continuous
+        integral = integral and (distinct.size > 1 or pd.api.types.is_integer_dtype(dtype))
         if pd.api.types.is_bool_dtype(dtype) or (integral and distinct.size == 2):
             kind = "binary"
         else:
             kind = "integer" if integral else "continuous"
     if kind in ("integer", "binary") and not integral:
-        bad = finite[finite != np.round(finite)][0]
+        bad = float(finite[finite != np.round(finite)][0])
         raise ValueError(f"{'integer' if kind == 'integer' else 'kinds'}: column {name!r} is "
                          f"declared {kind!r} but has fractional values (e.g. {bad!r}).")
     if kind == "binary" and distinct.size > 2:

@@ -17,7 +17,8 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (FunctionTransformer, MaxAbsScaler, MinMaxScaler,
-                                   OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler)
+                                   OneHotEncoder, OrdinalEncoder, PowerTransformer,
+                                   QuantileTransformer, RobustScaler, StandardScaler)
 
 from .._utils._compat import (onehot_dropped_level, onehot_output_levels,
                               transformer_input_indices)
@@ -134,9 +135,13 @@ def _step(step, cols, X, where, walk):
                 for i, c in enumerate(cols)], out
     walk.note(cols, where, step)
     width = np.asarray(out).shape[1] if np.ndim(out) == 2 else len(cols)
-    if width == len(cols):  # column by column (PowerTransformer, ...): the ids are kept
+    if width == len(cols) and isinstance(step, _COLUMNWISE):  # the user columns are kept
         return [_Col(c.fid, "other") for c in cols], out
     return [_Col(walk.mixed_id(), "other") for _ in range(width)], out
+
+
+#: Steps that transform each column on its own (monotone, but not affine).
+_COLUMNWISE = (PowerTransformer, QuantileTransformer, FunctionTransformer)
 
 
 def _column_transformer(ct, cols, X, where, walk):
@@ -163,13 +168,13 @@ def _affine_of(step):
         return np.ones(n), np.zeros(n)
     if isinstance(step, StandardScaler):
         n = step.n_features_in_
-        scale = np.ones(n) if step.scale_ is None else np.asarray(step.scale_, dtype=float)
-        mean = np.zeros(n) if step.mean_ is None else np.asarray(step.mean_, dtype=float)
+        scale = np.asarray(step.scale_, dtype=float) if step.with_std else np.ones(n)
+        mean = np.asarray(step.mean_, dtype=float) if step.with_mean else np.zeros(n)
         return scale, mean
     if isinstance(step, RobustScaler):
         n = step.n_features_in_
-        scale = np.ones(n) if step.scale_ is None else np.asarray(step.scale_, dtype=float)
-        center = np.zeros(n) if step.center_ is None else np.asarray(step.center_, dtype=float)
+        scale = np.asarray(step.scale_, dtype=float) if step.with_scaling else np.ones(n)
+        center = np.asarray(step.center_, dtype=float) if step.with_centering else np.zeros(n)
         return scale, center
     if isinstance(step, MinMaxScaler):  # with clip=True too: affine inside the fitted range
         scale = np.asarray(step.scale_, dtype=float)
