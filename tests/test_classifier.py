@@ -175,8 +175,9 @@ def test_ct_counterfactuals_never_change_an_immutable_feature():
     constraints = ActionabilityConstraints(mutability={"age": "none"})
     clf = CounterfactualTrainedClassifier(constraints=constraints, max_epochs=15, lr=0.01,
                                           batch_size=30, random_state=0).fit(X, y)
+    # invalid="keep": rows without a valid counterfactual keep the search's last iterate
     ex = CounterfactualExplainer(clf, generator="ecco", target=1, constraints=constraints,
-                                 random_state=0).fit(X, y)
+                                 invalid="keep", random_state=0).fit(X, y)
     rejected = X[clf.predict(X) == 0]
     cf = ex.transform(rejected)
     assert (cf["age"].to_numpy() == rejected["age"].to_numpy()).all()

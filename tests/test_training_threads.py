@@ -1,0 +1,104 @@
+"""random_state gives bit-identical classifiers under threads and every joblib backend."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV
+
+from skct import CounterfactualTrainedClassifier
+from skct.training import StreamDataLoader, stream_as_global
+
+
+def _data(n=160, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 3).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y
+
+
+class _DropoutNet(torch.nn.Module):
+    def __init__(self, n_in=3, n_out=2):
+        super().__init__()
+        self.hidden = torch.nn.Linear(n_in, 16)
+        self.drop = torch.nn.Dropout(0.3)
+        self.out = torch.nn.Linear(16, n_out)
+
+    def forward(self, X):
+        return self.out(self.drop(torch.relu(self.hidden(X))))
+
+
+def _weights(clf):
+    return torch.cat([p.detach().flatten() for p in clf.logits_module_.parameters()])
+
+
+@pytest.mark.parametrize("module", [None, _DropoutNet], ids=["mlp", "dropout"])
+def test_six_threaded_fits_match_the_serial_fit(module):
+    X, y = _data()
+    params = dict(module=module, max_epochs=3, n_counterfactuals=40, batch_size=32,
+                  max_iter_cf=10, random_state=0)
+    serial = _weights(CounterfactualTrainedClassifier(**params).fit(X, y))
+    with ThreadPoolExecutor(6) as pool:
+        threaded = list(pool.map(
+            lambda _: _weights(CounterfactualTrainedClassifier(**params).fit(X, y)), range(6)))
+    assert all(torch.equal(serial, w) for w in threaded)
+
+
+def test_grid_search_with_threads_matches_n_jobs_1():
+    X, y = _data(120)
+    clf = CounterfactualTrainedClassifier(max_epochs=2, n_counterfactuals=30, batch_size=32,
+                                          max_iter_cf=5, lr=0.01, random_state=0)
+    grid = {"lambda_div": [0.0, 0.5], "lambda_reg": [0.1, 0.5]}
+    serial = GridSearchCV(clf, grid, cv=2, n_jobs=1).fit(X, y)
+    with joblib.parallel_backend("threading", n_jobs=2):
+        threaded = GridSearchCV(clf, grid, cv=2).fit(X, y)
+    for key in ("split0_test_score", "split1_test_score"):
+        np.testing.assert_array_equal(serial.cv_results_[key], threaded.cv_results_[key])
+    np.testing.assert_array_equal(serial.best_estimator_.predict_proba(X),
+                                  threaded.best_estimator_.predict_proba(X))
+
+
+def test_fit_leaves_torchs_global_generator_alone():
+    X, y = _data(80)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    CounterfactualTrainedClassifier(module=_DropoutNet, max_epochs=2, n_counterfactuals=20,
+                                    random_state=0).fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_fit_result_does_not_depend_on_the_global_generator():
+    X, y = _data(80)
+    params = dict(module=_DropoutNet, max_epochs=2, n_counterfactuals=20, random_state=0)
+    torch.manual_seed(1)
+    a = _weights(CounterfactualTrainedClassifier(**params).fit(X, y))
+    torch.manual_seed(2)
+    b = _weights(CounterfactualTrainedClassifier(**params).fit(X, y))
+    assert torch.equal(a, b)
+
+
+def test_stream_as_global_keeps_other_threads_out():
+    streams = [torch.Generator().manual_seed(7) for _ in range(4)]
+
+    def draw(stream):
+        out = []
+        for _ in range(50):
+            with stream_as_global(stream):
+                out.append(torch.rand(4))
+        return torch.cat(out)
+
+    expected = draw(torch.Generator().manual_seed(7))
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(draw, streams))
+    assert all(torch.equal(expected, r) for r in results)
+
+
+def test_stream_data_loader_never_draws_from_the_global_generator():
+    data = torch.utils.data.TensorDataset(torch.arange(10))
+    state = torch.get_rng_state()
+    for shuffle in (False, True):
+        list(StreamDataLoader(data, batch_size=4, shuffle=shuffle))
+    assert torch.equal(torch.get_rng_state(), state)
