@@ -96,12 +96,12 @@ def test_summary_groups_and_gaps(report):
     expected = [(g, lab) for g, labs in report.groups_.items() for lab in labs + [GAP_LABEL]]
     assert list(s.index) == expected
     groups = s.drop(index=GAP_LABEL, level="group")
-    assert groups["share_valid"].between(0, 1).all()
+    assert groups["share_recourse"].between(0, 1).all()
     assert groups["n"].sum() == 2 * len(report.rows_)
     for grouping, labels in report.groups_.items():
         part = s.loc[grouping]
-        sv = part.loc[labels, "share_valid"]
-        assert part.loc[GAP_LABEL, "share_valid"] == pytest.approx(sv.max() - sv.min())
+        sv = part.loc[labels, "share_recourse"]
+        assert part.loc[GAP_LABEL, "share_recourse"] == pytest.approx(sv.max() - sv.min())
         mc = part.loc[labels, "median_cost"]
         assert part.loc[GAP_LABEL, "median_cost"] == pytest.approx(mc.max() - mc.min())
         # recomputed by hand
@@ -109,7 +109,7 @@ def test_summary_groups_and_gaps(report):
             rows = report.rows_[report.rows_[grouping] == lab]
             ok = rows[rows["recourse"]]
             assert part.loc[lab, "n"] == len(rows)
-            assert part.loc[lab, "share_valid"] == pytest.approx(len(ok) / len(rows))
+            assert part.loc[lab, "share_recourse"] == pytest.approx(len(ok) / len(rows))
             assert part.loc[lab, "median_cost"] == pytest.approx(ok["cost"].median())
             assert part.loc[lab, "mean_cost"] == pytest.approx(ok["cost"].mean())
     freq = report.feature_change_frequencies()
@@ -117,8 +117,8 @@ def test_summary_groups_and_gaps(report):
     assert ((freq >= 0) & (freq <= 1)).all().all()
     assert (freq[IMMUTABLE] == 0).all().all()
     gaps = report.gaps()
-    assert gaps.loc[("sex", "share_valid"), "gap"] == pytest.approx(
-        s.loc[("sex", GAP_LABEL), "share_valid"])
+    assert gaps.loc[("sex", "share_recourse"), "gap"] == pytest.approx(
+        s.loc[("sex", GAP_LABEL), "share_recourse"])
     assert "RecourseAuditReport(n_rows=150" in repr(report)
 
 
@@ -177,7 +177,7 @@ def test_defaults_single_group_and_rows_already_accepted(adult_setup):
     rep = recourse_audit(model, rows, target=1, reference=X, max_iter=20, random_state=0)
     assert rep.groups_ == {"all": ["all"]}
     assert list(rep.summary().index) == [("all", "all"), ("all", GAP_LABEL)]
-    assert rep.summary().loc[("all", GAP_LABEL), "share_valid"] == 0
+    assert rep.summary().loc[("all", GAP_LABEL), "share_recourse"] == 0
     already = rep.rows_.iloc[:3]  # already predicted as the target: nothing to change
     assert already["valid"].all() and (already["cost"] == 0).all()
     assert (already["n_changed"] == 0).all()
@@ -203,7 +203,7 @@ def test_numpy_input_and_opposite_target():
     np.testing.assert_array_equal(rep.counterfactuals_["x2"], X[:30, 2])
     np.testing.assert_array_equal(rep.rows_["target"], 1 - clf.predict(X[:30]))
     assert rep.groups_ == {"group": ["0.0", "1.0"]}
-    assert rep.summary()["share_valid"].between(0, 1).all()
+    assert rep.summary()["share_recourse"].between(0, 1).all()
 
 
 def test_custom_cost_and_tolerance():
@@ -225,3 +225,96 @@ def test_custom_cost_and_tolerance():
     np.testing.assert_allclose(
         rep.rows_["cost"],
         np.abs(rep.counterfactuals_model_ - rep.factuals_model_).max(axis=1), atol=1e-6)
+
+
+# -- user text, decisions, ties, the page header, threads -------------------------------------
+@pytest.fixture(scope="module")
+def dollars():
+    """A model whose column and group names hold '$' (matplotlib's maths delimiter)."""
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"income": rng.normal(50, 10, 200), "a$^$b": rng.normal(5, 2, 200),
+                      "sex": rng.choice(["F", "M"], 200)})
+    y = (X["income"] - 3 * X["a$^$b"] > 35).astype(int)
+    pre = make_column_transformer((StandardScaler(), ["income", "a$^$b"]),
+                                  (OneHotEncoder(sparse_output=False), ["sex"]))
+    clf = CounterfactualTrainedClassifier(lambda_div=0, lambda_adv=0, lambda_reg=0,
+                                          max_epochs=20, random_state=0)
+    model = make_pipeline(pre, clf).fit(X, y)
+    return model, X, X[model.predict(X) == 0].iloc[:20]
+
+
+def test_dollar_signs_are_shown_literally(dollars, tmp_path):
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    model, X, rejected = dollars
+    labels = np.where(np.arange(len(rejected)) % 2 == 0, "g$^$", "$x$")
+    rep = recourse_audit(model, rejected, target=1, reference=X, random_state=0,
+                         groups={"g$^$": labels}, max_iter=50)
+    fig = rep.plot(fig=Figure())
+    fig.canvas.draw()  # a maths parse error would raise here
+    texts = [t for t in fig.findobj(Text) if t.get_text()]
+    shown = {t.get_text() for t in texts}
+    assert "a$^$b" in shown and "g$^$: cost of recourse" in shown
+    assert {"g$^$", "$x$"} <= shown  # legend entries
+    assert not any(t.get_parse_math() for t in texts if "$" in t.get_text())
+    page = rep.to_html(tmp_path / "audit.html").read_text(encoding="utf-8")
+    assert "a$^$b" in page and "g$^$" in page
+
+
+def test_unknown_prediction_is_an_error(dollars, monkeypatch):
+    model, X, rejected = dollars
+    monkeypatch.setattr(model, "predict", lambda Z: np.full(len(Z), 7))
+    with pytest.raises(ValueError, match=r"predicts label\(s\) \[7\] that are not among"):
+        recourse_audit(model, rejected, target=1, reference=X)
+
+
+def test_ties_are_reported_as_ties():
+    rows = pd.DataFrame({"g": ["a", "a", "b", "b"], "recourse": [True, False, True, False],
+                         "cost": [1.0, 0.0, 1.0, 0.0], "n_changed": [1, 0, 2, 0]})
+    changed = pd.DataFrame({"x": [True, False, True, False], "z": [False, False, True, False]})
+    rep = RecourseAuditReport(
+        rows=rows, counterfactuals=None, factuals=None, changed=changed, changes=None,
+        groups={"g": ["a", "b"]}, counterfactuals_model=None, factuals_model=None,
+        feature_names_model=None, explainer=None, checked_constraints={}, params={})
+    gaps = rep.gaps().loc["g"]
+    tie = gaps.loc["share_recourse"]
+    assert tie["highest_group"] == tie["lowest_group"] == "tie: a, b" and tie["gap"] == 0
+    assert gaps.loc["mean_n_changed", "highest_group"] == "b"
+    assert gaps.loc["mean_n_changed", "lowest_group"] == "a"
+
+
+def test_page_names_the_model_and_the_target_class(dollars, tmp_path):
+    model, X, rejected = dollars
+    kw = dict(target=1, reference=X, random_state=0, max_iter=20)
+    page = recourse_audit(model, rejected.iloc[:5], class_names=["rejected", "approved"],
+                          **kw).to_html(tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "Desired decision: <strong>approved (class 1)</strong>" in page
+    assert "Pipeline(ColumnTransformer, CounterfactualTrainedClassifier)" in page
+    rep = recourse_audit(model, rejected.iloc[:5], class_names={1: "approved"},
+                         model_name="credit <model>", **kw)
+    page = rep.to_html(tmp_path / "b.html").read_text(encoding="utf-8")
+    assert "credit &lt;model&gt;" in page and "approved (class 1)" in page
+    assert rep.params_["target"] == 1 and rep.params_["model"] == "credit <model>"
+    with pytest.raises(ValueError, match="class_names"):
+        recourse_audit(model, rejected.iloc[:5], class_names=["one"], **kw)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_search_runs_with_the_configured_torch_threads(dollars, n_jobs):
+    import joblib
+    import torch
+
+    import skct
+
+    model, X, rejected = dollars
+    seen = []
+    handle = model[-1].logits_module_.register_forward_pre_hook(
+        lambda m, a: seen.append(torch.get_num_threads()))
+    try:
+        with skct.config_context(torch_threads=2), \
+                joblib.parallel_backend("threading", n_jobs=n_jobs):
+            recourse_audit(model, rejected, target=1, reference=X, batch_size=5, max_iter=5)
+    finally:
+        handle.remove()
+    assert seen and set(seen) == {2}
