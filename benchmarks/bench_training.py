@@ -19,8 +19,9 @@ in the loss), with no bookkeeping. ``ratio / floor ratio`` is the overhead on to
 
 Epoch times are measured by a callback (wall clock and process CPU time between consecutive
 ``on_epoch_end``), not taken from skorch's ``dur`` (both are in the JSON; CT runs its search
-at the epoch's first training batch, so ``dur`` includes it and the two should agree). Each fit is repeated ``--repeats`` times, alternating conventional and CT; per epoch the
-best (smallest) time over the repeats is used.
+at the epoch's first training batch, so ``dur`` includes it and the two should agree). Each fit
+is repeated ``--repeats`` times, alternating conventional and CT; per epoch the best (smallest)
+time over the repeats is used.
 
 Usage::
 
@@ -48,7 +49,7 @@ from skorch.callbacks import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search import machine_info, set_threads  # noqa: E402
 
-import skct.training as _skct_classifier  # noqa: E402
+import skct.training._search as _skct_search  # noqa: E402
 from skct import CounterfactualTrainedClassifier  # noqa: E402
 
 TARGET_OVERHEAD = 1.5  # expectation: (CT / conventional) / floor ratio <= 1.5
@@ -79,7 +80,7 @@ class SearchSpy:
         self._orig = None
 
     def __enter__(self):
-        self._orig = _skct_classifier.search
+        self._orig = _skct_search.search
         orig = self._orig
 
         def spy(*args, **kwargs):
@@ -87,11 +88,11 @@ class SearchSpy:
             self.n_iter.append(res.n_iter.clone())
             return res
 
-        _skct_classifier.search = spy
+        _skct_search.search = spy
         return self
 
     def __exit__(self, *exc):
-        _skct_classifier.search = self._orig
+        _skct_search.search = self._orig
 
 
 def make_data(n_samples, n_features, seed):
@@ -256,15 +257,8 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    set_threads(args.threads)
-    out_path = args.out or Path(__file__).resolve().parent / "results" / "bench_training.json"
-    started = time.perf_counter()
-    info = machine_info()
-    X, y = make_data(args.n_samples, args.n_features, args.seed)
-    n_batches = -(-X.shape[0] // args.batch_size)
-
+def run_fits(X, y, args):
+    """``args.repeats`` conventional and CT fits, alternating; the last CT classifier."""
     runs = {"plain": [], "ct": []}
     clf_ct = None
     for _ in range(args.repeats):
@@ -272,54 +266,41 @@ def main(argv=None):
         runs["plain"].append(r)
         clf_ct, r = fit_once(X, y, True, args)
         runs["ct"].append(r)
+    return runs, clf_ct
 
-    E = len(runs["ct"][0]["wall"])
-    best = {v: {k: [min(r[k][e] for r in runs[v]) for e in range(E)] for k in ("wall", "cpu")}
-            for v in runs}
-    ct0 = runs["ct"][0]
-    steps = ct0["cf_steps"]
-    steps_stable = all(r["cf_steps"] == steps for r in runs["ct"])
-    cf_time = [min(r["cf_time"][e] for r in runs["ct"]) for e in range(E)]
-    ct_dur = [min(r["dur"][e] for r in runs["ct"]) for e in range(E)]
-    active = ct0["active_per_step"] + [[]] * (E - len(ct0["active_per_step"]))
 
-    module = clf_ct.logits_module_
-    n_rep = max(3, args.repeats)
-    fl = floor_costs(module, X, args, n_batches, n_rep)
-    sched = [bare_schedule_time(module, X, active[e], args, n_rep) for e in range(E)]
-    # conventional epoch: median over epochs of the per-epoch best (it does not change)
-    plain = {k: statistics.median(best["plain"][k]) for k in ("wall", "cpu")}
+def _epoch_row(e, m, fl, plain, sched):
+    """One epoch's times against the floors (``m``: the per-epoch measurements)."""
+    row = {"epoch": e + 1, "cf_steps": m["steps"][e], "cf_valid": m["cf_valid"][e],
+           "cf_time_s": m["cf_time"][e], "ct_dur_s": m["ct_dur"][e],
+           "active_per_step": m["active"][e]}
+    for i, k in enumerate(("wall", "cpu")):
+        ct_s = m["best"]["ct"][k][e]
+        search_floor = sched[e][i]
+        search_strict = m["steps"][e] * fl[f"row_step_{k}_s"]
+        floor_s = plain[k] + search_floor + fl[f"extra_epoch_{k}_s"]
+        strict_s = plain[k] + search_strict + fl[f"extra_epoch_{k}_s"]
+        row[k] = {"plain_s": plain[k], "plain_epoch_s": m["best"]["plain"][k][e], "ct_s": ct_s,
+                  "ratio": ct_s / plain[k],
+                  "search_floor_s": search_floor, "floor_s": floor_s,
+                  "floor_ratio": floor_s / plain[k], "ratio_over_floor": ct_s / floor_s,
+                  "search_strict_floor_s": search_strict, "strict_floor_s": strict_s,
+                  "strict_floor_ratio": strict_s / plain[k],
+                  "ratio_over_strict_floor": ct_s / strict_s}
+    w, cf_time = row["wall"], m["cf_time"][e]
+    row["search_share"] = cf_time / w["ct_s"]
+    # where CT's time goes, each part against its own floor (wall clock)
+    row["search_over_floor"] = (cf_time / w["search_floor_s"] if w["search_floor_s"]
+                                else float("nan"))
+    row["rest_over_floor"] = (w["ct_s"] - cf_time - plain["wall"]) / fl["extra_epoch_wall_s"]
+    return row
 
-    rows = []
-    for e in range(E):
-        row = {"epoch": e + 1, "cf_steps": steps[e], "cf_valid": ct0["cf_valid"][e],
-               "cf_time_s": cf_time[e], "ct_dur_s": ct_dur[e], "active_per_step": active[e]}
-        for i, k in enumerate(("wall", "cpu")):
-            ct_s = best["ct"][k][e]
-            search_floor = sched[e][i]
-            search_strict = steps[e] * fl[f"row_step_{k}_s"]
-            floor_s = plain[k] + search_floor + fl[f"extra_epoch_{k}_s"]
-            strict_s = plain[k] + search_strict + fl[f"extra_epoch_{k}_s"]
-            row[k] = {"plain_s": plain[k], "plain_epoch_s": best["plain"][k][e], "ct_s": ct_s,
-                      "ratio": ct_s / plain[k],
-                      "search_floor_s": search_floor, "floor_s": floor_s,
-                      "floor_ratio": floor_s / plain[k], "ratio_over_floor": ct_s / floor_s,
-                      "search_strict_floor_s": search_strict, "strict_floor_s": strict_s,
-                      "strict_floor_ratio": strict_s / plain[k],
-                      "ratio_over_strict_floor": ct_s / strict_s}
-        w = row["wall"]
-        row["search_share"] = cf_time[e] / w["ct_s"]
-        # where CT's time goes, each part against its own floor (wall clock)
-        row["search_over_floor"] = (cf_time[e] / w["search_floor_s"] if w["search_floor_s"]
-                                    else float("nan"))
-        row["rest_over_floor"] = (w["ct_s"] - cf_time[e] - plain["wall"]) / \
-            fl["extra_epoch_wall_s"]
-        rows.append(row)
 
+def _totals(rows, plain, cf_time):
     tot = {}
     for k in ("wall", "cpu"):
         ct_tot = sum(r[k]["ct_s"] for r in rows)
-        plain_tot = plain[k] * E
+        plain_tot = plain[k] * len(rows)
         floor_tot = sum(r[k]["floor_s"] for r in rows)
         strict_tot = sum(r[k]["strict_floor_s"] for r in rows)
         tot[k] = {"ct_s": ct_tot, "plain_s": plain_tot, "floor_s": floor_tot,
@@ -328,12 +309,40 @@ def main(argv=None):
                   "strict_floor_ratio": strict_tot / plain_tot,
                   "ratio_over_strict_floor": ct_tot / strict_tot}
     tot["wall"]["search_share"] = sum(cf_time) / tot["wall"]["ct_s"]
-    worst = {k: max(r[k]["ratio_over_floor"] for r in rows) for k in ("wall", "cpu")}
-    worst_strict = {k: max(r[k]["ratio_over_strict_floor"] for r in rows)
-                    for k in ("wall", "cpu")}
+    return tot
 
+
+def measure(X, args, runs, clf_ct, n_batches):
+    """Per-epoch rows, totals and worst epochs of the fits against their floors."""
+    E = len(runs["ct"][0]["wall"])
+    ct0 = runs["ct"][0]
+    m = {"best": {v: {k: [min(r[k][e] for r in runs[v]) for e in range(E)]
+                      for k in ("wall", "cpu")} for v in runs},
+         "steps": ct0["cf_steps"], "cf_valid": ct0["cf_valid"],
+         "cf_time": [min(r["cf_time"][e] for r in runs["ct"]) for e in range(E)],
+         "ct_dur": [min(r["dur"][e] for r in runs["ct"]) for e in range(E)],
+         "active": ct0["active_per_step"] + [[]] * (E - len(ct0["active_per_step"]))}
+    module = clf_ct.logits_module_
+    n_rep = max(3, args.repeats)
+    fl = floor_costs(module, X, args, n_batches, n_rep)
+    sched = [bare_schedule_time(module, X, m["active"][e], args, n_rep) for e in range(E)]
+    # conventional epoch: median over epochs of the per-epoch best (it does not change)
+    plain = {k: statistics.median(m["best"]["plain"][k]) for k in ("wall", "cpu")}
+    rows = [_epoch_row(e, m, fl, plain, sched) for e in range(E)]
+    return {"rows": rows, "totals": _totals(rows, plain, m["cf_time"]), "floor_costs": fl,
+            "ct_dur": m["ct_dur"], "ct_wall": m["best"]["ct"]["wall"],
+            "steps_stable": all(r["cf_steps"] == m["steps"] for r in runs["ct"]),
+            "worst": {k: max(r[k]["ratio_over_floor"] for r in rows) for k in ("wall", "cpu")},
+            "worst_strict": {k: max(r[k]["ratio_over_strict_floor"] for r in rows)
+                             for k in ("wall", "cpu")}}
+
+
+def print_report(X, args, info, res, n_batches):
+    rows, tot, fl = res["rows"], res["totals"], res["floor_costs"]
+    worst, worst_strict = res["worst"], res["worst_strict"]
     print(f"CT vs conventional training: {X.shape[0]} x {X.shape[1]} make_classification, MLP "
-          f"{args.hidden}, batch {args.batch_size}, {E} epochs, best of {args.repeats} fits")
+          f"{args.hidden}, batch {args.batch_size}, {len(rows)} epochs, best of {args.repeats} "
+          "fits")
     print(f"CT: ECCo, {args.n_counterfactuals} counterfactuals/epoch, T={args.max_iter_cf}; "
           f"torch {info['torch_version']}, {torch.get_num_threads()} thread(s), "
           f"{info['cpu_count']} CPUs, load {info['loadavg_at_start']}")
@@ -361,18 +370,32 @@ def main(argv=None):
               f"(strict floor {t['strict_floor_ratio']:.2f}, ratio/strict "
               f"{t['ratio_over_strict_floor']:.2f})")
     print(f"search share of CT time, all epochs: {100 * tot['wall']['search_share']:.1f}%")
-    ok = worst["wall"] <= TARGET_OVERHEAD
     print(f"expectation ratio/floor <= {TARGET_OVERHEAD} in every epoch: "
-          f"{'MET' if ok else 'NOT MET'} (worst epoch {worst['wall']:.2f} wall, "
-          f"{worst['cpu']:.2f} CPU; against the strict floor {worst_strict['wall']:.2f} wall, "
-          f"{worst_strict['cpu']:.2f} CPU)")
-    print(f"skorch's history 'dur' of the CT epochs: median {statistics.median(ct_dur):.4f} s; "
-          f"measured CT epoch median {statistics.median(best['ct']['wall']):.4f} s")
+          f"{'MET' if worst['wall'] <= TARGET_OVERHEAD else 'NOT MET'} (worst epoch "
+          f"{worst['wall']:.2f} wall, {worst['cpu']:.2f} CPU; against the strict floor "
+          f"{worst_strict['wall']:.2f} wall, {worst_strict['cpu']:.2f} CPU)")
+    print(f"skorch's history 'dur' of the CT epochs: median "
+          f"{statistics.median(res['ct_dur']):.4f} s; measured CT epoch median "
+          f"{statistics.median(res['ct_wall']):.4f} s")
     print("plain s: median conventional epoch; floor / strict: floor ratios; search%: cf_time / "
           "CT epoch;\nsrch/fl: cf_time / replayed bare search; rest/fl: (CT epoch - cf_time - "
           "plain) / extra-rows floor")
-    if not steps_stable:
+    if not res["steps_stable"]:
         print("note: cf_steps differed between repeats; the first repeat's are used")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_threads(args.threads)
+    out_path = args.out or Path(__file__).resolve().parent / "results" / "bench_training.json"
+    started = time.perf_counter()
+    info = machine_info()
+    X, y = make_data(args.n_samples, args.n_features, args.seed)
+    n_batches = -(-X.shape[0] // args.batch_size)
+    runs, clf_ct = run_fits(X, y, args)
+    res = measure(X, args, runs, clf_ct, n_batches)
+    print_report(X, args, info, res, n_batches)
+    ok = res["worst"]["wall"] <= TARGET_OVERHEAD
 
     elapsed = time.perf_counter() - started
     info["loadavg_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -381,18 +404,18 @@ def main(argv=None):
         "machine": info,
         "config": {
             "quick": args.quick, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
-            "hidden": list(args.hidden), "epochs": E, "repeats": args.repeats,
+            "hidden": list(args.hidden), "epochs": len(res["rows"]), "repeats": args.repeats,
             "batch_size": args.batch_size, "n_batches": n_batches,
             "n_counterfactuals": args.n_counterfactuals, "max_iter_cf": args.max_iter_cf,
             "generator": "ecco", "lambdas_ct": [0.5, 0.25, 0.1], "seed": args.seed,
             "data": "sklearn make_classification, standardised, float32",
         },
-        "floor_costs": fl,
-        "epochs": rows,
-        "totals": tot,
-        "summary": {"target_ratio_over_floor": TARGET_OVERHEAD, "worst_epoch": worst,
-                    "worst_epoch_strict": worst_strict, "met": ok,
-                    "cf_steps_stable": steps_stable,
+        "floor_costs": res["floor_costs"],
+        "epochs": res["rows"],
+        "totals": res["totals"],
+        "summary": {"target_ratio_over_floor": TARGET_OVERHEAD, "worst_epoch": res["worst"],
+                    "worst_epoch_strict": res["worst_strict"], "met": ok,
+                    "cf_steps_stable": res["steps_stable"],
                     "accuracy_plain": runs["plain"][0]["accuracy"],
                     "accuracy_ct": runs["ct"][0]["accuracy"]},
         "runs": runs,
