@@ -10,17 +10,22 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
-from .training import CounterfactualTrainedClassifier
+from ._config import config_context
 from .constraints import ActionabilityConstraints
 from .datasets import make_credit_example
 from .explain import CounterfactualExplainer
 from .metrics import cost, implausibility
+from .training import CounterfactualTrainedClassifier
 
 
 def main(random_state=0, max_epochs=50):
-    torch.set_num_threads(1)
+    """Train both models and print the comparison table (torch on one thread)."""
+    with config_context(torch_threads=1):
+        _compare(random_state, max_epochs)
+
+
+def _compare(random_state, max_epochs):
     data = make_credit_example(n_samples=1000, random_state=random_state)
     X, y = data.data, data.target
     constraints = ActionabilityConstraints(mutability={"age": "none", "debt": "both"})
