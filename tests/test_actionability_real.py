@@ -124,3 +124,21 @@ def test_german_transform_marks_rows_without_a_valid_counterfactual(german):
     assert isinstance(out, pd.DataFrame)
     assert out[~res.valid].isna().all(axis=None)
     assert not out[res.valid].isna().any(axis=None)
+
+
+def test_german_sparsity_median_changes_at_most_three(german):
+    bunch, pipe, X, y, rejected = german
+    results = {}
+    for on in (False, True):
+        ex = CounterfactualExplainer(pipe, target=1, max_iter=300, sparsify_changes=on,
+                                     random_state=0).fit(X, y)
+        res = ex.explain(rejected)
+        results[on] = (float(res.valid.mean()), float(np.median(res.n_changed)))
+        # n_changed counts the user columns that differ from the factual
+        np.testing.assert_array_equal(
+            res.n_changed, (res.counterfactuals != rejected).sum(axis=1).to_numpy())
+    print(f"German credit, {len(rejected)} rejected: validity / median changed columns "
+          f"without sparsity {results[False]}, with {results[True]}")
+    assert results[True][1] <= 3
+    assert results[True][0] >= results[False][0] - 0.05
+    assert results[True][1] < results[False][1]

@@ -17,13 +17,18 @@ from sklearn.utils.validation import check_is_fitted
 from .._config import torch_threads
 from .._utils import is_fitted as _is_fitted
 from ..constraints import ActionabilityConstraints
-from ..search import search
+from ..search import search, sparsify
 from ..search.generators import BaseGenerator, resolve_generator
 from ._adapter import ModelAdapter
 from ._repair import changed_features, count_changed, to_user_values
 from ._result import CounterfactualResult, resolve_targets
 
-__all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets"]
+__all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets",
+           "SPARSITY_MARGIN"]
+
+#: With ``sparsify_changes``, the search runs on to ``tau + SPARSITY_MARGIN * (1 - tau)`` (0.9
+#: for the default ``tau = 0.75``) before the unneeded changes are reverted down to ``tau``.
+SPARSITY_MARGIN = 0.6
 
 
 class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -71,8 +76,11 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         absolute deviation (the usual recourse cost; a change of category costs 1). ``"l1"``:
         plain L1 in the model's input space (the paper's cost).
     sparsify_changes : bool, default=True
-        After the search, revert changed features to the factual, smallest change first, while
-        the counterfactual stays valid (fewer changes for the same decision).
+        Fewer changes for the same decision: the search runs on to a margin above the
+        threshold (``p >= 0.9`` for the default 0.75, see ``SPARSITY_MARGIN``), then changed
+        features are reverted to the factual, smallest change first, as long as the
+        counterfactual stays valid (:func:`skct.search.sparsify`). ``False`` runs the plain
+        search (the paper's protocol).
     invalid : {"nan", "keep"}, default="nan"
         What :meth:`transform` returns for rows without a valid counterfactual: missing values
         in every column (with one warning saying how many), or the search's last iterate.
@@ -293,15 +301,9 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
 
         x = adapter.to_tensor(Z)
         t = torch.as_tensor(t_idx, device=x.device)
-        c = self._torch_constraints
+        p0 = proba[np.arange(len(t_idx)), t_idx]
         with torch_threads():
-            res = search(adapter.module, x, t, self.generator_, c,
-                         decision_threshold=self.decision_threshold, max_iter=self.max_iter,
-                         return_path=self.return_path)
-            x_cf = res.counterfactuals
-            if self.sparsify_changes and self.max_iter > 0:
-                x_cf = _sparsify(adapter.module, x_cf, x, t, c, res.converged,
-                                 self.decision_threshold)
+            x_cf, converged, n_iter, path = self._search(x, t, p0)
         cf, Z_ret, n_changed = self._returned_rows(X, x, x_cf)
         proba_ret = np.asarray(self.estimator_.predict_proba(self._as_fitted(cf)))
         p_t = proba_ret[np.arange(len(t_idx)), t_idx]
@@ -311,16 +313,54 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
             factuals=X.copy(),
             targets=self.classes_[t_idx],
             valid=valid,
-            converged=res.converged.cpu().numpy(),
-            n_iter=res.n_iter.cpu().numpy(),
+            converged=converged,
+            n_iter=n_iter,
             target_proba=p_t,
             counterfactuals_model=Z_ret,
             factuals_model=x.cpu().double().numpy(),
             target_index=t_idx,
             feature_names_model=adapter.feature_names_model(X),
-            path=None if res.path is None else res.path.cpu().double().numpy(),
+            path=path,
             n_changed=n_changed,
         )
+
+    def _search(self, x, t, p0):
+        """The batched search of the rows that need one, then the post-hoc sparsification.
+
+        With ``sparsify_changes``, rows whose factual already reaches the threshold are returned
+        as they are (no step), and the search of the others runs on to a margin above it,
+        ``tau + SPARSITY_MARGIN * (1 - tau)``, so that :func:`~skct.search.sparsify` has room
+        to revert the changes the decision does not need while keeping ``p >= tau``.
+
+        Returns ``(x_cf [N, D] tensor, converged [N], n_iter [N], path or None)``.
+        """
+        tau = self.decision_threshold
+        # without sparsification every row goes through the engine (it decides step 0 itself)
+        todo = np.flatnonzero(p0 < tau) if self.sparsify_changes else np.arange(len(p0))
+        x_cf = x.clone()
+        converged = np.ones(len(p0), dtype=bool)
+        n_iter = np.zeros(len(p0), dtype=np.int64)
+        path = None
+        if self.return_path:
+            path = np.broadcast_to(x.cpu().double().numpy(),
+                                   (self.max_iter + 1,) + tuple(x.shape)).copy()
+        if todo.size == 0:
+            return x_cf, converged, n_iter, path
+        rows = torch.as_tensor(todo, device=x.device)
+        tau_search = tau + SPARSITY_MARGIN * (1 - tau) if self.sparsify_changes else tau
+        c = self._torch_constraints
+        res = search(self.adapter_.module, x[rows], t[rows], self.generator_, c,
+                     decision_threshold=tau_search, max_iter=self.max_iter,
+                     return_path=self.return_path)
+        found = res.counterfactuals
+        if self.sparsify_changes:
+            found = sparsify(self.adapter_.module, found, x[rows], t[rows], c, tau)
+        x_cf[rows] = found
+        converged[todo] = (res.target_proba >= tau).cpu().numpy()
+        n_iter[todo] = res.n_iter.cpu().numpy()
+        if path is not None:
+            path[:, todo] = res.path.cpu().double().numpy()
+        return x_cf, converged, n_iter, path
 
     def _returned_rows(self, X, x, x_cf):
         """The search's rows in the user's columns, kinds and dtypes, and in the model's space.
@@ -391,19 +431,6 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         if "estimator_" in state:
             self.adapter_ = ModelAdapter(self.estimator_)
             self._torch_constraints = self._to_torch()
-
-
-def _sparsify(module, x_cf, x, target, c, converged, threshold):
-    """Post-hoc sparsification of the converged rows (the search's ``sparsify``)."""
-    import importlib
-
-    sparsify = getattr(importlib.import_module("skct.search"), "sparsify", None)
-    if sparsify is None or not bool(converged.any()):
-        return x_cf
-    rows = converged.nonzero().squeeze(1)
-    out = x_cf.clone()
-    out[rows] = sparsify(module, x_cf[rows], x[rows], target[rows], c, threshold)
-    return out
 
 
 def _blank_rows(cf, rows):
