@@ -102,3 +102,27 @@ def test_stream_data_loader_never_draws_from_the_global_generator():
     for shuffle in (False, True):
         list(StreamDataLoader(data, batch_size=4, shuffle=shuffle))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_cuda_generator_seeded_per_fit_with_a_warning_from_threads(monkeypatch):
+    """On CUDA the device generator is seeded per fit; it is shared, which threads are told."""
+    import contextlib
+
+    from skct.training import cuda_seeded
+
+    seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeds.append)
+    monkeypatch.setattr(torch.cuda, "device", lambda index: contextlib.nullcontext())
+    monkeypatch.setattr(torch.random, "fork_rng", lambda devices: contextlib.nullcontext())
+    with cuda_seeded("cuda:0", 11):
+        pass
+    assert seeds == [11]
+
+    def in_thread():
+        with pytest.warns(UserWarning, match="not bit-identical"):
+            with cuda_seeded("cuda:0", 12):
+                pass
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(in_thread).result()
+    assert seeds == [11, 12]

@@ -15,7 +15,7 @@ from .._utils import draw_seed
 from ..losses import adversarial_loss, contrastive_divergence, energy_ridge
 from ._guard import TrainingGuard, explain_nonfinite
 from ._log import EpochLog
-from ._rng import StreamDataLoader, stream_as_global
+from ._rng import StreamDataLoader, cuda_seeded, stream_as_global
 from ._search import CounterfactualSearch
 from ._state import FitState
 
@@ -142,7 +142,8 @@ class CounterfactualNet(NeuralNet):
         self.fit_state_ = FitState(seed=seed, rng=rng,
                                    stream=torch.Generator().manual_seed(seed))
         try:
-            yield
+            with cuda_seeded(self.device, seed):
+                yield
         finally:
             self.fit_state_ = None
 

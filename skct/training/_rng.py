@@ -12,17 +12,22 @@ the same time (joblib's threading backend, a thread pool) draw each other's numb
   inside :func:`stream_as_global`: under one process-wide lock, torch's global generator is set
   to the stream's state and the stream takes the state back afterwards, so the numbers drawn
   are the stream's whatever other threads do. The lock serialises only these blocks.
+
+On a CUDA device, random operations on the GPU (dropout) draw from the device's generator,
+which :func:`cuda_seeded` seeds for the fit as before; it is shared by every thread, so fits
+running concurrently on one GPU are not bit-identical (a warning says so).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-__all__ = ["StreamDataLoader", "stream_as_global"]
+__all__ = ["StreamDataLoader", "cuda_seeded", "stream_as_global"]
 
 #: Held while torch's process-wide CPU generator carries a fit's stream.
 _GLOBAL_RNG_LOCK = threading.RLock()
@@ -56,6 +61,34 @@ def stream_as_global(stream):
             yield stream
         finally:
             stream.set_state(torch.get_rng_state())
+
+
+@contextlib.contextmanager
+def cuda_seeded(device, seed):
+    """On a CUDA ``device``, seed its generator with ``seed`` for the block, then restore it.
+
+    Nothing happens on other devices. The device generator is process-wide: from a thread
+    other than the main one a ``UserWarning`` says that concurrent fits are not bit-identical.
+
+    Examples
+    --------
+    >>> with cuda_seeded("cpu", 0):  # a no-op on the CPU
+    ...     pass
+    """
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        warnings.warn(
+            "Counterfactual training on CUDA: random operations on the GPU (e.g. dropout) draw "
+            "from the device's generator, which all threads share, so fits running "
+            "concurrently in threads are not bit-identical to a fit alone.", UserWarning,
+            stacklevel=3)
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    with torch.random.fork_rng(devices=[index]), torch.cuda.device(index):
+        torch.cuda.manual_seed(seed)
+        yield
 
 
 class _ReseedingSampler(RandomSampler):
