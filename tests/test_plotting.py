@@ -286,3 +286,28 @@ def test_robustness_curve_skorch_and_plot():
                                     attack="pgd").plot()
     assert len(manual.ax_.get_lines()) == 2
     assert manual.ax_.get_title() == "PGD robustness"
+
+
+# -- user text is shown literally ---------------------------------------------------------------
+def _texts(fig):
+    from matplotlib.text import Text
+
+    fig.canvas.draw()  # a maths parse error of "$^$" would raise here
+    texts = [t for t in fig.findobj(Text) if "$" in t.get_text()]
+    assert not any(t.get_parse_math() for t in texts)
+    return {t.get_text() for t in texts}
+
+
+def test_dollar_signs_are_literal_in_every_display():
+    xx, yy = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5))
+    y = np.array(["$x$", "p$^$", "$x$"], dtype=object)
+    disp = CounterfactualDisplay(xx, yy, (xx + 1) / 2, np.zeros((3, 2)), y, np.ones((1, 2)),
+                                 paths=[np.array([[0.0, 0.0], [1.0, 1.0]])],
+                                 targets=np.array(["p$^$"], dtype=object),
+                                 feature_names=["a$^$b", "$y$"]).plot(name="m$^$")
+    assert {"a$^$b", "$y$", "m$^$", "class $x$", "class p$^$"} <= _texts(disp.figure_)
+    images = ImageCounterfactualDisplay(np.zeros((1, 4)), np.zeros((1, 2, 4)), ["$^$", "$b$"],
+                                        predicted=["a$^$"]).plot(name="n$^$")
+    assert {"\u2192 $^$", "\u2192 $b$", "factual (a$^$)", "n$^$"} <= _texts(images.figure_)
+    curves = RobustnessCurveDisplay([0.0, 0.1], {"m$^$": [1.0, 0.5]}).plot(name="t$^$")
+    assert {"m$^$", "t$^$"} <= _texts(curves.figure_)
