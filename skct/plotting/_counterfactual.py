@@ -193,7 +193,8 @@ class CounterfactualDisplay:
 
         adapter = ModelAdapter(explainer.estimator_)
         Z = adapter.transform(X)
-        paths = [result.path[: int(k) + 1, i] for i, k in enumerate(result.n_iter)]
+        paths = [_path_to(result.path[: int(k) + 1, i], cf)
+                 for i, (k, cf) in enumerate(zip(result.n_iter, result.counterfactuals_model))]
         points = np.vstack([Z, result.counterfactuals_model] + paths)
         lo, hi = points.min(axis=0), points.max(axis=0)
         margin = 0.1 * np.maximum(hi - lo, 1e-3)
@@ -314,6 +315,17 @@ class CounterfactualDisplay:
                               label="counterfactual"))
         literal(ax.legend(handles=handles, loc="best", fontsize="small",
                           framealpha=0.85).get_texts())
+
+
+def _path_to(steps, counterfactual):
+    """The search iterates [k, 2], ending at the returned counterfactual [2].
+
+    The explainer may move the last iterate once more (sparsification, rounding to the user's
+    columns): that move is the path's last segment.
+    """
+    if np.array_equal(steps[-1], counterfactual):
+        return steps
+    return np.vstack([steps, counterfactual[None, :]])
 
 
 def _check_two_features(n_features):
