@@ -77,7 +77,7 @@ def test_diverging_autoencoder_raises_a_clear_error(monkeypatch):
 def test_non_finite_reference_data_raises():
     X, _ = _large_scale_data(50)
     X[3, 1] = np.inf
-    with pytest.raises(ValueError, match="NaN or infinite"):
+    with pytest.raises(ValueError, match="Input X contains infinity"):
         REVISEGenerator(vae_epochs=1, random_state=0).fit(X)
 
 

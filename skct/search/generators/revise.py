@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import validate_data
 from torch import nn
 
 from ...constraints import TorchConstraints
@@ -173,11 +174,11 @@ class REVISEGenerator(BaseGenerator):
             If the VAE's training loss becomes non-finite (the search would only find NaN).
         """
         self._validate_params()
-        X = torch.as_tensor(np.asarray(X, dtype=np.float32))
-        if X.ndim != 2 or X.shape[0] < 2:
-            raise ValueError("REVISEGenerator.fit needs a 2D array with at least two rows.")
-        if not bool(torch.isfinite(X).all()):
-            raise ValueError("REVISEGenerator.fit: X contains NaN or infinite values.")
+        X = validate_data(self, X, dtype=np.float32)  # 2D, finite in float32, not sparse
+        if X.shape[0] < 2:
+            raise ValueError(f"REVISEGenerator.fit needs at least two rows; got "
+                             f"{X.shape[0]} sample.")
+        X = torch.as_tensor(X)
         rng = check_random_state(self.random_state)
         gen = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
         init = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
