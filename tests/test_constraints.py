@@ -376,8 +376,14 @@ def test_encoded_bad_input_names_the_column():
         fit(bounds={"count": (5, 1)})
     with pytest.raises(ValueError, match=r"max_changed"):
         fit(max_changed=-1)
-    with pytest.raises(ValueError, match=r"categorical: column 'cat__job_a' belongs to two"):
+    with pytest.raises(ValueError, match=r"categorical: the group \['cat__job_a', "
+                                         r"'num__amount'\] mixes columns of the features "
+                                         r"\['amount', 'job'\]"):
         fit(categorical=[["cat__job_a", "num__amount"]])
+    with pytest.raises(ValueError, match=r"part of an encoder's one-hot group"):
+        fit(categorical=[["cat__job_a", "cat__job_b"]])
+    with pytest.raises(ValueError, match=r"categorical: column 'cat__job_a' appears twice"):
+        fit(categorical=[["cat__job_a", "job"]])
     with pytest.raises(ValueError, match=r"integer: column 'amount' is declared 'integer'"):
         fit(integer=["amount"])
     with pytest.raises(ValueError, match=r"mutability: feature 'job' is a one-hot group"):

@@ -299,6 +299,14 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
                 return  # a two-level feature encoded in one column: already binary
             raise ValueError(f"categorical: group {g!r} resolves to {len(idx)} column(s); a "
                              "one-hot group needs at least two columns.")
+        encoded = [j for j in idx if encoding.role[j] in ("onehot", "code")]
+        if self._encoded and encoded:
+            users = sorted({int(encoding.feature_id[j]) for j in idx})
+            labels = [str(self.schema_[f].name) if f < len(self.schema_) else f"#{f}"
+                      for f in users]
+            raise ValueError(
+                f"categorical: the group {g!r} mixes columns of the features {labels}, or "
+                "part of an encoder's one-hot group; a one-hot group encodes one feature.")
         for other in groups:
             common = sorted(set(other) & set(idx))
             if common:
