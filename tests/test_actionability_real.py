@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from skct import ActionabilityConstraints, CounterfactualExplainer, CounterfactualTrainedClassifier
-from skct.datasets import load_compas, load_german_credit
+from skct.datasets import load_adult, load_compas, load_german_credit, load_heloc
 
 CONVENTIONAL = dict(lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0)
 DATA_HOME = Path(os.environ.get("SKCT_DATA_HOME",
@@ -142,3 +142,35 @@ def test_german_sparsity_median_changes_at_most_three(german):
     assert results[True][1] <= 3
     assert results[True][0] >= results[False][0] - 0.05
     assert results[True][1] < results[False][1]
+
+
+@pytest.mark.parametrize("loader, n, immutable", [
+    (load_heloc, 1500, ["MSinceOldestTradeOpen"]),
+    (load_adult, 2000, ["age", "sex", "race"]),
+    (load_german_credit, 500, ["Age (years)"]),
+    (load_compas, 1500, ["age", "race", "sex"]),
+])
+def test_real_tables_in_range_integral_and_of_their_dtype(loader, n, immutable):
+    bunch = loader(data_home=DATA_HOME)
+    X, y = _sample(bunch, n)
+    pipe = _pipe(bunch, X, y, epochs=5)
+    rejected = X[pipe.predict(X) == 0].iloc[:60]
+    ex = CounterfactualExplainer(pipe, target=1, constraints=ActionabilityConstraints(
+        mutability={c: "none" for c in immutable}), max_iter=100, random_state=0).fit(X, y)
+    res = ex.explain(rejected)
+    cf = res.counterfactuals
+    kinds = dict(zip(X.columns, ex.constraints_.feature_kinds_))
+    assert (cf.dtypes == X.dtypes).all()
+    numeric = [c for c in X.columns if kinds[c] in ("continuous", "integer", "binary")]
+    _in_observed_range(cf, X, numeric)
+    for col in numeric:
+        if X[col].min() >= 0:
+            assert (cf[col] >= 0).all(), col  # no negative count
+        if kinds[col] != "continuous":
+            assert (cf[col] == np.round(cf[col])).all(), col
+    for col in X.columns:
+        if kinds[col] == "categorical":
+            assert set(cf[col]) <= set(X[col]), col
+    for col in immutable:
+        pd.testing.assert_series_equal(cf[col], rejected[col])
+    np.testing.assert_array_equal(pipe.predict(cf[res.valid]), res.targets[res.valid])
