@@ -151,6 +151,8 @@ def test_factual_class_never_predicted_gives_nan(models, data):
     ({"metric_params": {"cost": {"ord": 2}}, "metrics": ("validity",)}, "metric_params"),
     ({"reference": (np.zeros((3, 2)), [0, 1])}, "reference"),
     ({"y": None}, "y"),
+    ({"explainer_params": {"max_iter": 3}}, "explainer_params"),
+    ({"explainer_params": {"no_such_parameter": 1}}, "explainer_params"),
 ])
 def test_bad_inputs(models, data, kwargs, match):
     X, y = data
@@ -318,3 +320,19 @@ def test_per_row_values_match_the_tidy_grid(serial, models, data):
     assert (rows["cost"].isna() == (rows["validity"] == 0)).all()  # valid rows only
     np.testing.assert_array_equal(cells["mmd"].first(), tidy["mmd"].loc[list(cells.groups)])
     assert rows["row"].between(0, len(X) - 1).all()
+
+
+def test_explainer_params_reach_every_explainer(models, data, monkeypatch):
+    import skct.evaluation._cells as cells
+
+    seen = []
+    real = cells.CounterfactualExplainer
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["return_path"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cells, "CounterfactualExplainer", spy)
+    X, y = data
+    evaluate(models, X, y, explainer_params={"return_path": True}, **_small())
+    assert seen == [True, True]  # one explainer per model and generator

@@ -9,7 +9,7 @@ of the configuration that started the work (:func:`skct._config.torch_threads`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class GridConfig:
     valid_only: bool = True
     per_row: bool = False
     on_error: str = "raise"
+    explainer_params: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class _Model:
                 self.estimator, generator=generators[generator], constraints=config.constraints,
                 decision_threshold=config.decision_threshold, max_iter=config.max_iter,
                 prefit=True, random_state=derive_seed(config.entropy, "explainer", self.name,
-                                                      generator),
+                                                      generator), **config.explainer_params,
             ).fit(X_ref, y_ref)  # labels: ECCCo calibrates on them
         return self.explainers[generator]
 

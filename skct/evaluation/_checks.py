@@ -14,7 +14,7 @@ from ..metrics import METRIC_SPECS
 from ..search.generators import BaseGenerator, resolve_generator
 
 __all__ = ["check_models", "check_generators", "check_metrics", "check_options", "label_pairs",
-           "check_reference", "positive_int", "as_2d", "take"]
+           "check_reference", "check_explainer_params", "positive_int", "as_2d", "take"]
 
 #: Keywords evaluate sets itself (metric_params may not).
 _RESERVED = {"random_state", "per_row", "decision_threshold", "n_neighbors"}
@@ -156,6 +156,25 @@ def check_options(*, decision_threshold, constraints, verbose, torch_threads, on
         positive_int(torch_threads, "torch_threads", low=0)
     if on_error not in ("raise", "record"):
         raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}.")
+
+
+def check_explainer_params(explainer_params):
+    """Extra CounterfactualExplainer parameters (not those evaluate sets itself)."""
+    from ..explain import CounterfactualExplainer
+
+    params = dict(explainer_params or {})
+    own = {"estimator", "generator", "constraints", "decision_threshold", "max_iter", "prefit",
+           "random_state"}
+    known = set(CounterfactualExplainer(None).get_params()) - own
+    reserved = sorted(own & set(params))
+    if reserved:
+        raise ValueError(f"explainer_params: {reserved} are set by evaluate (use its own "
+                         "parameters).")
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"explainer_params: unknown CounterfactualExplainer parameter(s) "
+                         f"{unknown}; choose from {sorted(known)}.")
+    return params
 
 
 def label_pairs(targets, classes, model_name):

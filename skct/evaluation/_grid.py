@@ -28,8 +28,8 @@ from .._utils.parallel import Parallel, delayed
 from ..explain import ModelAdapter
 from ..metrics import DEFAULT_METRICS, METRIC_SPECS, metric_names
 from ._cells import Failure, GridConfig, Task, evaluate_chunk
-from ._checks import (check_generators, check_metrics, check_models, check_options,
-                      check_reference, label_pairs, positive_int)
+from ._checks import (check_explainer_params, check_generators, check_metrics, check_models,
+                      check_options, check_reference, label_pairs, positive_int)
 
 __all__ = ["EVALUATION_METRICS", "evaluate"]
 
@@ -158,7 +158,7 @@ def evaluate(models, X, y=None, *, generators="generic", targets="all", n_runs=5
              n_factuals=100, metrics=DEFAULT_METRICS, metric_params=None, reference=None,
              n_reference=1000, constraints=None, decision_threshold=0.75, max_iter=50,
              n_jobs=None, torch_threads=None, valid_only=True, per_row=False, on_error="raise",
-             random_state=None, verbose=0):
+             explainer_params=None, random_state=None, verbose=0):
     """Evaluate counterfactual explanations on a grid, in parallel; one tidy row per result.
 
     The grid is {models} x {generators} x {factual class -> target class} x {runs}. For each
@@ -233,6 +233,10 @@ def evaluate(models, X, y=None, *, generators="generic", targets="all", n_runs=5
         cell, gives the failed cells NaN values, lists them in ``df.attrs["failures"]`` (a
         DataFrame with ``model``, ``generator``, ``factual``, ``target``, ``run``, ``error``)
         and warns.
+    explainer_params : dict or None, default=None
+        Further parameters of every :class:`~skct.CounterfactualExplainer`, e.g.
+        ``{"sparsify_changes": False, "cost": "l1"}`` for the paper's plain search (the
+        parameters above, such as ``constraints`` and ``max_iter``, are set by evaluate).
     random_state : int, RandomState instance or None, default=None
         Seeds factual sampling, explainers and metrics. Every cell's seed is derived from it and
         from the cell's identity, so results do not depend on ``n_jobs``, on chunking or on the
@@ -307,7 +311,8 @@ def evaluate(models, X, y=None, *, generators="generic", targets="all", n_runs=5
                         metrics=tuple(metrics), metric_params=metric_params,
                         n_reference=n_reference, constraints=constraints,
                         decision_threshold=float(decision_threshold), max_iter=max_iter,
-                        valid_only=bool(valid_only), per_row=bool(per_row), on_error=on_error)
+                        valid_only=bool(valid_only), per_row=bool(per_row), on_error=on_error,
+                        explainer_params=check_explainer_params(explainer_params))
     values = _run(work, X, X_ref, y_ref, gens, config, n_jobs=n_jobs,
                   torch_threads=torch_threads, verbose=verbose, total=len(order))
     names = metric_names(metrics, metric_params)
