@@ -122,15 +122,6 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         ``optimizer__``, ``criterion__``, ``iterator_train__``, ``iterator_valid__``,
         ``callbacks__`` and ``dataset__``.
 
-    Warns
-    -----
-    RuntimeWarning
-        When a batch's loss is non-finite (the update is skipped; ten in a row raise
-        ``FloatingPointError``), or when the energies run away (raise ``lambda_reg``).
-    UserWarning
-        When ``fit`` is interrupted with Ctrl-C: it returns the model trained so far and says
-        after how many epochs.
-
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -146,6 +137,15 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
     generator_ : BaseGenerator
     logits_module_ : torch.nn.Module
         The trained network (returns logits).
+
+    Warns
+    -----
+    RuntimeWarning
+        When a batch's loss is non-finite (the update is skipped; ten in a row raise
+        ``FloatingPointError``), or when the energies run away (raise ``lambda_reg``).
+    UserWarning
+        When ``fit`` is interrupted with Ctrl-C: it returns the model trained so far and says
+        after how many epochs.
 
     Examples
     --------
