@@ -14,13 +14,14 @@ importing torch in each worker, is reported separately), then ``n_jobs=1`` and `
 run ``--repeats`` times, interleaved so that load from other processes hits both alike; the
 table shows the best and the median wall-clock time, and the CPU seconds used by this process
 and its workers (with psutil): their ratio to the wall time is the number of cores the run
-actually got, and the CPU work of n_jobs=2 against n_jobs=1 bounds the speed-up on free cores. Both use one torch thread per task
-(evaluate's default), and the script checks that their DataFrames are identical. An extra row
-runs ``n_jobs=1`` with 2 torch threads per task (``evaluate(torch_threads=2)``, which every
-search and metric of every cell runs with), to compare process parallelism with torch's own
-intra-op threads. A control runs trivially parallel pure-Python work through the same
-joblib pool, to show how much parallelism the machine offers at that moment (on a shared,
-loaded machine it can be far below 2x; judge evaluate's speed-up against it).
+actually got, and the CPU work of n_jobs=2 against n_jobs=1 bounds the speed-up on free
+cores. Both use one torch thread per task (evaluate's default), and the script checks that
+their DataFrames are identical. An extra row runs ``n_jobs=1`` with 2 torch threads per task
+(``evaluate(torch_threads=2)``, which every search and metric of every cell runs with), to
+compare process parallelism with torch's own intra-op threads. A control runs trivially
+parallel pure-Python work through the same joblib pool, to show how much parallelism the
+machine offers at that moment (on a shared, loaded machine it can be far below 2x; judge
+evaluate's speed-up against it).
 
 Usage::
 
