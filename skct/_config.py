@@ -2,7 +2,7 @@
 
 As in scikit-learn, each thread sees its own copy of the configuration (initialised from the
 process-wide defaults), so ``config_context`` in one thread never changes another thread's
-work; :func:`skct._utils.parallel.delayed` captures the caller's configuration and re-applies it
+work; ``skct._utils.parallel.Parallel`` captures the caller's configuration and re-applies it
 inside the worker, whichever joblib backend runs the task.
 """
 
