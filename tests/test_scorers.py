@@ -120,7 +120,7 @@ def test_cross_validate_with_ready_scorers_and_dataframe(data):
 
 def test_ready_scorers_are_picklable_and_signed():
     assert set(COUNTERFACTUAL_SCORERS) >= {"cf_validity", "cf_implausibility", "cf_cost",
-                                            "cf_mmd"}
+                                           "cf_mmd"}
     for name, scorer in COUNTERFACTUAL_SCORERS.items():
         again = pickle.loads(pickle.dumps(scorer))
         assert isinstance(again, CounterfactualScorer) and again.metric == scorer.metric

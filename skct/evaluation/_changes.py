@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._utils import plain
+
 __all__ = ["changed_matrix", "changes_long", "actionable", "is_numeric"]
 
 
@@ -49,8 +51,8 @@ def changes_long(cf, X, changed, valid):
         old = X[col].to_numpy(dtype=object)[pos]
         new = cf[col].to_numpy(dtype=object)[pos]
         if numeric:
-            old = np.array([v.item() if hasattr(v, "item") else v for v in old], dtype=object)
-            new = np.array([v.item() if hasattr(v, "item") else v for v in new], dtype=object)
+            old = np.array([plain(v) for v in old], dtype=object)
+            new = np.array([plain(v) for v in new], dtype=object)
             delta = new.astype(np.float64) - old.astype(np.float64)
             text = [f"{_fmt(a)} -> {_fmt(b)} ({d:+.6g})" for a, b, d in zip(old, new, delta)]
         else:
