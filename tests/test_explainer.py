@@ -1,5 +1,7 @@
 """CounterfactualExplainer: targets, prefit logic, Pipelines on real data, bad input."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -331,3 +333,38 @@ def test_unknown_category_immutable_is_kept_and_never_valid_with_nan():
     # mutable: never replaced before any search step
     ex0 = CounterfactualExplainer(pipe, target=1, max_iter=0, random_state=0).fit(frame, y)
     assert (ex0.explain(rejected).counterfactuals["job"] == "zzz").all()
+
+
+def test_bounds_that_exclude_an_immutable_factual_keep_the_value():
+    frame, y = _mixed_frame()
+    pipe = _mixed_pipe(frame, y)
+    rejected = frame[pipe.predict(frame) == 0]
+    constraints = ActionabilityConstraints(mutability={"children": "none"},
+                                           bounds={"children": (5, 9)})
+    with pytest.warns(UserWarning, match=r"bounds: column 'children' is immutable"):
+        ex = CounterfactualExplainer(pipe, target=1, constraints=constraints,
+                                     random_state=0).fit(frame, y)
+    res = ex.explain(rejected)
+    pd.testing.assert_series_equal(res.counterfactuals["children"], rejected["children"])
+
+
+def test_transform_keeps_the_last_iterate_when_asked_and_n_changed_counts_columns():
+    frame, y = _mixed_frame()
+    pipe = _mixed_pipe(frame, y)
+    rejected = frame[pipe.predict(frame) == 0]
+    from skct.search.generators import GenericGenerator
+
+    frozen = ActionabilityConstraints(mutability={"job": "none", "owner": "none"})
+    ex = CounterfactualExplainer(pipe, target=1, max_iter=3, invalid="keep",
+                                 constraints=frozen, generator=GenericGenerator(step_size=0.05),
+                                 random_state=0).fit(frame, y)
+    res = ex.explain(rejected)
+    assert not res.valid.all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = ex.transform(rejected)
+    assert not out.isna().any(axis=None) and (out.dtypes == frame.dtypes).all()
+    np.testing.assert_array_equal(res.n_changed,
+                                  (res.counterfactuals != rejected).sum(axis=1).to_numpy())
+    proba = pipe.predict_proba(res.counterfactuals)
+    np.testing.assert_array_equal(res.target_proba, proba[:, 1])

@@ -198,10 +198,13 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         self._check_groups(groups, mut_model)
         rule = self._rule()
         explicit = self._explicit_bounds(encoding)
-        lo_raw, hi_raw = raw_bounds(self.schema_, raw, rule, self.n_sigma, explicit)
+        if self._encoded:
+            lo_raw, hi_raw = raw_bounds(self.schema_, raw, rule, self.n_sigma, explicit)
+        else:  # the user's columns are the model's: explicit bounds map as they are
+            lo_raw, hi_raw = raw_bounds(self.schema_, raw, "observed", 0.0, explicit)
         lo_m, hi_m = model_bounds(encoding, Z, lo_raw, hi_raw, rule, self.n_sigma,
                                   set(explicit), groups)
-        if not self._encoded:  # the user's columns are the model's
+        if not self._encoded:
             lo_raw, hi_raw = lo_m.copy(), hi_m.copy()
         self.lower_model_, self.upper_model_ = lo_m, hi_m
         self.lower_, self.upper_ = lo_raw, hi_raw

@@ -226,7 +226,9 @@ def _column_schema(name, series, kind):
         raise ValueError(f"column {name!r} has no finite value to learn a domain from.")
     lower, upper = float(finite.min()), float(finite.max())
     integral = bool(np.all(finite == np.round(finite)))
-    distinct = np.unique(finite)
+    # the distinct values matter only for integral columns and declared levels (cheap otherwise)
+    needs = integral or kind in ("binary", "ordinal", "categorical")
+    distinct = np.unique(finite) if needs else finite[:0]
     if kind is None:
         # a float column holding one integral value (a constant -1.0 pixel) stays continuous
         integral = integral and (distinct.size > 1 or pd.api.types.is_integer_dtype(dtype))
