@@ -1,0 +1,358 @@
+"""A fast path of the batched counterfactual search, with the contract of ``search``.
+
+For a model that is a chain of ``nn.Linear`` layers and elementwise activations (see
+:func:`skct.search._compiled_plan.model_plan`) and the Generic or ECCo objective, the search
+runs without autograd: the input gradient is analytic (forward activations kept, backward
+``W^T (act'(h) * g)`` per layer) and only the loss's gradient is computed, never its value.
+Two implementations of the step share one loop (:mod:`skct.search._compiled_steps`):
+
+- **eager** (the default): a few ATen calls per layer, nothing to compile, so it pays from the
+  first search on;
+- **compiled** (opt-in, ``SKCT_COMPILED_SEARCH=compile``): the same step written for
+  ``torch.compile``, which fuses the elementwise work between the matrix products into a few
+  loops. Compiling takes seconds (tens on a cold cache), more than it saves in most uses, so
+  it is never done unasked. ``SKCT_COMPILED_SEARCH=0`` turns the fast path off (the eager
+  engine runs every search).
+
+The row dimension of the compiled step is dynamic (one compilation serves every batch size) and
+the weights are its inputs, read at call time, so training the model between searches never
+recompiles; compiled steps are cached per model structure, objective, constraint kind, dtype
+and thread count. Rows that converge are frozen by a mask and dropped from the working set
+only when a quarter of it has converged.
+
+Results equal those of :func:`skct.search.search` up to float rounding: the same per-row
+convergence rule (a row stops at the first step where p(target) >= threshold), the same
+``n_iter``, ``nascent``, ``target_proba`` and ``path``. Where compilation fails the eager step
+runs instead (with a warning, once per structure).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+
+import torch
+
+from ._compiled_plan import constraints_supported, model_plan, plan_key, plan_tensors
+from ._compiled_steps import make_eager_step, make_fused_step
+
+__all__ = ["supports", "compiled_search", "clear_cache", "compile_times", "SMALL_HEAD"]
+
+#: Last linear layers with at most this many classes compute logits as fused dot products
+#: (compiled step).
+SMALL_HEAD = 4
+
+#: The working set is compacted once at most this share of its rows is still searching.
+COMPACT_SHARE = 0.75
+
+_STEPS = {}  # (structure key, epsilon used) -> compiled step
+_FAILED = set()  # structure keys whose compilation failed
+_COMPILE_SECONDS = {}  # (structure key, epsilon used) -> seconds of the first compiled search
+_MODES = {"0": "off", "false": "off", "no": "off", "off": "off", "compile": "compile"}
+
+
+def _mode():
+    """"off", "eager" (the default) or "compile", from ``$SKCT_COMPILED_SEARCH``."""
+    value = os.environ.get("SKCT_COMPILED_SEARCH", "eager").strip().lower()
+    return _MODES.get(value, "eager")
+
+
+def _objective(generator):
+    """("generic" | "ecco", parameters) for generators the fast step reproduces, else None.
+
+    Only these exact classes qualify: a subclass may override any hook.
+    """
+    from .generators import BaseGenerator, ECCoGenerator, GenericGenerator
+
+    kind = type(generator)
+    if kind in (GenericGenerator, BaseGenerator):
+        return "generic", (float(generator.step_size), float(generator.lambda_cost), 0.0, 0.0)
+    if kind is ECCoGenerator:
+        return "ecco", (float(generator.step_size), float(generator.lambda_cost),
+                        float(generator.lambda_energy), float(generator.reg_strength))
+    return None
+
+
+def _structure_key(model, generator, constraints, x):
+    """Cache key of the step (without the epsilon flag), or None when unsupported."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] < 1:
+        return None
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    plan = model_plan(model)
+    objective = _objective(generator)
+    if plan is None or objective is None:
+        return None
+    first = next(layer[1] for layer in plan if layer[0] == "linear")
+    if first.in_features != x.shape[1]:
+        return None
+    if any(p.dtype != x.dtype or p.device.type != "cpu" for p in model.parameters()):
+        return None
+    trivial = True
+    if constraints is not None:
+        if constraints.n_features != x.shape[1]:
+            return None
+        if not constraints_supported(constraints, x.dtype):
+            return None
+        trivial = bool(constraints.is_trivial)
+    return (plan_key(plan), objective[0], trivial, x.dtype, torch.get_num_threads())
+
+
+def supports(model, generator, constraints, x):
+    """Whether :func:`compiled_search` runs this search on its fast path.
+
+    True for a CPU float32/float64 search with a model that is a chain of ``nn.Linear`` layers
+    and ReLU/LeakyReLU/Tanh/Sigmoid activations (an ``nn.Sequential``, or a module whose
+    forward fx traces to such a chain; no hooks), the Generic or ECCo generator (exact
+    classes), and constraints with mutability, bounds and cost weights only (no one-hot
+    groups, integer grids or limit on changed features). ``SKCT_COMPILED_SEARCH=0`` in the
+    environment turns the fast path off.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    generator : BaseGenerator
+    constraints : TorchConstraints or None
+    x : Tensor [N, D]
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skct.search.generators import GenericGenerator, REVISEGenerator
+    >>> from skct.search._compiled import supports
+    >>> mlp = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> supports(mlp, GenericGenerator(), None, torch.zeros(10, 3))
+    True
+    >>> supports(mlp, REVISEGenerator(), None, torch.zeros(10, 3))
+    False
+    """
+    if _mode() == "off":
+        return False
+    return _structure_key(model, generator, constraints, x) is not None
+
+
+def clear_cache():
+    """Forget every compiled step (and every failed compilation)."""
+    _STEPS.clear()
+    _FAILED.clear()
+    _COMPILE_SECONDS.clear()
+
+
+def compile_times():
+    """Seconds the first search of each compiled step took (compilation included), by key."""
+    return dict(_COMPILE_SECONDS)
+
+
+# ---------------------------------------------------------------------------------------------
+# the search loop (bookkeeping around the step)
+# ---------------------------------------------------------------------------------------------
+def _scalars(objective, params, max_iter, epsilon, threshold, dtype, as_tensor):
+    """Step scalars for t = 0..max_iter (the energy weight lambda_E * phi_t varies with t)."""
+    from .generators.ecco import energy_decay
+
+    step_size, lam, lam_e, reg = params
+    eps = 0.0 if epsilon is None else float(epsilon)
+    out = []
+    for t in range(max_iter + 1):
+        w_e = lam_e * energy_decay(t, max_iter) if objective == "ecco" else 0.0
+        sc = (step_size, lam, w_e, reg, eps, float(threshold))
+        out.append(torch.tensor(sc, dtype=dtype) if as_tensor else sc)
+    return out
+
+
+def _cost_weight(constraints, dtype):
+    """Cost weights [D] as the engine passes them to the loss (None when all 1)."""
+    if constraints is None or constraints.unit_cost:
+        return None
+    return constraints.cost_weight.to(dtype)
+
+
+def _fused_constraints(constraints, d, dtype):
+    """(lower, upper, mutability, step_lower, step_upper, cost weights) for the fused step."""
+    weight = _cost_weight(constraints, dtype)
+    weight = torch.ones(d, dtype=dtype) if weight is None else weight
+    if constraints is None:
+        inf = torch.full((d,), float("inf"), dtype=dtype)
+        return (-inf, inf, torch.full((d,), 3, dtype=torch.int8), -inf, inf, weight)
+    c = constraints
+    return (c.lower, c.upper, c.mut, c.step_lower, c.step_upper, weight)
+
+
+class _State:
+    """Working set of the search (the rows still in it) and what is recorded per row."""
+
+    def __init__(self, x, target, n_classes, return_path):
+        n = x.shape[0]
+        # distinct buffers: the compiled step must not see its inputs aliased at step 0 only
+        self.x, self.x0, self.nas = x.clone(), x, x.clone()  # [A, D]
+        self.target = target  # [A]
+        self.one_hot = torch.nn.functional.one_hot(target, n_classes).to(x.dtype)  # [A, C]
+        self.idx = torch.arange(n)  # [A] row of each entry
+        self.live = torch.ones(n, dtype=torch.bool)  # [A] still searching
+        self.n_live = n
+        self.x_cf, self.nascent = x.clone(), x.clone()  # [N, D]
+        self.proba = torch.zeros(n, dtype=x.dtype)
+        self.converged = torch.zeros(n, dtype=torch.bool)
+        self.n_iter = torch.zeros(n, dtype=torch.long)
+        self.path = [] if return_path else None
+
+    def record(self, fin, t, p_t, done, nas):
+        """Write out the rows ``fin`` [A] that leave the search at step t."""
+        rows = self.idx[fin]
+        self.x_cf[rows] = self.x[fin]
+        self.proba[rows] = p_t[fin]
+        self.converged[rows] = done[fin]
+        self.n_iter[rows] = t
+        self.nascent[rows] = nas[fin]
+
+    def snapshot(self):
+        """Path entry: every row's current iterate (frozen rows keep their final value)."""
+        self.x_cf[self.idx[self.live]] = self.x[self.live]
+        self.path.append(self.x_cf.clone())
+
+    def compact(self, min_rows):
+        """Keep only the live rows (at least ``min_rows``: padded with frozen ones)."""
+        keep = self.live.nonzero().squeeze(1)
+        if keep.numel() < min_rows:
+            dead = (~self.live).nonzero().squeeze(1)
+            keep = torch.cat([keep, dead[: min_rows - keep.numel()]])
+        for name in ("x", "x0", "nas", "target", "one_hot", "idx", "live"):
+            setattr(self, name, getattr(self, name).index_select(0, keep))
+
+
+def _run(step, compiled, model, x, target, constraints, objective, threshold, max_iter,
+         epsilon, return_path):
+    plan = model_plan(model)
+    params = plan_tensors(plan)  # read now: the model's current weights
+    n_classes = next(layer for layer in reversed(plan) if layer[0] == "linear")[1].out_features
+    scalars = _scalars(objective[0], objective[1], max_iter, epsilon, threshold, x.dtype,
+                       compiled)
+    if compiled:
+        cons = _fused_constraints(constraints, x.shape[1], x.dtype)
+    else:
+        trivial = constraints is None or constraints.is_trivial
+        cons = (None if trivial else constraints, _cost_weight(constraints, x.dtype))
+    st = _State(x, target, n_classes, return_path)
+    for t in range(max_iter + 1):
+        if compiled:  # one compilation for every working-set size
+            for a in (st.x, st.x0, st.nas, st.target, st.one_hot, st.live):
+                torch._dynamo.maybe_mark_dynamic(a, 0)
+        p_t, done, fin, live_next, n_fin, x_next, nas = step(
+            st.x, st.x0, st.target, st.one_hot, st.nas, st.live, params, scalars[t], cons)
+        if return_path:
+            st.snapshot()
+        if t == max_iter:
+            st.record(st.live, t, p_t, done, nas)
+            break
+        k = int(n_fin)
+        if k:
+            st.record(fin, t, p_t, done, nas)
+            st.n_live -= k
+            if not st.n_live:
+                break
+        st.x, st.nas, st.live = x_next, nas, live_next
+        if k and st.n_live <= COMPACT_SHARE * st.x.shape[0]:
+            st.compact(2 if compiled else 1)
+    if return_path:
+        while len(st.path) < max_iter + 1:
+            st.path.append(st.x_cf.clone())
+    return st
+
+
+def _compiled_step(key, use_eps):
+    """The compiled step for this structure (compiled at its first call), or None when the
+    mode does not ask for compilation or it failed before."""
+    if _mode() != "compile" or key in _FAILED:
+        return None
+    fn = _STEPS.get((key, use_eps))
+    if fn is None:
+        name = f"skct_compiled_step_{len(_STEPS)}"
+        fused = make_fused_step(key[0], key[1] == "ecco", use_eps, key[2], SMALL_HEAD, name)
+        fn = _STEPS[key, use_eps] = torch.compile(fused, fullgraph=True, dynamic=False)
+    return fn
+
+
+def compiled_search(model, x, target, generator, constraints=None, *, decision_threshold=0.75,
+                    max_iter=30, epsilon=None, return_path=False):
+    """:func:`skct.search.search` on the fast path (see :func:`supports`).
+
+    Same parameters, same :class:`~skct.search.SearchResult` and the same per-row convergence
+    rule; results agree with the eager engine up to float rounding. Searches that
+    :func:`supports` rejects run on the eager engine.
+
+    Parameters
+    ----------
+    model, x, target, generator, constraints, decision_threshold, max_iter, epsilon,
+    return_path
+        As for :func:`skct.search.search`.
+
+    Returns
+    -------
+    SearchResult
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skct.search import search
+    >>> from skct.search.generators import GenericGenerator
+    >>> from skct.search._compiled import compiled_search
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <...>
+    >>> mlp = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    >>> x, target = torch.randn(50, 2), torch.ones(50, dtype=torch.long)
+    >>> fast = compiled_search(mlp, x, target, GenericGenerator(step_size=1.0), max_iter=50)
+    >>> slow = search(mlp, x, target, GenericGenerator(step_size=1.0), max_iter=50)
+    >>> bool(torch.equal(fast.n_iter, slow.n_iter))
+    True
+    >>> torch.allclose(fast.counterfactuals, slow.counterfactuals, atol=1e-5)
+    True
+    """
+    from ._engine import SearchResult, search
+
+    eager = dict(decision_threshold=decision_threshold, max_iter=max_iter, epsilon=epsilon,
+                 return_path=return_path)
+    if not supports(model, generator, constraints, x):
+        return search(model, x, target, generator, constraints, **eager)
+    n = x.shape[0]
+    target = torch.as_tensor(target, device=x.device).long().reshape(-1)
+    n_classes = next(layer for layer in reversed(model_plan(model))
+                     if layer[0] == "linear")[1].out_features
+    if target.shape[0] != n or int(target.min()) < 0 or int(target.max()) >= n_classes:
+        return search(model, x, target, generator, constraints, **eager)  # its errors
+    key = _structure_key(model, generator, constraints, x)
+    x = x.detach().contiguous()
+    args = (model, x, target, constraints, _objective(generator), decision_threshold,
+            max_iter, epsilon, return_path)
+    use_eps = epsilon is not None
+    step = _compiled_step(key, use_eps)
+    with torch.no_grad():
+        st = None if step is None else _compiled_run(step, key, use_eps, args)
+        if st is None:
+            st = _run(make_eager_step(key[0], key[1] == "ecco", use_eps), False, *args)
+    return SearchResult(counterfactuals=st.x_cf, converged=st.converged, n_iter=st.n_iter,
+                        target_proba=st.proba, nascent=st.nascent,
+                        path=torch.stack(st.path) if return_path else None)
+
+
+def _compiled_run(step, key, use_eps, args):
+    """The search with the compiled step; None (and a warning) when compilation fails."""
+    first = (key, use_eps) not in _COMPILE_SECONDS
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"torch(\.|$)")  # its own, while compiling
+            st = _run(step, True, *args)
+    except Exception as exc:  # compilation unavailable or failed: the eager step answers
+        _FAILED.add(key)
+        _STEPS.pop((key, use_eps), None)
+        warnings.warn(f"skct: the search step could not be compiled ({type(exc).__name__}: "
+                      f"{exc}); using the eager step.", RuntimeWarning, stacklevel=3)
+        return None
+    if first:
+        _COMPILE_SECONDS[key, use_eps] = time.perf_counter() - start
+    return st

@@ -1,0 +1,290 @@
+"""The fast search path (skct.search._compiled): same results as the eager engine."""
+
+import functools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import skct.search._compiled as compiled
+from skct.constraints import TorchConstraints
+from skct.search import search
+from skct.search._compiled import compiled_search, supports
+from skct.search._compiled_plan import model_plan
+from skct.search.generators import ECCoGenerator, GenericGenerator, REVISEGenerator
+from skct.training import MLP
+
+D = 5
+WORDS = ["increase", "none", "both", "decrease", "both"]
+
+
+def _train(model, X, y, epochs=150):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(epochs):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X), y).backward()
+        opt.step()
+    opt.zero_grad(set_to_none=True)
+    return model.eval()
+
+
+@functools.lru_cache(maxsize=None)
+def _problem(dtype=torch.float32, n_classes=2, kind="tanh"):
+    """Factuals, targets and a trained MLP: rows converge at many different steps."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        X = torch.randn(300, D, dtype=dtype)
+        score = X[:, 0] + 0.5 * X[:, 1]
+        y = (score > 0).long() if n_classes == 2 else torch.bucketize(
+            score, torch.tensor([-0.5, 0.5], dtype=dtype))
+        act = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid,
+               "leaky": functools.partial(nn.LeakyReLU, 0.1)}[kind]
+        model = nn.Sequential(nn.Linear(D, 16), act(), nn.Linear(16, 16), nn.ReLU(),
+                              nn.Linear(16, n_classes)).to(dtype)
+        _train(model, X, y)
+    with torch.no_grad():
+        target = (model(X).argmax(1) + 1) % n_classes
+    return X, target, model
+
+
+def _constraints(dtype=torch.float32, **kw):
+    return TorchConstraints.from_arrays(np.full(D, -2.5), np.full(D, 2.5), WORDS, [],
+                                        dtype=dtype, **kw)
+
+
+def _assert_same(a, b, atol=1e-5):
+    assert torch.equal(a.n_iter, b.n_iter)
+    assert torch.equal(a.converged, b.converged)
+    torch.testing.assert_close(a.counterfactuals, b.counterfactuals, atol=atol, rtol=1e-4)
+    torch.testing.assert_close(a.target_proba, b.target_proba, atol=atol, rtol=1e-4)
+    torch.testing.assert_close(a.nascent, b.nascent, atol=atol, rtol=1e-4)
+    if a.path is not None or b.path is not None:
+        torch.testing.assert_close(a.path, b.path, atol=atol, rtol=1e-4)
+
+
+def _both(model, x, target, gen, cons=None, **kw):
+    """(eager engine, fast path) results; the fast path must not warn (no fallback)."""
+    kw.setdefault("max_iter", 30)
+    slow = search(model, x, target, gen, cons, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fast = compiled_search(model, x, target, gen, cons, **kw)
+    return slow, fast
+
+
+GENERATORS = [GenericGenerator(step_size=0.02), ECCoGenerator(step_size=0.02, lambda_energy=1.0)]
+
+
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+@pytest.mark.parametrize("constrained", [False, True])
+@pytest.mark.parametrize("epsilon", [None, 0.3])
+def test_same_results_as_engine(gen, constrained, epsilon):
+    X, target, model = _problem()
+    cons = _constraints() if constrained else None
+    assert supports(model, gen, cons, X)
+    slow, fast = _both(model, X, target, gen, cons, epsilon=epsilon, decision_threshold=0.8)
+    _assert_same(slow, fast)
+    # rows leave the search at many different steps, some never converge
+    assert len(slow.n_iter.unique()) > 5 and 0 < int(slow.converged.sum()) < len(X)
+
+
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+def test_same_path(gen):
+    X, target, model = _problem()
+    slow, fast = _both(model, X, target, gen, _constraints(), return_path=True,
+                       decision_threshold=0.8)
+    assert fast.path.shape == (31, len(X), D)
+    _assert_same(slow, fast)
+
+
+@pytest.mark.parametrize("max_iter", [0, 1])
+def test_max_iter_zero_and_one(max_iter):
+    X, target, model = _problem()
+    slow, fast = _both(model, X, target, GenericGenerator(), max_iter=max_iter, epsilon=0.1)
+    _assert_same(slow, fast)
+    assert int(fast.n_iter.max()) <= max_iter
+
+
+@pytest.mark.parametrize("kind", ["relu", "sigmoid", "leaky"])
+def test_activations(kind):
+    X, target, model = _problem(kind=kind)
+    _assert_same(*_both(model, X, target, GenericGenerator(step_size=0.1)))
+
+
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+def test_three_classes(gen):
+    X, target, model = _problem(n_classes=3)
+    _assert_same(*_both(model, X, target, gen, _constraints(), decision_threshold=0.6))
+
+
+def test_float64():
+    X, target, model = _problem(dtype=torch.float64)
+    gen = ECCoGenerator(step_size=0.1)
+    slow, fast = _both(model, X, target, gen, _constraints(torch.float64), epsilon=0.2)
+    assert fast.counterfactuals.dtype == torch.float64
+    _assert_same(slow, fast, atol=1e-10)
+
+
+def test_cost_weights():
+    X, target, model = _problem()
+    cons = _constraints(cost_weight=np.array([1.0, 2.0, 0.5, 1.0, 3.0]))
+    assert supports(model, GenericGenerator(), cons, X)
+    gen = GenericGenerator(step_size=0.1, lambda_cost=0.05)
+    _assert_same(*_both(model, X, target, gen, cons, decision_threshold=0.8))
+
+
+def test_linear_without_bias_and_trailing_activation():
+    X, target, _ = _problem()
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(D, 8, bias=False), nn.Dropout(0.5), nn.Tanh(),
+                          nn.Sequential(nn.Linear(8, 2), nn.Identity()), nn.LeakyReLU(0.2))
+    model.train()  # the search runs in eval mode: dropout is the identity
+    _assert_same(*_both(model, X, target, GenericGenerator(step_size=0.5)))
+    assert model.training and model[1].training
+
+
+def test_skct_mlp_read_through_fx():
+    X, target, _ = _problem()
+    torch.manual_seed(2)
+    module = MLP(D, 2, hidden_layer_sizes=(8, 8))
+    assert [layer[0] for layer in model_plan(module)] == ["linear", "act"] * 2 + ["linear"]
+    assert supports(module, GenericGenerator(), None, X)
+    _assert_same(*_both(module, X, target, GenericGenerator(step_size=0.5)))
+
+
+class _Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(D, D), nn.Linear(D, 2)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)) + x)
+
+
+def test_custom_module_runs_on_the_engine():
+    X, target, _ = _problem()
+    torch.manual_seed(3)
+    model = _Residual()
+    assert not supports(model, GenericGenerator(), None, X)
+    slow, fast = _both(model, X, target, GenericGenerator(step_size=0.5))
+    assert torch.equal(slow.counterfactuals, fast.counterfactuals)
+    assert torch.equal(slow.n_iter, fast.n_iter)
+
+
+def test_unsupported_searches():
+    X, target, model = _problem()
+    gen = GenericGenerator()
+    hooked = nn.Sequential(nn.Linear(D, 2))
+    hooked.register_forward_hook(lambda m, i, o: o * 2)
+    assert not supports(hooked, gen, None, X)
+    assert not supports(model, REVISEGenerator(), None, X)
+
+    class MyGenerator(GenericGenerator):
+        pass
+
+    assert not supports(model, MyGenerator(), None, X)
+    assert not supports(model, gen, None, X.double())  # dtype differs from the weights
+    assert not supports(model, gen, None, X[:, :3])  # wrong width
+    grid = _constraints(grid_scale=np.array([1.0, 0, 0, 0, 0]))
+    limited = _constraints(max_changed=2)
+    grouped = TorchConstraints.from_arrays(np.full(D, -3.0), np.full(D, 3.0), ["both"] * D,
+                                           [[3, 4]])
+    for cons in (grid, limited, grouped):
+        assert not supports(model, gen, cons, X)
+        slow, fast = _both(model, X, target, gen, cons)
+        assert torch.equal(slow.counterfactuals, fast.counterfactuals)
+
+
+def test_off_switch(monkeypatch):
+    X, _, model = _problem()
+    monkeypatch.setenv("SKCT_COMPILED_SEARCH", "0")
+    assert not supports(model, GenericGenerator(), None, X)
+
+
+def test_model_untouched_and_inputs_unchanged():
+    X, target, model = _problem()
+    model.train()
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 7.0)
+    before = [p.detach().clone() for p in model.parameters()]
+    x = X.clone().requires_grad_(True)
+    compiled_search(model, x, target, GenericGenerator(), _constraints(), epsilon=0.2)
+    assert model.training
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+    assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in model.parameters())
+    assert torch.equal(x.detach(), X) and x.grad is None
+    for p in model.parameters():
+        p.grad = None
+    model.eval()
+
+
+def test_weights_read_at_call_time():
+    X, target, model = _problem()
+    model = nn.Sequential(*[m for m in model])  # a copy of the structure, shared weights
+    first = compiled_search(model, X, target, GenericGenerator())
+    with torch.no_grad():
+        model[-1].bias.add_(torch.tensor([3.0, -3.0]))
+    second = compiled_search(model, X, target, GenericGenerator())
+    _assert_same(search(model, X, target, GenericGenerator()), second)
+    assert not torch.equal(first.counterfactuals, second.counterfactuals)
+    with torch.no_grad():
+        model[-1].bias.sub_(torch.tensor([3.0, -3.0]))
+
+
+def test_invalid_targets_raise_like_the_engine():
+    X, _, model = _problem()
+    with pytest.raises(ValueError, match="entries"):
+        compiled_search(model, X, torch.zeros(3, dtype=torch.long), GenericGenerator())
+    with pytest.raises(RuntimeError):
+        compiled_search(model, X, torch.full((len(X),), 5), GenericGenerator())
+
+
+# ---------------------------------------------------------------------------------------------
+# the torch.compile tier (opt-in): one compilation per structure, weights and sizes change freely
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("gen, constrained, epsilon", [(GENERATORS[0], True, 0.3),
+                                                       (GENERATORS[1], False, None)],
+                         ids=["generic-constrained-eps", "ecco"])
+def test_compiled_step(monkeypatch, gen, constrained, epsilon):
+    torch._dynamo.reset()
+    compiled.clear_cache()
+    monkeypatch.setenv("SKCT_COMPILED_SEARCH", "compile")
+    X, target, model = _problem()
+    cons = _constraints() if constrained else None
+    kw = dict(epsilon=epsilon, decision_threshold=0.8, return_path=constrained)
+    _assert_same(*_both(model, X, target, gen, cons, **kw), atol=1e-4)
+    assert len(compiled.compile_times()) == 1
+    frames = torch._dynamo.utils.counters["frames"]["ok"]
+    _assert_same(*_both(model, X[:77], target[:77], gen, cons, **kw), atol=1e-4)
+    with torch.no_grad():
+        model[0].weight.mul_(1.01)
+    try:
+        _assert_same(*_both(model, X, target, gen, cons, **kw), atol=1e-4)
+    finally:
+        with torch.no_grad():
+            model[0].weight.div_(1.01)
+    assert torch._dynamo.utils.counters["frames"]["ok"] == frames  # no recompilation
+
+
+def test_failed_compilation_falls_back(monkeypatch):
+    compiled.clear_cache()
+    monkeypatch.setenv("SKCT_COMPILED_SEARCH", "compile")
+
+    def broken(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("no compiler")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    X, target, model = _problem()
+    slow = search(model, X, target, GenericGenerator())
+    with pytest.warns(RuntimeWarning, match="could not be compiled"):
+        fast = compiled_search(model, X, target, GenericGenerator())
+    _assert_same(slow, fast)
+    with warnings.catch_warnings():  # once per structure
+        warnings.simplefilter("error", RuntimeWarning)
+        _assert_same(slow, compiled_search(model, X, target, GenericGenerator()))
+    compiled.clear_cache()
