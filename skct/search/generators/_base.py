@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import validate_data
 from sklearn.utils._param_validation import Interval
 
 from ...losses import energy  # noqa: F401  (re-exported for generators)
@@ -61,10 +63,11 @@ class BaseGenerator(BaseEstimator):
     def fit(self, X, y=None):
         """Learn what the generator needs from reference data (model input space).
 
-        The default generator needs nothing; latent-space generators train their autoencoder.
+        The default generator needs nothing but the number of features (validated like any
+        scikit-learn estimator's input); latent-space generators train their autoencoder.
         """
         self._validate_params()
-        self.n_features_in_ = X.shape[1]
+        validate_data(self, X, dtype=[np.float32, np.float64])
         return self
 
     def calibrate(self, model, X, y):
@@ -74,6 +77,13 @@ class BaseGenerator(BaseEstimator):
 
     def __sklearn_is_fitted__(self):
         return not self.latent or hasattr(self, "n_features_in_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # an input-space generator searches without being fitted (``fit`` only validates and
+        # records the number of features); a latent-space one needs its autoencoder first
+        tags.requires_fit = self.latent
+        return tags
 
     # -- search-space hooks ----------------------------------------------------------------
     def init_state(self, x):
