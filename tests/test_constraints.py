@@ -1,5 +1,7 @@
 """ActionabilityConstraints (the sklearn transformer) and its tensor form."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -394,10 +396,24 @@ def test_encoded_bad_input_names_the_column():
 
 def test_bounds_on_an_immutable_column_warn_that_they_restrict_nothing():
     raw, Z, enc, _ = _raw_and_encoded()
-    with pytest.warns(UserWarning, match=r"bounds: column 'count' is immutable \('none'\): "
-                                         "its bounds"):
+    with pytest.warns(UserWarning, match=r"bounds: the immutable \('none'\) column\(s\) "
+                                         r"'count' \(2.0, 3.0\) were given bounds; they restrict "
+                                         "nothing"):
         ActionabilityConstraints(mutability={"count": "none"}, bounds={"count": (2, 3)}).fit(
             raw, encoding=enc, X_model=Z)
+
+
+def test_bounds_on_many_immutable_columns_warn_once():
+    # one warning for the whole table (784 MNIST pixels used to give 784 warnings)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(20, 12))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ActionabilityConstraints(mutability={j: "none" for j in range(12)},
+                                 bounds={j: (-1.0, 1.0) for j in range(12)}).fit(X)
+    msgs = [str(w.message) for w in caught if "restrict nothing" in str(w.message)]
+    assert len(msgs) == 1
+    assert "and 7 more" in msgs[0]
 
 
 def test_bounds_through_a_step_that_cannot_be_mapped_name_the_step():

@@ -427,13 +427,16 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
                 "input space.")
 
     def _warn_immutable_bounds(self, explicit):
-        for j in explicit:
-            if j < len(self.mutability_) and self.mutability_[j] == "none":
-                name = self.schema_[j].name
-                warnings.warn(
-                    f"bounds: column {name!r} is immutable ('none'): its bounds "
-                    f"{explicit[j]} restrict nothing, every row keeps its own value (even one "
-                    "outside them).", UserWarning, stacklevel=4)
+        """One warning naming every immutable column that was given bounds (not one each)."""
+        cols = [j for j in explicit if j < len(self.mutability_) and self.mutability_[j] == "none"]
+        if not cols:
+            return
+        shown = [f"{self.schema_[j].name!r} {explicit[j]}" for j in cols[:5]]
+        more = f" and {len(cols) - 5} more" if len(cols) > 5 else ""
+        warnings.warn(
+            f"bounds: the immutable ('none') column(s) {', '.join(shown)}{more} were given "
+            "bounds; they restrict nothing, every row keeps its own value (even one outside "
+            "them).", UserWarning, stacklevel=4)
 
     # -- transformer -----------------------------------------------------------------------
     def transform(self, X):

@@ -145,7 +145,7 @@ def _evaluate_task_inner(experiment, model_name, clf, lambda_energy, X_train, X_
                               lambda_energy=float(lambda_energy))
     explainer = CounterfactualExplainer(
         clf, generator=generator, constraints=constraints, decision_threshold=tau,
-        max_iter=cfg["max_iter"], prefit=True,
+        max_iter=cfg["max_iter"], prefit=True, cost="l1", sparsify_changes=False,
         random_state=derive_seed(cfg["random_state"], "explainer", model_name, experiment,
                                  lambda_energy)).fit(X_train)
     predicted = clf.predict_proba(X_test).argmax(axis=1)

@@ -105,7 +105,8 @@ def _counterfactual_figures(plt, data, models, cfg):
             cons, tau, name = _setting(data, m, cfg)
             explainer = CounterfactualExplainer(
                 models[m], generator=gen, constraints=cons, decision_threshold=tau,
-                max_iter=cfg["max_iter"], prefit=True, random_state=0).fit(data.X_train)
+                max_iter=cfg["max_iter"], prefit=True, cost="l1", sparsify_changes=False,
+                random_state=0).fit(data.X_train)
             disp = ImageCounterfactualDisplay.from_explainer(
                 explainer, data.X_test[first], image_shape=data.image_shape,
                 name=f"MNIST, {name}: ECCo counterfactuals")
