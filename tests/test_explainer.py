@@ -341,7 +341,8 @@ def test_bounds_that_exclude_an_immutable_factual_keep_the_value():
     rejected = frame[pipe.predict(frame) == 0]
     constraints = ActionabilityConstraints(mutability={"children": "none"},
                                            bounds={"children": (5, 9)})
-    with pytest.warns(UserWarning, match=r"bounds: the immutable \('none'\) column\(s\) 'children'"):
+    with pytest.warns(UserWarning,
+                      match=r"bounds: the immutable \('none'\) column\(s\) 'children'"):
         ex = CounterfactualExplainer(pipe, target=1, constraints=constraints,
                                      random_state=0).fit(frame, y)
     res = ex.explain(rejected)
