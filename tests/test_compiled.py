@@ -163,30 +163,42 @@ class _Residual(nn.Module):
         return self.b(torch.relu(self.a(x)) + x)
 
 
-def test_custom_module_runs_on_the_engine():
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+def test_custom_module_through_autograd(gen):
+    """A model that is not a chain of layers (here a residual block) runs with autograd."""
     X, target, _ = _problem()
     torch.manual_seed(3)
     model = _Residual()
-    assert not supports(model, GenericGenerator(), None, X)
-    slow, fast = _both(model, X, target, GenericGenerator(step_size=0.5))
-    assert torch.equal(slow.counterfactuals, fast.counterfactuals)
-    assert torch.equal(slow.n_iter, fast.n_iter)
+    assert model_plan(model) is None and supports(model, gen, None, X)
+    _assert_same(*_both(model, X, target, gen, _constraints(), epsilon=0.3, return_path=True))
+
+
+def test_hooks_and_callables_through_autograd():
+    X, target, model = _problem()
+    model = nn.Sequential(*[m for m in model])  # same weights, its own hooks
+    calls = []
+    handle = model.register_forward_hook(lambda m, i, o: calls.append(len(i[0])) or o * 1.5)
+    try:
+        assert model_plan(model) is None and supports(model, GenericGenerator(), None, X)
+        slow, fast = _both(model, X, target, GenericGenerator(step_size=0.02))
+        _assert_same(slow, fast)  # the hook scales the logits in both
+    finally:
+        handle.remove()
+    assert calls
+    func = functools.partial(model)  # any callable returning logits
+    _assert_same(*_both(func, X, target, GenericGenerator(step_size=0.02)))
 
 
 def test_unsupported_searches():
     X, target, model = _problem()
     gen = GenericGenerator()
-    hooked = nn.Sequential(nn.Linear(D, 2))
-    hooked.register_forward_hook(lambda m, i, o: o * 2)
-    assert not supports(hooked, gen, None, X)
     assert not supports(model, REVISEGenerator(), None, X)
 
     class MyGenerator(GenericGenerator):
         pass
 
     assert not supports(model, MyGenerator(), None, X)
-    assert not supports(model, gen, None, X.double())  # dtype differs from the weights
-    assert not supports(model, gen, None, X[:, :3])  # wrong width
+    assert not supports(model, gen, None, X.to(torch.float16))
     grid = _constraints(grid_scale=np.array([1.0, 0, 0, 0, 0]))
     limited = _constraints(max_changed=2)
     grouped = TorchConstraints.from_arrays(np.full(D, -3.0), np.full(D, 3.0), ["both"] * D,
@@ -195,6 +207,17 @@ def test_unsupported_searches():
         assert not supports(model, gen, cons, X)
         slow, fast = _both(model, X, target, gen, cons)
         assert torch.equal(slow.counterfactuals, fast.counterfactuals)
+
+
+def test_chain_with_other_dtype_or_width_uses_autograd():
+    X, target, model = _problem()
+    gen = GenericGenerator(step_size=0.02)
+    key = compiled._structure_key(model, gen, None, X.double())
+    assert key is not None and key[0] == "autograd"
+    with pytest.raises(RuntimeError):  # the engine fails the same way: dtypes differ
+        search(model, X.double(), target, gen, max_iter=2)
+    with pytest.raises(RuntimeError):
+        compiled_search(model, X.double(), target, gen, max_iter=2)
 
 
 def test_off_switch(monkeypatch):
@@ -239,6 +262,8 @@ def test_invalid_targets_raise_like_the_engine():
         compiled_search(model, X, torch.zeros(3, dtype=torch.long), GenericGenerator())
     with pytest.raises(RuntimeError):
         compiled_search(model, X, torch.full((len(X),), 5), GenericGenerator())
+    with pytest.raises(RuntimeError):  # autograd path: no plan to check the classes against
+        compiled_search(_Residual(), X, torch.full((len(X),), 5), GenericGenerator())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,29 +1,30 @@
 """A fast path of the batched counterfactual search, with the contract of ``search``.
 
-For a model that is a chain of ``nn.Linear`` layers and elementwise activations (see
-:func:`skct.search._compiled_plan.model_plan`) and the Generic or ECCo objective, the search
-runs without autograd: the input gradient is analytic (forward activations kept, backward
-``W^T (act'(h) * g)`` per layer) and only the loss's gradient is computed, never its value.
-Two implementations of the step share one loop (:mod:`skct.search._compiled_steps`):
+For the Generic and ECCo objectives, the search never builds a graph of the loss: the
+gradient of the objective with respect to the logits is analytic (softmax minus one-hot, plus
+the energy term), the L1 cost subgradient is added directly, and the loss value itself is
+never computed. Three implementations of the step share one loop
+(:mod:`skct.search._compiled_steps`):
 
-- **eager** (the default): a few ATen calls per layer, nothing to compile, so it pays from the
-  first search on;
-- **compiled** (opt-in, ``SKCT_COMPILED_SEARCH=compile``): the same step written for
-  ``torch.compile``, which fuses the elementwise work between the matrix products into a few
-  loops. Compiling takes seconds (tens on a cold cache), more than it saves in most uses, so
-  it is never done unasked. ``SKCT_COMPILED_SEARCH=0`` turns the fast path off (the eager
-  engine runs every search).
+- **chain** (default for a model that is a chain of ``nn.Linear`` layers and elementwise
+  activations, see :func:`skct.search._compiled_plan.model_plan`): no autograd at all; the
+  forward pass keeps its activations and the backward pass is ``W^T (act'(h) * g)`` per
+  layer, a few ATen calls each. Nothing to compile, so it pays from the first search on.
+- **autograd** (any other model): one ``autograd.grad`` through the model only.
+- **compiled** (opt-in for chains, ``SKCT_COMPILED_SEARCH=compile``): the chain step written
+  for ``torch.compile``, which fuses the elementwise work between the matrix products into a
+  few loops. Compiling takes seconds (tens on a cold cache), more than it saves in most uses,
+  so it is never done unasked. The row dimension is dynamic (one compilation serves every
+  batch size) and the weights are inputs read at call time, so training the model between
+  searches never recompiles; compiled steps are cached per model structure, objective,
+  constraint kind, dtype and thread count. Where compilation fails the chain step runs instead
+  (with a warning, once per structure).
 
-The row dimension of the compiled step is dynamic (one compilation serves every batch size) and
-the weights are its inputs, read at call time, so training the model between searches never
-recompiles; compiled steps are cached per model structure, objective, constraint kind, dtype
-and thread count. Rows that converge are frozen by a mask and dropped from the working set
-only when a quarter of it has converged.
-
-Results equal those of :func:`skct.search.search` up to float rounding: the same per-row
-convergence rule (a row stops at the first step where p(target) >= threshold), the same
-``n_iter``, ``nascent``, ``target_proba`` and ``path``. Where compilation fails the eager step
-runs instead (with a warning, once per structure).
+``SKCT_COMPILED_SEARCH=0`` turns the fast path off (the eager engine runs every search).
+Rows that converge are frozen by a mask and dropped from the working set only once a quarter
+of it has converged. Results equal those of :func:`skct.search.search` up to float rounding:
+the same per-row convergence rule (a row stops at the first step where p(target) >=
+threshold), the same ``n_iter``, ``nascent``, ``target_proba`` and ``path``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ import warnings
 
 import torch
 
+from .._utils import eval_mode
 from ._compiled_plan import constraints_supported, model_plan, plan_key, plan_tensors
-from ._compiled_steps import make_eager_step, make_fused_step
+from ._compiled_steps import make_autograd_step, make_eager_step, make_fused_step
 
 __all__ = ["supports", "compiled_search", "clear_cache", "compile_times", "SMALL_HEAD"]
 
@@ -75,19 +77,17 @@ def _objective(generator):
 
 
 def _structure_key(model, generator, constraints, x):
-    """Cache key of the step (without the epsilon flag), or None when unsupported."""
+    """Cache key of the step (without the epsilon flag), or None when unsupported.
+
+    Its first entry is the model's plan key for a chain of layers (analytic gradient), or
+    "autograd" for any other model (autograd through the model only).
+    """
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] < 1:
         return None
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return None
-    plan = model_plan(model)
     objective = _objective(generator)
-    if plan is None or objective is None:
-        return None
-    first = next(layer[1] for layer in plan if layer[0] == "linear")
-    if first.in_features != x.shape[1]:
-        return None
-    if any(p.dtype != x.dtype or p.device.type != "cpu" for p in model.parameters()):
+    if objective is None or not callable(model):
         return None
     trivial = True
     if constraints is not None:
@@ -96,17 +96,30 @@ def _structure_key(model, generator, constraints, x):
         if not constraints_supported(constraints, x.dtype):
             return None
         trivial = bool(constraints.is_trivial)
-    return (plan_key(plan), objective[0], trivial, x.dtype, torch.get_num_threads())
+    plan = model_plan(model)
+    layers = "autograd"
+    if plan is not None and _plan_fits(model, plan, x):
+        layers = plan_key(plan)
+    return (layers, objective[0], trivial, x.dtype, torch.get_num_threads())
+
+
+def _plan_fits(model, plan, x):
+    """Whether the chain's input width, dtype and device match x (else autograd runs it)."""
+    first = next(layer[1] for layer in plan if layer[0] == "linear")
+    if first.in_features != x.shape[1]:
+        return False
+    return all(p.dtype == x.dtype and p.device.type == "cpu" for p in model.parameters())
 
 
 def supports(model, generator, constraints, x):
     """Whether :func:`compiled_search` runs this search on its fast path.
 
-    True for a CPU float32/float64 search with a model that is a chain of ``nn.Linear`` layers
-    and ReLU/LeakyReLU/Tanh/Sigmoid activations (an ``nn.Sequential``, or a module whose
-    forward fx traces to such a chain; no hooks), the Generic or ECCo generator (exact
-    classes), and constraints with mutability, bounds and cost weights only (no one-hot
-    groups, integer grids or limit on changed features). ``SKCT_COMPILED_SEARCH=0`` in the
+    True for a CPU float32/float64 search with the Generic or ECCo generator (exact classes)
+    and constraints with mutability, bounds and cost weights only (no one-hot groups, integer
+    grids or limit on changed features), whatever the model. A model that is a chain of
+    ``nn.Linear`` layers and ReLU/LeakyReLU/Tanh/Sigmoid activations (an ``nn.Sequential``, or
+    a module whose forward fx traces to such a chain; no hooks) gets analytic gradients; any
+    other model runs with autograd through the model only. ``SKCT_COMPILED_SEARCH=0`` in the
     environment turns the fast path off.
 
     Parameters
@@ -130,6 +143,8 @@ def supports(model, generator, constraints, x):
     True
     >>> supports(mlp, REVISEGenerator(), None, torch.zeros(10, 3))
     False
+    >>> supports(lambda x: x[:, :2] ** 2, GenericGenerator(), None, torch.zeros(10, 3))
+    True
     """
     if _mode() == "off":
         return False
@@ -191,14 +206,16 @@ class _State:
         # distinct buffers: the compiled step must not see its inputs aliased at step 0 only
         self.x, self.x0, self.nas = x.clone(), x, x.clone()  # [A, D]
         self.target = target  # [A]
-        self.one_hot = torch.nn.functional.one_hot(target, n_classes).to(x.dtype)  # [A, C]
-        self.idx = torch.arange(n)  # [A] row of each entry
-        self.live = torch.ones(n, dtype=torch.bool)  # [A] still searching
+        self.one_hot = None  # [A, C] target one-hot (None: the step builds it)
+        if n_classes is not None:
+            self.one_hot = torch.nn.functional.one_hot(target, n_classes).to(x.dtype)
+        self.idx = torch.arange(n, device=x.device)  # [A] row of each entry
+        self.live = torch.ones(n, dtype=torch.bool, device=x.device)  # [A] still searching
         self.n_live = n
         self.x_cf, self.nascent = x.clone(), x.clone()  # [N, D]
-        self.proba = torch.zeros(n, dtype=x.dtype)
-        self.converged = torch.zeros(n, dtype=torch.bool)
-        self.n_iter = torch.zeros(n, dtype=torch.long)
+        self.proba = torch.zeros(n, dtype=x.dtype, device=x.device)
+        self.converged = torch.zeros(n, dtype=torch.bool, device=x.device)
+        self.n_iter = torch.zeros(n, dtype=torch.long, device=x.device)
         self.path = [] if return_path else None
 
     def record(self, fin, t, p_t, done, nas):
@@ -222,14 +239,18 @@ class _State:
             dead = (~self.live).nonzero().squeeze(1)
             keep = torch.cat([keep, dead[: min_rows - keep.numel()]])
         for name in ("x", "x0", "nas", "target", "one_hot", "idx", "live"):
-            setattr(self, name, getattr(self, name).index_select(0, keep))
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).index_select(0, keep))
 
 
-def _run(step, compiled, model, x, target, constraints, objective, threshold, max_iter,
-         epsilon, return_path):
-    plan = model_plan(model)
-    params = plan_tensors(plan)  # read now: the model's current weights
-    n_classes = next(layer for layer in reversed(plan) if layer[0] == "linear")[1].out_features
+def _run(step, kind, model, x, target, constraints, objective, threshold, max_iter, epsilon,
+         return_path):
+    """The search loop around ``step`` ("compiled", "chain" or "autograd")."""
+    compiled = kind == "compiled"
+    params, n_classes = (), None
+    if kind != "autograd":
+        params = plan_tensors(model_plan(model))  # read now: the model's current weights
+        n_classes = _n_classes(model)
     scalars = _scalars(objective[0], objective[1], max_iter, epsilon, threshold, x.dtype,
                        compiled)
     if compiled:
@@ -318,25 +339,32 @@ def compiled_search(model, x, target, generator, constraints=None, *, decision_t
                  return_path=return_path)
     if not supports(model, generator, constraints, x):
         return search(model, x, target, generator, constraints, **eager)
-    n = x.shape[0]
     target = torch.as_tensor(target, device=x.device).long().reshape(-1)
-    n_classes = next(layer for layer in reversed(model_plan(model))
-                     if layer[0] == "linear")[1].out_features
-    if target.shape[0] != n or int(target.min()) < 0 or int(target.max()) >= n_classes:
-        return search(model, x, target, generator, constraints, **eager)  # its errors
+    if target.shape[0] != x.shape[0]:
+        return search(model, x, target, generator, constraints, **eager)  # its error
     key = _structure_key(model, generator, constraints, x)
+    chain = key[0] != "autograd"
+    if chain and (int(target.min()) < 0 or int(target.max()) >= _n_classes(model)):
+        return search(model, x, target, generator, constraints, **eager)  # its error
     x = x.detach().contiguous()
     args = (model, x, target, constraints, _objective(generator), decision_threshold,
             max_iter, epsilon, return_path)
-    use_eps = epsilon is not None
-    step = _compiled_step(key, use_eps)
-    with torch.no_grad():
+    use_eps, ecco = epsilon is not None, key[1] == "ecco"
+    step = _compiled_step(key, use_eps) if chain else None
+    with eval_mode(model), torch.no_grad():
         st = None if step is None else _compiled_run(step, key, use_eps, args)
-        if st is None:
-            st = _run(make_eager_step(key[0], key[1] == "ecco", use_eps), False, *args)
+        if st is None and chain:
+            st = _run(make_eager_step(key[0], ecco, use_eps), "chain", *args)
+        elif st is None:
+            st = _run(make_autograd_step(model, ecco, use_eps), "autograd", *args)
     return SearchResult(counterfactuals=st.x_cf, converged=st.converged, n_iter=st.n_iter,
                         target_proba=st.proba, nascent=st.nascent,
                         path=torch.stack(st.path) if return_path else None)
+
+
+def _n_classes(model):
+    return next(layer for layer in reversed(model_plan(model))
+                if layer[0] == "linear")[1].out_features
 
 
 def _compiled_run(step, key, use_eps, args):
@@ -346,7 +374,7 @@ def _compiled_run(step, key, use_eps, args):
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module=r"torch(\.|$)")  # its own, while compiling
-            st = _run(step, True, *args)
+            st = _run(step, "compiled", *args)
     except Exception as exc:  # compilation unavailable or failed: the eager step answers
         _FAILED.add(key)
         _STEPS.pop((key, use_eps), None)

@@ -31,7 +31,7 @@ import torch
 
 from ._projection import mask_step, project
 
-__all__ = ["make_eager_step", "make_fused_step"]
+__all__ = ["make_eager_step", "make_autograd_step", "make_fused_step"]
 
 _aten = torch.ops.aten
 
@@ -122,13 +122,39 @@ def _eager_head(z, target, one_hot, ecco, sc):
     return p_t, g
 
 
+def _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps):
+    """Common end of the eager steps: cost subgradient, projected step, convergence, nascent.
+
+    g is the gradient of the cross-entropy (+ energy) at the input, or, when ``w_in`` is
+    given, at the output of a first linear layer with weight ``w_in`` (its product is fused
+    with the cost term).
+    """
+    c, cost_weight = cons
+    cost = torch.sub(x, x0).sign_()  # L1 subgradient [A, D]
+    if cost_weight is not None:
+        cost.mul_(cost_weight)
+    if w_in is None:
+        g = g.add_(cost, alpha=sc[1])
+    else:
+        g = torch.addmm(cost, g, w_in, beta=sc[1])  # lambda * cost + g @ W_in
+    if c is None:
+        x_next = torch.add(x, g, alpha=-sc[0])
+    else:
+        x_next = project(x + mask_step(g.mul_(-sc[0]), c), x0, c, hard=False)
+    done = p_t >= sc[5]
+    fin = live & done
+    if use_eps:
+        close = (x - x0).abs().amax(dim=1) <= sc[4]
+        nas = torch.where(close[:, None], x, nas)
+    return p_t, done, fin, live ^ fin, fin.sum(), x_next, nas
+
+
 def make_eager_step(layers, ecco, use_eps):
     """The eager step for a plan key's layers (see the module docstring for its signature)."""
     binary = _binary(layers)
     stop = len(layers) - 1 if binary else len(layers)
 
     def step(x, x0, target, one_hot, nas, live, params, sc, cons):
-        c, cost_weight = cons
         weights, saved, h = _eager_forward(layers, x, params, stop)
         if binary:
             w, b = (params[-2], params[-1]) if layers[-1][3] else (params[-1], None)
@@ -136,23 +162,32 @@ def make_eager_step(layers, ecco, use_eps):
         else:
             p_t, g = _eager_head(h, target, one_hot, ecco, sc)
         g, w_in = _eager_backward(layers, weights, saved, g, stop)
-        cost = torch.sub(x, x0).sign_()  # L1 subgradient [A, D]
-        if cost_weight is not None:
-            cost.mul_(cost_weight)
-        if w_in is None:
-            g = g.add_(cost, alpha=sc[1])
-        else:
-            g = torch.addmm(cost, g, w_in, beta=sc[1])  # lambda * cost + g @ W_in
-        if c is None:
-            x_next = torch.add(x, g, alpha=-sc[0])
-        else:
-            x_next = project(x + mask_step(g.mul_(-sc[0]), c), x0, c, hard=False)
-        done = p_t >= sc[5]
-        fin = live & done
-        if use_eps:
-            close = (x - x0).abs().amax(dim=1) <= sc[4]
-            nas = torch.where(close[:, None], x, nas)
-        return p_t, done, fin, live & ~done, fin.sum(), x_next, nas
+        return _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps)
+
+    return step
+
+
+def make_autograd_step(model, ecco, use_eps):
+    """The step for any differentiable model: autograd through the model only.
+
+    The model runs as in the engine (hooks included); the gradient of the objective with
+    respect to the logits is analytic and fed to one ``autograd.grad`` call through the model,
+    so no graph of the loss is built. ``one_hot`` is built from the logits' width (pass None).
+    """
+
+    cache = {}  # the one-hot of the current target tensor (replaced when the set shrinks)
+
+    def step(x, x0, target, one_hot, nas, live, params, sc, cons):
+        xr = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            z = model(xr)  # [A, C]
+        zd = z.detach()
+        if cache.get("target") is not target:
+            cache["target"] = target
+            cache["one_hot"] = torch.zeros_like(zd).scatter_(1, target[:, None], 1.0)
+        p_t, gz = _eager_head(zd, target, cache["one_hot"], ecco, sc)
+        (g,) = torch.autograd.grad(z, xr, gz)
+        return _finish(x, x0, g, None, p_t, live, nas, sc, cons, use_eps)
 
     return step
 
