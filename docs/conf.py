@@ -173,9 +173,10 @@ def _resolve_reexport(app, env, node, contnode):
 # -- the API reference is complete ---------------------------------------------------------
 # Every name in the ``__all__`` of these modules must appear in an ``autosummary`` of api.rst
 # (a re-exported name under ``skct.<name>``); a missing one is a warning, so ``-W`` fails.
-API_MODULES = ["skct", "skct.search.generators", "skct.search.generators.eccco", "skct.metrics",
-               "skct.evaluation", "skct.evaluation", "skct.evaluation", "skct.plotting", "skct.datasets",
-               "skct.experiments", "skct.search", "skct.losses"]
+API_MODULES = ["skct", "skct.constraints", "skct.search", "skct.search.generators",
+               "skct.search.generators.eccco", "skct.losses", "skct.training", "skct.explain",
+               "skct.metrics", "skct.evaluation", "skct.plotting", "skct.datasets",
+               "skct.experiments", "skct.io"]
 
 
 def _autosummary_entries(path):

@@ -85,31 +85,31 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
     ----------
     schema_ : FeatureSchema
         Kinds, dtypes, observed ranges and median absolute deviations of the user's columns.
-    feature_kinds_ : ndarray of str, shape (n_features_in_,)
+    feature_kinds_ : ndarray of str, shape (n_columns,)
         Kind of each user column.
-    lower_, upper_ : ndarray of shape (n_features_in_,)
+    lower_, upper_ : ndarray of shape (n_columns,)
         Domain bounds in the user's units (``-inf``/``inf`` where unbounded, NaN for
         non-numeric columns).
-    mutability_ : ndarray of str, shape (n_features_in_,)
+    mutability_ : ndarray of str, shape (n_columns,)
         Mutability word per user column.
-    cost_scale_ : ndarray of shape (n_features_in_,)
+    cost_scale_ : ndarray of shape (n_columns,)
         The median absolute deviation of each user column (its standard deviation where the
         MAD is 0, 1.0 where both are): the unit of the default recourse cost,
         ``sum_j |x'_j - x_j| / cost_scale_[j]``.
-    lower_model_, upper_model_ : ndarray of shape (n_features_model_,)
+    lower_model_, upper_model_ : ndarray of shape (n_model_columns,)
         The domain in the model's input space.
-    mutability_model_ : ndarray of str, shape (n_features_model_,)
+    mutability_model_ : ndarray of str, shape (n_model_columns,)
         Mutability word per model column.
     categorical_groups_ : list of ndarray of int
         Model column indices of each one-hot group.
     group_has_dropped_ : ndarray of bool
         Per group, whether its all-zero pattern is a level (``OneHotEncoder(drop=...)``).
-    feature_id_model_ : ndarray of int, shape (n_features_model_,)
+    feature_id_model_ : ndarray of int, shape (n_model_columns,)
         User column of each model column (the columns of a one-hot group share one).
-    grid_scale_model_, grid_offset_model_ : ndarray of shape (n_features_model_,)
+    grid_scale_model_, grid_offset_model_ : ndarray of shape (n_model_columns,)
         ``user = model * grid_scale + grid_offset`` for columns with integer values in the
         user's units (0 scale: continuous).
-    cost_weight_model_ : ndarray of shape (n_features_model_,)
+    cost_weight_model_ : ndarray of shape (n_model_columns,)
         Weight per model column of the cost in the user's units: ``|scale| / cost_scale_``
         (0.5 per one-hot column, so that a change of category costs 1).
     encoding_ : ModelEncoding
