@@ -14,7 +14,24 @@ import numbers
 
 import numpy as np
 
-__all__ = ["transformer_input_indices", "onehot_output_levels", "onehot_dropped_level"]
+# scikit-learn's parameter-validation and fit-context tools are private (underscore modules) but
+# used by scikit-learn-contrib estimators alike; skct imports them here only, so a scikit-learn
+# release that moves them needs one change in this module.
+try:
+    from sklearn.base import _fit_context as fit_context
+    from sklearn.utils import _safe_indexing as safe_indexing
+    from sklearn.utils._param_validation import (HasMethods, Interval, Options, StrOptions,
+                                                 validate_params)
+except ImportError as exc:  # pragma: no cover - depends on the installed scikit-learn
+    raise ImportError(
+        "skct needs scikit-learn's parameter validation (sklearn.base._fit_context, "
+        "sklearn.utils._param_validation), available in scikit-learn 1.6 to 1.8; the installed "
+        f"version does not provide it ({exc})."
+    ) from exc
+
+__all__ = ["transformer_input_indices", "onehot_output_levels", "onehot_dropped_level",
+           "fit_context", "safe_indexing", "HasMethods", "Interval", "Options", "StrOptions",
+           "validate_params"]
 
 
 def transformer_input_indices(ct, name):

@@ -16,10 +16,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._utils import fit_context as _fit_context, Interval, StrOptions
 from ._domain import model_bounds, model_grid_and_cost, raw_bounds
 from ._encoding import ModelEncoding
 from ._resolve import feature_label, resolve_feature

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, Options, validate_params
 
+from .._utils import Interval, Options, validate_params
 from ._validation import check_2d, check_same_shape, reduce_rows
 
 __all__ = ["cost", "redundancy", "sparsity"]

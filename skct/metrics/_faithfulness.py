@@ -10,10 +10,9 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._utils import eval_mode, Interval, StrOptions, validate_params
 from ..losses import energy
-from .._utils import eval_mode
 from ._model import as_logits_fn, device_dtype, input_grad, predict_logits, torch_generator
 from ._plausibility import mean_l1_to_class
 from ._validation import as_indices, check_2d, check_bounds, check_n_classes, reduce_rows

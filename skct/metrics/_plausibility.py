@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from scipy.spatial.distance import cdist
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
 
+from .._utils import Interval, validate_params
 from ._model import as_logits_fn, predict_logits
 from ._validation import (as_1d, as_indices, check_2d, check_n_classes, check_same_features,
                           reduce_rows)

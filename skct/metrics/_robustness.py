@@ -7,9 +7,8 @@ import numbers
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._utils import eval_mode
+from .._utils import eval_mode, Interval, StrOptions, validate_params
 from ._model import (as_logits_fn, checked_forward, cross_entropy, device_dtype, input_grad,
                      predict_logits, to_tensor, torch_generator)
 from ._validation import as_indices, check_2d, check_bounds, check_n_classes

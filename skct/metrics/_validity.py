@@ -6,8 +6,8 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, validate_params
 
+from .._utils import Interval, validate_params
 from ._model import as_logits_fn, predict_logits
 from ._validation import as_indices, check_2d, check_n_classes
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._utils import labels_to_indices
+from .._utils import labels_to_indices, safe_indexing as _safe_indexing
 from ..explain import ModelAdapter
 from ._base import check_matplotlib_support, class_order, literal, pyplot
 

@@ -8,16 +8,15 @@ import numbers
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from .._utils import draw_seed, eval_mode, fit_context as _fit_context, Interval, StrOptions
 from .._config import torch_threads
-from .._utils import draw_seed, eval_mode
 from ..constraints import ActionabilityConstraints
 from ..search.generators import BaseGenerator, resolve_generator
 from ._mlp import MLP

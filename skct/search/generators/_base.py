@@ -8,8 +8,8 @@ import numpy as np
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
-from sklearn.utils._param_validation import Interval
 
+from ..._utils import Interval
 from ...losses import energy  # noqa: F401  (re-exported for generators)
 from ...constraints import TorchConstraints
 from .._projection import mask_step, project, straight_through_harden

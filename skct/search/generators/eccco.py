@@ -7,9 +7,8 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
 
-from ..._utils import eval_mode
+from ..._utils import eval_mode, Interval
 from .ecco import ECCoGenerator
 
 __all__ = ["ECCCoGenerator", "conformal_quantile", "smooth_set_size"]

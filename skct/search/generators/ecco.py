@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numbers
 
-from sklearn.utils._param_validation import Interval
 
+from ..._utils import Interval
 from ._base import BaseGenerator, energy
 
 __all__ = ["ECCoGenerator", "energy_decay"]

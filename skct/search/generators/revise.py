@@ -8,10 +8,10 @@ import numbers
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 from torch import nn
 
+from ..._utils import Interval
 from ...constraints import TorchConstraints
 from .._projection import project, straight_through_harden
 from ._base import BaseGenerator
