@@ -8,20 +8,21 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import torch_threads
+from .._utils import HasMethods, Interval, StrOptions
+from .._utils import fit_context as _fit_context
 from .._utils import is_fitted as _is_fitted
 from ..constraints import ActionabilityConstraints
 from ..search import search, sparsify
 from ..search.generators import BaseGenerator, resolve_generator
 from ._adapter import ModelAdapter
 from ._repair import changed_features, count_changed, to_user_values
-from ._result import CounterfactualResult, resolve_targets
+from ._result import CounterfactualPath, CounterfactualResult, resolve_targets
 
 __all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets",
            "SPARSITY_MARGIN"]
@@ -70,7 +71,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         (like ``SelectFromModel``). ``True``: the estimator must already be fitted.
         ``False``: always fit a clone.
     return_path : bool, default=False
-        Keep every search iterate in :meth:`explain`'s result.
+        Keep every search iterate in :meth:`explain`'s result (stored compactly, for the
+        rows still searching at each step only; ``result.path`` pads it when read).
     cost : {"mad", "l1"}, default="mad"
         The search's cost term. ``"mad"``: L1 in the user's units, each column over its median
         absolute deviation (the usual recourse cost; a change of category costs 1). ``"l1"``:
@@ -87,6 +89,14 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         :meth:`explain` always returns the last iterate, with ``valid`` False.
     random_state : int, RandomState or None, default=None
         Seeds random targets and the REVISE autoencoder.
+    batch_size : int or None, default=None
+        :meth:`explain` and :meth:`transform` process the rows in chunks of this many (the
+        preprocessing, the search, the sparsification and the check of the returned rows),
+        so that the working memory is bounded by the chunk, not by ``len(X)``; None is one
+        chunk. The results are the same for any value: targets are drawn for all rows first,
+        and every row's search, sparsification and check are independent of the other rows'
+        (up to float rounding: torch may compute the forward of a row searched alone
+        differently from the same row's in a batch).
 
     Attributes
     ----------
@@ -136,11 +146,13 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         "sparsify_changes": ["boolean"],
         "invalid": [StrOptions({"nan", "keep"})],
         "random_state": ["random_state"],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
     }
 
     def __init__(self, estimator, *, generator="generic", target=None, constraints=None,
                  decision_threshold=0.75, max_iter=100, prefit="auto", return_path=False,
-                 cost="mad", sparsify_changes=True, invalid="nan", random_state=None):
+                 cost="mad", sparsify_changes=True, invalid="nan", random_state=None,
+                 batch_size=None):
         self.estimator = estimator
         self.generator = generator
         self.target = target
@@ -153,6 +165,7 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         self.sparsify_changes = sparsify_changes
         self.invalid = invalid
         self.random_state = random_state
+        self.batch_size = batch_size
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -292,37 +305,66 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         """
         check_is_fitted(self, "estimator_")
         X = self._check_X(X, reset=False)
-        adapter = self.adapter_
-        Z = self._model_space(X)
-        proba = adapter.predict_proba_model(Z)
+        n = X.shape[0]
+        step = n if self.batch_size is None else self.batch_size
+        chunks = [slice(s, min(s + step, n)) for s in range(0, n, step)]
+        Z = self._model_space(X) if len(chunks) == 1 else None
+        # targets are drawn for all rows at once: the chunking cannot change them
+        proba = self._proba(Z, X, chunks)  # [N, C]
         rng = check_random_state(self.random_state)
         spec = self.target if target is None else target
         t_idx = resolve_targets(spec, self.classes_, proba.argmax(axis=1), rng)
+        p0 = proba[np.arange(n), t_idx]
+        # every row's search, sparsification and check is its own: chunks give the same rows
+        parts = [self._explain_rows(_take(X, s), Z, t_idx[s], p0[s]) for s in chunks]
+        factuals_model = np.concatenate([p["x"] for p in parts])
+        path = None
+        if self.return_path:
+            path = CounterfactualPath(factuals_model, self.max_iter + 1)
+            for s, p in zip(chunks, parts):
+                if p["piece"] is not None:
+                    path.add(p["piece"][0] + s.start, p["piece"][1])
+        return CounterfactualResult(
+            counterfactuals=_concat_rows([p["cf"] for p in parts]),
+            factuals=X.copy(),
+            targets=self.classes_[t_idx],
+            valid=np.concatenate([p["valid"] for p in parts]),
+            converged=np.concatenate([p["converged"] for p in parts]),
+            n_iter=np.concatenate([p["n_iter"] for p in parts]),
+            target_proba=np.concatenate([p["p_t"] for p in parts]),
+            counterfactuals_model=np.concatenate([p["Z_ret"] for p in parts]),
+            factuals_model=factuals_model,
+            target_index=t_idx,
+            feature_names_model=self.adapter_.feature_names_model(X),
+            path=path,
+            n_changed=np.concatenate([p["n_changed"] for p in parts]),
+        )
 
-        x = adapter.to_tensor(Z)
+    def _proba(self, Z, X, chunks):
+        """Class probabilities [N, C] of the factuals (chunk by chunk when ``Z`` is None)."""
+        if Z is not None:
+            return self.adapter_.predict_proba_model(Z)
+        return np.concatenate([self.adapter_.predict_proba_model(self._model_space(_take(X, s)))
+                               for s in chunks])
+
+    def _explain_rows(self, X, Z, t_idx, p0):
+        """Search, return and check the rows of one chunk (``Z``: their model space, or None).
+
+        Returns a dict of per-row arrays (``cf``, ``valid``, ``converged``, ``n_iter``,
+        ``p_t``, ``Z_ret``, ``x``, ``n_changed``) and ``piece``: (searched rows, their path)
+        or None.
+        """
+        Z = self._model_space(X) if Z is None else Z
+        x = self.adapter_.to_tensor(Z)  # [n, D]
         t = torch.as_tensor(t_idx, device=x.device)
-        p0 = proba[np.arange(len(t_idx)), t_idx]
         with torch_threads():
-            x_cf, converged, n_iter, path = self._search(x, t, p0)
+            x_cf, converged, n_iter, piece = self._search(x, t, p0)
         cf, Z_ret, n_changed = self._returned_rows(X, x, x_cf)
         proba_ret = np.asarray(self.estimator_.predict_proba(self._as_fitted(cf)))
         p_t = proba_ret[np.arange(len(t_idx)), t_idx]
         valid = (proba_ret.argmax(axis=1) == t_idx) & (p_t >= self.decision_threshold)
-        return CounterfactualResult(
-            counterfactuals=cf,
-            factuals=X.copy(),
-            targets=self.classes_[t_idx],
-            valid=valid,
-            converged=converged,
-            n_iter=n_iter,
-            target_proba=p_t,
-            counterfactuals_model=Z_ret,
-            factuals_model=x.cpu().double().numpy(),
-            target_index=t_idx,
-            feature_names_model=adapter.feature_names_model(X),
-            path=path,
-            n_changed=n_changed,
-        )
+        return dict(cf=cf, valid=valid, converged=converged, n_iter=n_iter, p_t=p_t,
+                    Z_ret=Z_ret, x=x.cpu().double().numpy(), n_changed=n_changed, piece=piece)
 
     def _search(self, x, t, p0):
         """The batched search of the rows that need one, then the post-hoc sparsification.
@@ -332,7 +374,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         ``tau + SPARSITY_MARGIN * (1 - tau)``, so that :func:`~skct.search.sparsify` has room
         to revert the changes the decision does not need while keeping ``p >= tau``.
 
-        Returns ``(x_cf [N, D] tensor, converged [N], n_iter [N], path or None)``.
+        Returns ``(x_cf [N, D] tensor, converged [N], n_iter [N], piece)``; ``piece`` is
+        ``(searched rows [A], their search path)`` with ``return_path``, else None.
         """
         tau = self.decision_threshold
         # without sparsification every row goes through the engine (it decides step 0 itself)
@@ -340,12 +383,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         x_cf = x.clone()
         converged = np.ones(len(p0), dtype=bool)
         n_iter = np.zeros(len(p0), dtype=np.int64)
-        path = None
-        if self.return_path:
-            path = np.broadcast_to(x.cpu().double().numpy(),
-                                   (self.max_iter + 1,) + tuple(x.shape)).copy()
         if todo.size == 0:
-            return x_cf, converged, n_iter, path
+            return x_cf, converged, n_iter, None
         rows = torch.as_tensor(todo, device=x.device)
         tau_search = tau + SPARSITY_MARGIN * (1 - tau) if self.sparsify_changes else tau
         c = self._torch_constraints
@@ -358,9 +397,11 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         x_cf[rows] = found
         converged[todo] = (res.target_proba >= tau).cpu().numpy()
         n_iter[todo] = res.n_iter.cpu().numpy()
-        if path is not None:
-            path[:, todo] = res.path.cpu().double().numpy()
-        return x_cf, converged, n_iter, path
+        piece = None
+        if self.return_path:  # compact when the engine kept it so (read lazily)
+            compact = res.compact_path
+            piece = (todo, compact if compact is not None else res.path)
+        return x_cf, converged, n_iter, piece
 
     def _returned_rows(self, X, x, x_cf):
         """The search's rows in the user's columns, kinds and dtypes, and in the model's space.
@@ -431,6 +472,31 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         if "estimator_" in state:
             self.adapter_ = ModelAdapter(self.estimator_)
             self._torch_constraints = self._to_torch()
+
+
+def _take(X, rows):
+    """The rows ``rows`` (a slice) of an array or DataFrame."""
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+
+
+def _concat_rows(parts):
+    """The chunks' counterfactuals as one array or DataFrame (categories joined in order)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not isinstance(parts[0], pd.DataFrame):
+        return np.concatenate(parts)
+    parts = [p.copy() for p in parts]
+    for col in parts[0].columns:
+        dtypes = [p[col].dtype for p in parts]
+        if isinstance(dtypes[0], pd.CategoricalDtype) and any(d != dtypes[0] for d in dtypes):
+            # categories of the first appearance first, as one chunk would have found them
+            cats = pd.Index(pd.unique(np.concatenate(
+                [np.asarray(d.categories, dtype=object) for d in dtypes])))
+            cats = cats.astype(dtypes[0].categories.dtype) if all(
+                d.categories.dtype == dtypes[0].categories.dtype for d in dtypes) else cats
+            for p in parts:
+                p[col] = p[col].cat.set_categories(cats)
+    return pd.concat(parts, axis=0)
 
 
 def _blank_rows(cf, rows):

@@ -8,7 +8,54 @@ import numpy as np
 
 from .._utils import labels_to_indices
 
-__all__ = ["CounterfactualResult", "resolve_targets"]
+__all__ = ["CounterfactualPath", "CounterfactualResult", "resolve_targets"]
+
+
+class CounterfactualPath:
+    """The search iterates of an explanation in model space, kept compact until read.
+
+    Rows that were not searched stay at their factual; each searched chunk of rows keeps its
+    search's path (a :class:`~skct.search.SearchResult` path, compact or dense). :meth:`to_dense`
+    builds the padded ``[n_steps, N, D]`` float64 array.
+
+    Parameters
+    ----------
+    factuals : array-like [N, D]
+        The factuals in model space (the value of rows never searched).
+    n_steps : int
+        Length of the path (``max_iter + 1``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> path = CounterfactualPath(torch.zeros(3, 2), n_steps=2)
+    >>> path.add(torch.tensor([1]), torch.ones(2, 1, 2))  # row 1 searched, dense piece
+    >>> path.to_dense()[:, :, 0].tolist()
+    [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+
+    def __init__(self, factuals, n_steps):
+        self.factuals = factuals
+        self.n_steps = int(n_steps)
+        self.pieces = []  # (rows [A] long, path of those rows: compact or Tensor [T + 1, A, D])
+
+    @property
+    def shape(self):
+        """``(n_steps, N, D)``, the shape of :meth:`to_dense`."""
+        return (self.n_steps,) + tuple(self.factuals.shape)
+
+    def add(self, rows, path):
+        """The rows ``rows`` [A] followed ``path`` (``to_dense()`` or a Tensor [T + 1, A, D])."""
+        self.pieces.append((rows, path))
+
+    def to_dense(self):
+        """The padded path, an ndarray of float64 [n_steps, N, D]."""
+        base = np.asarray(self.factuals, dtype=np.float64)  # [N, D]
+        out = np.broadcast_to(base, self.shape).copy()  # [T + 1, N, D]
+        for rows, path in self.pieces:
+            dense = path.to_dense() if hasattr(path, "to_dense") else path  # [T + 1, A, D]
+            out[:, np.asarray(rows)] = dense.detach().cpu().double().numpy()
+        return out
 
 
 @dataclass
@@ -44,7 +91,10 @@ class CounterfactualResult:
     feature_names_model : ndarray of str or None
         Names of the model-space columns.
     path : ndarray of shape (max_iter + 1, n_rows, n_features_model) or None
-        Every search iterate in model space, when requested.
+        Every search iterate in model space, when requested. Built on first access from
+        :attr:`compact_path` (then kept); may also be given as an array.
+    compact_path : CounterfactualPath or None
+        The same iterates, kept per searched chunk for the rows still searching only.
     n_changed : ndarray of int or None
         Number of features (user columns; a one-hot group is one) that differ from the factual.
     """
@@ -63,12 +113,38 @@ class CounterfactualResult:
     path: np.ndarray | None = field(default=None, repr=False)
     n_changed: np.ndarray | None = None
 
+    @property
+    def compact_path(self):
+        """The path as a :class:`CounterfactualPath` (None if none was kept or given dense)."""
+        p = self.__dict__.get("_path")
+        return p if isinstance(p, CounterfactualPath) else None
+
     def __repr__(self):
         n = len(self.valid)
         changed = "" if self.n_changed is None or not n else \
             f", median_n_changed={float(np.median(self.n_changed)):g}"
         return (f"CounterfactualResult(n_rows={n}, valid={int(self.valid.sum())}/{n}, "
                 f"mean_n_iter={self.n_iter.mean() if n else 0:.1f}{changed})")
+
+
+def _get_path(self):
+    p = self.__dict__.get("_path")
+    if not isinstance(p, CounterfactualPath):
+        return p
+    if "_path_dense" not in self.__dict__:
+        self.__dict__["_path_dense"] = p.to_dense()
+    return self.__dict__["_path_dense"]
+
+
+def _set_path(self, value):
+    self.__dict__["_path"] = value
+    self.__dict__.pop("_path_dense", None)
+
+
+# ``path`` stays a dataclass field (constructor, equality) read through a lazy property: the
+# dataclass took the field's default above, so the class attribute can now be the property.
+CounterfactualResult.path = property(
+    _get_path, _set_path, doc="Every search iterate [T + 1, N, D] (dense, built when read).")
 
 
 def resolve_targets(target, classes, predicted_index, rng, param="target"):

@@ -16,7 +16,68 @@ import torch
 from .._utils import eval_mode
 from ..constraints import TorchConstraints
 
-__all__ = ["SearchResult", "search"]
+__all__ = ["SearchPath", "SearchResult", "search"]
+
+
+class SearchPath:
+    """Every iterate of a search, stored compactly: per step, only the rows that moved.
+
+    Step ``t`` of the path holds, for every row, the value it had after its last update at a
+    step ``<= t`` (rows never updated keep ``initial``), which is the padded
+    ``[n_steps, N, D]`` array the search describes; :meth:`to_dense` builds it on demand.
+    Memory: the values of the rows updated (``sum(n_iter + 1) * D`` for a search) instead of
+    ``n_steps * N * D``.
+
+    Parameters
+    ----------
+    initial : Tensor [N, D]
+        Each row's value before its first update (kept by reference, not copied).
+    n_steps : int
+        Length of the path (``max_iter + 1`` for a search).
+
+    Examples
+    --------
+    >>> import torch
+    >>> path = SearchPath(torch.zeros(3, 1), n_steps=3)
+    >>> path.record(0, torch.tensor([0, 1, 2]), torch.tensor([[1.0], [2.0], [3.0]]))
+    >>> path.record(1, torch.tensor([2]), torch.tensor([[4.0]]))
+    >>> path.to_dense()[:, :, 0]
+    tensor([[1., 2., 3.],
+            [1., 2., 4.],
+            [1., 2., 4.]])
+    """
+
+    def __init__(self, initial, n_steps):
+        self.initial = initial
+        self.n_steps = int(n_steps)
+        self.updates = []  # (step t, rows [A] long, values [A, D]) in recording order
+
+    @property
+    def shape(self):
+        """``(n_steps, N, D)``, the shape of :meth:`to_dense`."""
+        return (self.n_steps,) + tuple(self.initial.shape)
+
+    def record(self, t, rows, values):
+        """Rows ``rows`` [A] take the values ``values`` [A, D] at step ``t`` (by reference)."""
+        if not 0 <= t < self.n_steps:
+            raise ValueError(f"step {t} is outside the path's {self.n_steps} steps.")
+        self.updates.append((int(t), rows, values))
+
+    def to_dense(self, dtype=None, device=None):
+        """The padded path, a Tensor [n_steps, N, D] (in ``dtype`` on ``device`` if given)."""
+        dtype = self.initial.dtype if dtype is None else dtype
+        device = self.initial.device if device is None else device
+        out = torch.empty(self.shape, dtype=dtype, device=device)  # [T + 1, N, D]
+        cur = self.initial.to(dtype=dtype, device=device, copy=True)  # [N, D]
+        ups = sorted(self.updates, key=lambda u: u[0])  # stable: recording order within a step
+        j = 0
+        for t in range(self.n_steps):
+            while j < len(ups) and ups[j][0] == t:
+                _, rows, values = ups[j]
+                cur[rows.to(device)] = values.to(dtype=dtype, device=device)
+                j += 1
+            out[t] = cur
+        return out
 
 
 @dataclass
@@ -39,7 +100,10 @@ class SearchResult:
         adversarial example of counterfactual training. Equal to the factuals if ``epsilon``
         was None.
     path : Tensor [T + 1, N, D] or None
-        Every iterate (frozen rows repeat their last value), when requested.
+        Every iterate (frozen rows repeat their last value), when requested. Built on first
+        access from :attr:`compact_path` (then kept); may also be given as a dense Tensor.
+    compact_path : SearchPath or None
+        The same iterates, stored per step for the rows still searching only.
     """
 
     counterfactuals: torch.Tensor
@@ -50,9 +114,35 @@ class SearchResult:
     path: torch.Tensor | None = None
 
     @property
+    def compact_path(self):
+        """The path as a :class:`SearchPath` (None if none was kept or it was given dense)."""
+        p = self.__dict__.get("_path")
+        return p if isinstance(p, SearchPath) else None
+
+    @property
     def total_steps(self):
         """Row-steps actually computed (sum of ``n_iter``): the search's work."""
         return int(self.n_iter.sum())
+
+
+def _get_path(self):
+    p = self.__dict__.get("_path")
+    if not isinstance(p, SearchPath):
+        return p
+    if "_path_dense" not in self.__dict__:
+        self.__dict__["_path_dense"] = p.to_dense()
+    return self.__dict__["_path_dense"]
+
+
+def _set_path(self, value):
+    self.__dict__["_path"] = value
+    self.__dict__.pop("_path_dense", None)
+
+
+# ``path`` stays a dataclass field (constructor, equality) read through a lazy property: the
+# dataclass took the field's default above, so the class attribute can now be the property.
+SearchResult.path = property(_get_path, _set_path,
+                             doc="Every iterate [T + 1, N, D] (dense, built on first access).")
 
 
 def search(model, x, target, generator, constraints: TorchConstraints | None = None, *,
@@ -81,7 +171,8 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
     epsilon : float or None
         L-infinity radius for the nascent (adversarial) iterate.
     return_path : bool
-        Keep every iterate (memory: (T + 1) * N * D).
+        Keep every iterate. Stored compactly (memory: the rows still searching at each step,
+        ``sum(n_iter + 1) * D`` values); ``result.path`` pads it to [T + 1, N, D] when read.
 
     Returns
     -------
@@ -113,7 +204,7 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
         converged = torch.zeros(n, dtype=torch.bool, device=x.device)
         n_iter = torch.zeros(n, dtype=torch.long, device=x.device)
         nascent = x.clone()
-        path = []
+        path = SearchPath(x, max_iter + 1) if return_path else None
 
         for t in range(max_iter + 1):
             s = s_act.requires_grad_(True)
@@ -129,9 +220,8 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
             done = pa >= decision_threshold  # [A]
             last = t == max_iter
             n_done = int(done.sum())
-            if return_path:
-                x_cf[idx] = xc_det
-                path.append(x_cf.clone())
+            if return_path:  # only the rows still searching, by reference (xc is new)
+                path.record(t, idx, xc_det)
             if last or n_done:
                 out = torch.ones_like(done) if last else done
                 rows = idx[out]
@@ -155,16 +245,11 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
                 s_old = s.detach()
             s_act = generator.update(s_old, grad, x_act, c).detach()
 
-        if return_path:
-            # rows frozen early repeat their last value; pad to T + 1 entries
-            while len(path) < max_iter + 1:
-                path.append(x_cf.clone())
-
     return SearchResult(
         counterfactuals=x_cf,
         converged=converged,
         n_iter=n_iter,
         target_proba=proba,
         nascent=nascent,
-        path=torch.stack(path) if return_path else None,
+        path=path,
     )
