@@ -11,7 +11,11 @@ Run one data set, resumably, and write the results page::
     skct datasets
 
 ``python -m skct ...`` does the same. Exit codes: 0 success, 1 a run failed (e.g. a data file
-is missing), 2 bad arguments (including an unknown data set).
+is missing), 2 bad arguments (including an unknown data set), 130 interrupted (Ctrl-C; the
+stages an experiment finished are kept and the same command resumes it).
+
+The help and ``skct datasets`` load neither torch, scikit-learn nor the experiment runner: the
+runner is imported only by the ``experiment`` and ``report`` commands.
 """
 
 from __future__ import annotations
@@ -173,6 +177,8 @@ def _cmd_experiment(args, parser):
                            random_state=args.random_state, force=args.force,
                            plots=not args.no_plots, verbose=verbose,
                            evaluation=evaluation or None)
+        except KeyboardInterrupt as exc:  # main() prints one line and returns 130
+            raise KeyboardInterrupt(f"{name}: {exc}" if str(exc) else name) from None
         except (FileNotFoundError, ValueError) as exc:
             print(f"skct experiment: error: {name}: {exc}", file=sys.stderr)
             failed.append(name)
@@ -220,9 +226,20 @@ def main(argv=None):
     Returns
     -------
     int
-        0 on success, 1 when a run failed, 2 for bad arguments.
+        0 on success, 1 when a run failed, 2 for bad arguments, 130 when interrupted
+        (Ctrl-C): a one-line message on stderr, no traceback.
+
+    Examples
+    --------
+    >>> from skct.cli import main
+    >>> main(["datasets"])  # doctest: +ELLIPSIS
+    name                paper   batch   tau  n_cf lambda_reg  mutability: adv/reg  source
+    linearly_separable  LS         30   0.5  1000       0.01                0 / 0  generated
+    ...
+    0
     """
     parser = _parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         if args.command == "datasets":
@@ -233,6 +250,23 @@ def main(argv=None):
     except SystemExit as exc:  # argparse errors (2) and --help (0)
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 2)
+    except KeyboardInterrupt as exc:
+        _say_interrupted(getattr(args, "command", None), str(exc))
+        return 130
+
+
+def _say_interrupted(command, detail):
+    """The one line printed on Ctrl-C (exit code 130)."""
+    where = f" ({detail})" if detail else ""
+    if command == "experiment":
+        text = (f"skct experiment: interrupted{where}; finished stages are kept; run the same "
+                "command again to resume")
+    else:
+        text = f"skct{' ' + command if command else ''}: interrupted{where}"
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (KeyboardInterrupt, OSError):  # a second Ctrl-C, or stderr closed
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 
+from skct import io as skct_io
 from skct.cli import main
 from skct.experiments import (
     DATASET_NAMES,
@@ -221,10 +221,11 @@ def test_run_experiment_writes_results(first_run):
     out, res = first_run
     root = out / "linearly_separable"
     for name in ("results.json", "metrics.csv", "robustness.json", "reductions.json",
-                 "models/baseline.pkl", "models/ct_single.pkl", "models/ct_mutability.pkl",
+                 "models/baseline.skct", "models/ct_single.skct", "models/ct_mutability.skct",
                  "evaluation/counterfactuals.csv.gz", "evaluation/runs.csv.gz",
                  "plots/robustness.png", "plots/counterfactuals.png"):
         assert (root / name).exists(), name
+    assert not list(root.rglob("*.pkl")) and not list(root.rglob("*.joblib"))  # no pickles
     saved = json.loads((root / "results.json").read_text())
     assert saved["dataset"] == "linearly_separable"
     for key in ("data", "settings", "models", "reductions", "validity_difference", "paper",
@@ -311,8 +312,8 @@ def test_run_experiment_writes_results(first_run):
     assert (rows.loc[(rows["experiment"] == "mutability") & rows["converged"], "target_proba"]
             < 0.95).any()
     # training constraints: x0 immutable (and protected) only for the mutability model
-    mut_clf = joblib.load(root / "models" / "ct_mutability.pkl")
-    single_clf = joblib.load(root / "models" / "ct_single.pkl")
+    mut_clf = skct_io.load(root / "models" / "ct_mutability.skct")
+    single_clf = skct_io.load(root / "models" / "ct_single.skct")
     assert mut_clf.protect_immutable and list(mut_clf.constraints_.mutability_) == ["none",
                                                                                     "both"]
     assert not single_clf.protect_immutable
@@ -418,7 +419,7 @@ def test_attack_bounds_are_the_data_bounds(first_run, monkeypatch):
     from skct.experiments._settings import evaluation_config
 
     out, _ = first_run
-    clf = joblib.load(out / "linearly_separable" / "models" / "baseline.pkl")
+    clf = skct_io.load(out / "linearly_separable" / "models" / "baseline.skct")
     data = load_experiment_data("linearly_separable", n_samples=200)
     seen = []
 

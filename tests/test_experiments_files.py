@@ -1,5 +1,7 @@
 """The experiment results folder: plain formats, verified reuse, no symbolic link followed."""
 
+import hashlib
+import io
 import json
 import pickle
 import shutil
@@ -9,11 +11,14 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.preprocessing import FunctionTransformer
 
+from skct import io as skct_io
 from skct.experiments import run_experiment
 from skct.experiments._checkpoints import PART_FORMAT, read_part, write_part
 from skct.experiments._files import ResultsFolder, frame_from_json, frame_to_json
-from skct.experiments._stages import Computed, Stage, run_stage
+from skct.experiments._stages import Computed, Stage, Unusable, run_stage
+from skct.experiments._training import load_model
 
 SMALL = dict(max_epochs=2, n_runs=2, n_factuals=4, lambda_energies=[5.0], verbose=0,
              plots=False, evaluation={"n_bootstrap": 50, "n_attack": 50, "n_sensitivity": 20,
@@ -94,6 +99,38 @@ def test_stage_reuses_only_verified_files(tmp_path):
     assert (tmp_path / "r" / "data" / "blob.bin").read_bytes() == b"payload"
     other = run_stage(folder, Stage("demo", "demo.json", {"x": 2}), compute)
     assert not other.skipped  # other inputs, other fingerprint
+
+
+def test_stage_recomputes_when_restore_finds_its_files_unusable(tmp_path):
+    folder = ResultsFolder(tmp_path / "r")
+    stage = Stage("demo", "demo.json", {"x": 1})
+    run_stage(folder, stage, lambda: Computed({"n": 1}, files={"old.bin": b"old"}))
+
+    def restore(value, files):
+        if "new.bin" not in files:
+            raise Unusable("its record lists no new.bin")
+        return files["new.bin"]
+
+    logged = []
+    res = run_stage(folder, stage, lambda: Computed({"n": 2}, files={"new.bin": b"new"}),
+                    restore=restore, log=logged.append)
+    assert not res.skipped and res.rejected == "its record lists no new.bin"
+    assert logged == ["demo: found demo.json but its record lists no new.bin; recomputing"]
+    again = run_stage(folder, stage, None, restore=restore, log=logged.append)
+    assert again.skipped and again.obj == b"new" and again.rejected is None and len(logged) == 1
+
+
+def test_history_summary_of_an_interrupted_fit():
+    from types import SimpleNamespace
+
+    from skct.experiments._training import history_summary
+
+    assert history_summary(SimpleNamespace(history_=[])) == {"epochs": 0}
+    rows = [{"epoch": 1, "train_loss": 0.5, "train_ce": 0.4, "cf_valid": 0.5},
+            {"epoch": 2, "train_ce": 0.3}]  # Ctrl-C in epoch 2: its row has no train_loss
+    assert history_summary(SimpleNamespace(history_=rows)) == {
+        "epochs": 1, "train_loss_last": 0.5, "train_ce_last": 0.4, "cf_valid_first": 0.5,
+        "cf_valid_last": 0.5}
 
 
 def test_writes_replace_a_planted_link(tmp_path):
@@ -208,15 +245,84 @@ def test_planted_checkpoints_never_run(results, tmp_path):
     assert _numbers(res) == _numbers(first)
 
 
+def _pickle_bytes(marker):
+    buffer = io.BytesIO()
+    joblib.dump(_Planted(marker), buffer)
+    return buffer.getvalue()
+
+
+def _rerun_loud(out, capsys):
+    capsys.readouterr()
+    res = run_experiment(DATASET, out_dir=out, **{**SMALL, "verbose": 1})
+    return res, capsys.readouterr().out
+
+
 def test_changed_model_file_is_retrained_not_loaded(results, tmp_path):
     out, first = results
     marker = tmp_path / "marker.txt"
-    model = out / DATASET / "models" / "baseline.pkl"
-    joblib.dump(_Planted(marker), model)
+    model = out / DATASET / "models" / "baseline.skct"
+    model.write_bytes(_pickle_bytes(marker))
     res = run_experiment(DATASET, out_dir=out, **SMALL)
     assert not marker.exists()
     assert "train_baseline" not in res["skipped"] and "train_ct_single" in res["skipped"]
-    assert joblib.load(model).__class__.__name__ == "CounterfactualTrainedClassifier"
+    assert skct_io.load(model).__class__.__name__ == "CounterfactualTrainedClassifier"
+    assert _numbers(res) == _numbers(first)
+
+
+def test_planted_model_pickle_never_runs(finished, results, tmp_path, capsys):
+    # regression: a record naming models/baseline.pkl with its digest made the runner
+    # joblib.load the pickle on resume (which ran the planted code)
+    out, first = results
+    marker = tmp_path / "marker.txt"
+    planted = _pickle_bytes(marker)
+    joblib.load(io.BytesIO(planted))  # the payload does run when unpickled ...
+    assert marker.exists()
+    marker.unlink()
+    models = out / DATASET / "models"
+    record = json.loads((models / "baseline.json").read_text())
+    record["files"] = {"models/baseline.pkl": hashlib.sha256(planted).hexdigest()}
+    (models / "baseline.json").write_text(json.dumps(record))  # the former layout
+    (models / "baseline.pkl").write_bytes(planted)
+    (models / "baseline.skct").unlink()
+    (models / "ct_single.pkl").write_bytes(planted)  # a stray pickle next to a valid model
+    res, printed = _rerun_loud(out, capsys)
+    assert not marker.exists()  # ... but never here: the model is retrained
+    assert "train_baseline" not in res["skipped"] and "train_ct_single" in res["skipped"]
+    assert "evaluate" in res["skipped"]  # same settings, same fingerprints: results reused
+    assert "removed models/baseline.pkl" in printed and "without loading it" in printed
+    assert "removed models/ct_single.pkl" in printed
+    assert not list(models.glob("*.pkl"))
+    clf = skct_io.load(models / "baseline.skct")
+    assert clf.__class__.__name__ == "CounterfactualTrainedClassifier"
+    assert _numbers(res) == _numbers(first)
+    # the evaluation was reused: the retrained model is the one it was computed with
+    original = skct_io.load(finished[0] / DATASET / "models" / "baseline.skct")
+    X = np.random.RandomState(0).randn(20, 2)
+    np.testing.assert_array_equal(clf.predict_proba(X), original.predict_proba(X))
+
+
+def test_a_record_without_the_model_file_is_unusable():
+    with pytest.raises(Unusable, match="lists no models/baseline.skct"):
+        load_model("baseline", {"models/baseline.pkl": b"not loaded"})
+    with pytest.raises(Unusable, match="was refused"):
+        load_model("baseline", {"models/baseline.skct": b"not a zip"})
+
+
+def test_refused_model_file_is_retrained(results, capsys):
+    # a file whose digest was forged along with it, holding a class skct.io does not trust
+    out, first = results
+    models = out / DATASET / "models"
+    buffer = io.BytesIO()
+    skct_io.save(FunctionTransformer(), buffer)
+    (models / "baseline.skct").write_bytes(buffer.getvalue())
+    record = json.loads((models / "baseline.json").read_text())
+    record["files"] = {"models/baseline.skct": hashlib.sha256(buffer.getvalue()).hexdigest()}
+    (models / "baseline.json").write_text(json.dumps(record))
+    res, printed = _rerun_loud(out, capsys)
+    assert "train_baseline" not in res["skipped"]
+    assert "models/baseline.skct was refused" in printed and "FunctionTransformer" in printed
+    assert skct_io.load(models / "baseline.skct").__class__.__name__ == \
+        "CounterfactualTrainedClassifier"
     assert _numbers(res) == _numbers(first)
 
 

@@ -60,20 +60,46 @@ and cost of *valid* counterfactuals only, draws the factuals per run among the r
 predicts as the factual class and aggregates per run; ``evaluate`` returns batch means over all
 counterfactuals of a (model, generator) cell.
 
-Modules: ``_settings`` (the paper's settings as data), ``_data`` (loading and preprocessing),
-``_training``, ``_evaluation`` (counterfactuals and their metrics), ``_robustness``,
-``_statistics`` (reductions), ``_plots``, ``_stages`` (the resumable-stage helper),
-``_files`` (the results folder), ``_checkpoints`` (evaluation checkpoints), ``_runner``
-(:func:`run_experiment`) and ``_report`` (the results page, prose in
-``templates/results.md``).
+Modules: ``_names`` (the data set names, importing nothing), ``_settings`` (the paper's
+settings as data), ``_data`` (loading and preprocessing), ``_training``, ``_evaluation``
+(counterfactuals and their metrics), ``_robustness``, ``_statistics`` (reductions), ``_plots``,
+``_stages`` (the resumable-stage helper), ``_files`` (the results folder), ``_checkpoints``
+(evaluation checkpoints), ``_runner`` (:func:`run_experiment`) and ``_report`` (the results
+page, prose in ``templates/results.md``). Only ``_names`` is imported with the package; every
+other public name is imported on first use (PEP 562), so the command line's help and
+``skct datasets`` do not load torch, scikit-learn or the runner.
 """
 
-from . import _data, _report, _runner, _settings, _statistics
-from ._data import *  # noqa: F401,F403
-from ._report import *  # noqa: F401,F403
-from ._runner import *  # noqa: F401,F403
-from ._settings import *  # noqa: F401,F403
-from ._statistics import *  # noqa: F401,F403
+from __future__ import annotations
 
-__all__ = sorted(_settings.__all__ + _data.__all__ + _statistics.__all__ + _runner.__all__
-                 + _report.__all__)
+import importlib
+
+from ._names import DATASET_NAMES, PAPER_LABELS, SYNTHETIC_DATASETS  # noqa: F401
+
+#: Public name -> the private module that defines it (imported on first use).
+_LAZY = {
+    **dict.fromkeys(("EVALUATION_SETTINGS", "EXPERIMENTS", "MODELS", "MUTABILITY_SETTINGS",
+                     "PAPER_ACCURACY", "PAPER_AVERAGES", "PAPER_RESULTS", "PAPER_SETTINGS",
+                     "REFERENCE_BUDGETS", "REFERENCE_EVAL_THRESHOLDS", "REFERENCE_STEP_SIZE",
+                     "SHARED_SETTINGS", "paper_settings"), "_settings"),
+    "load_experiment_data": "_data",
+    "bootstrap_reduction": "_statistics",
+    "reference_reduction": "_statistics",
+    "run_experiment": "_runner",
+    "load_results": "_report",
+    "write_results_markdown": "_report",
+}
+
+__all__ = sorted(["DATASET_NAMES", "PAPER_LABELS", "SYNTHETIC_DATASETS", *_LAZY])
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

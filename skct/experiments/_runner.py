@@ -54,7 +54,14 @@ from ._settings import (
 )
 from ._stages import Computed, Stage, run_stage
 from ._statistics import all_reductions
-from ._training import describe_training, fit_model, load_model, model_params
+from ._training import (
+    describe_training,
+    fit_model,
+    legacy_model_file,
+    load_model,
+    model_file,
+    model_params,
+)
 
 __all__ = ["run_experiment"]
 
@@ -87,7 +94,8 @@ class _Run:
 
     def stage(self, stage, compute, restore=None):
         """:func:`run_stage`, recording the stage's time and whether it was skipped."""
-        res = run_stage(self.folder, stage, compute, force=self.force, restore=restore)
+        res = run_stage(self.folder, stage, compute, force=self.force, restore=restore,
+                        log=self.log)
         self.timings[stage.name] = res.time_s
         if res.skipped:
             self.skipped.append(stage.name)
@@ -112,8 +120,10 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
         One of :data:`DATASET_NAMES`.
     out_dir : str or path-like
         Results go to ``out_dir/<dataset>/``: ``results.json``, ``metrics.csv``,
-        ``models/{baseline,ct_single,ct_mutability}.pkl`` (joblib pickles of the fitted
-        classifiers), ``evaluation/counterfactuals.csv.gz`` (one row per counterfactual),
+        ``models/{baseline,ct_single,ct_mutability}.skct`` (the fitted classifiers, stored
+        with :func:`skct.io.save` and read back with :func:`skct.io.load`, which executes no
+        code from the file; a pickle left by an earlier version is deleted, never loaded),
+        ``evaluation/counterfactuals.csv.gz`` (one row per counterfactual),
         ``evaluation/runs.csv.gz`` (IP* per run and target), ``robustness.json``,
         ``reductions.json`` and ``plots/*.png``; each stage's record (``models/<name>.json``,
         ``evaluation/meta.json``, ``robustness.json``, ``reductions.json``,
@@ -159,6 +169,13 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
     dict
         The content of ``results.json`` (see :func:`write_results_markdown`), plus
         ``"skipped"``: the stages taken from earlier runs.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, also when it interrupts a training (whose classifier would return the model
+        trained so far): that model is not stored, the stages already finished are kept and
+        the same call resumes from them.
 
     Examples
     --------
@@ -235,6 +252,8 @@ def _train_models(run):
                        "random_state": run.random_state, "categorical": run.data.categorical,
                        "immutable": run.data.immutable, "protect": MODELS[name]["protect"]})
 
+        _remove_legacy_model(run, name)
+
         def compute(name=name, p=p):
             run.log(describe_training(name, p))
             return fit_model(name, p, run.data, run.random_state, run.verbose, run.log)
@@ -245,6 +264,16 @@ def _train_models(run):
             run.log(f"train {name}: done in {fmt_time(res.time_s)}")
         models[name], training[name] = res.obj, res
     return models, training
+
+
+def _remove_legacy_model(run, name):
+    """Delete a pickled model of an earlier version (``models/<name>.pkl``) without loading it."""
+    legacy = legacy_model_file(name)
+    if run.folder.exists(legacy):
+        run.folder.remove(legacy)
+        run.log(f"train {name}: removed {legacy}, a pickle from an earlier skct version, "
+                f"without loading it (loading a pickle runs code from the file); models are "
+                f"now stored as {model_file(name)}")
 
 
 def _evaluate(run, models, train_fp):

@@ -2,7 +2,8 @@
 
 Everything the runner and the report read about the paper lives here as plain dictionaries
 and tuples; :func:`paper_settings` and :func:`evaluation_config` turn them into the
-settings of one run.
+settings of one run. The data set names themselves are defined in :mod:`._names` (which
+imports nothing, for the command line) and re-exported here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import copy
 import numbers
 
 import numpy as np
+
+from ._names import DATASET_NAMES, PAPER_LABELS, SYNTHETIC_DATASETS
 
 __all__ = [
     "DATASET_NAMES",
@@ -30,19 +33,6 @@ __all__ = [
     "SYNTHETIC_DATASETS",
     "paper_settings",
 ]
-
-#: Data sets of the paper, in the order of its tables.
-DATASET_NAMES = ("linearly_separable", "circles", "moons", "overlapping", "adult",
-                 "california_housing", "credit_default", "gmsc", "mnist")
-
-#: The paper's synthetic data sets (generated in code; the others are read from data files).
-SYNTHETIC_DATASETS = ("linearly_separable", "circles", "moons", "overlapping")
-
-#: The paper's abbreviation of each data set (its table rows), e.g. ``"CH"`` for
-#: ``"california_housing"``; the results page and ``skct datasets`` show data sets by these.
-PAPER_LABELS = {"linearly_separable": "LS", "circles": "Circ", "moons": "Moon",
-                "overlapping": "OL", "adult": "Adult", "california_housing": "CH",
-                "credit_default": "Cred", "gmsc": "GMSC", "mnist": "MNIST"}
 
 #: Training settings shared by all data sets (paper): MLP with one hidden layer of 32 units,
 #: Adam with learning rate 1e-3, 100 epochs, lambda_div 0.5, lambda_adv 0.25, epsilon 0.3,

@@ -6,7 +6,9 @@ fingerprint of everything the stage depends on, the stage's JSON-able value, its
 SHA-256 of every artefact. On the next run the stage is skipped only when the record's
 fingerprint matches and every artefact is a regular file with the recorded digest: the bytes
 handed back for reuse are the verified ones. Anything else (no record, other settings, a
-missing, changed or linked file) recomputes the stage.
+missing, changed or linked file) recomputes the stage, and so does a verified record whose
+``restore`` function finds its files unusable (it raises :class:`Unusable`, e.g. a record of
+an older file format).
 
 Cache busting is :data:`FORMAT`, one number for every stage: raise it when what a stage
 computes or writes changes without a change of its inputs.
@@ -24,6 +26,11 @@ __all__ = []
 
 #: Version of the stages' computations and files; part of every fingerprint.
 FORMAT = 1
+
+
+class Unusable(Exception):
+    """Raised by a stage's ``restore`` function: the verified files cannot be reused (the
+    message says why); :func:`run_stage` recomputes the stage."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class Computed:
 @dataclass
 class StageResult:
     """A stage's outcome: ``value``, verified ``files``, ``obj`` (computed or restored),
-    ``fingerprint``, ``time_s`` (of the run that computed it) and ``skipped``."""
+    ``fingerprint``, ``time_s`` (of the run that computed it), ``skipped`` and ``rejected``
+    (why a found record was not reused, when ``restore`` raised :class:`Unusable`)."""
 
     value: Any
     files: dict
@@ -63,6 +71,7 @@ class StageResult:
     fingerprint: str
     time_s: float
     skipped: bool
+    rejected: str | None = None
 
 
 def verified_record(folder, stage):
@@ -81,7 +90,7 @@ def verified_record(folder, stage):
     return record, files
 
 
-def run_stage(folder, stage, compute, *, force=False, restore=None):
+def run_stage(folder, stage, compute, *, force=False, restore=None, log=None):
     """Skip ``stage`` when its verified record exists (unless ``force``), else compute it.
 
     Parameters
@@ -93,7 +102,10 @@ def run_stage(folder, stage, compute, *, force=False, restore=None):
     force : bool, default=False
         Recompute even when a valid record exists.
     restore : callable or None
-        ``restore(value, files) -> obj`` rebuilds the in-memory object of a skipped stage.
+        ``restore(value, files) -> obj`` rebuilds the in-memory object of a skipped stage; it
+        raises :class:`Unusable` when the files cannot be reused (the stage is recomputed).
+    log : callable or None
+        ``log(line)`` is told why a found record is not reused before the stage is recomputed.
 
     Returns
     -------
@@ -101,11 +113,18 @@ def run_stage(folder, stage, compute, *, force=False, restore=None):
     """
     fp = stage.fingerprint
     found = None if force else verified_record(folder, stage)
+    rejected = None
     if found is not None:
         record, files = found
-        obj = restore(record["value"], files) if restore is not None else None
-        return StageResult(record["value"], files, obj, fp, float(record.get("time_s") or 0.0),
-                           True)
+        try:
+            obj = restore(record["value"], files) if restore is not None else None
+        except Unusable as exc:
+            rejected = str(exc) or "its files cannot be reused"
+            if log is not None:
+                log(f"{stage.name}: found {stage.record} but {rejected}; recomputing")
+        else:
+            return StageResult(record["value"], files, obj, fp,
+                               float(record.get("time_s") or 0.0), True)
     start = time.perf_counter()
     out = compute()
     elapsed = time.perf_counter() - start if out.time_s is None else float(out.time_s)
@@ -115,4 +134,4 @@ def run_stage(folder, stage, compute, *, force=False, restore=None):
         "stage": stage.name, "fingerprint": fp, "time_s": elapsed,
         "files": {rel: sha256(data) for rel, data in out.files.items()},
         "value": out.value})
-    return StageResult(out.value, dict(out.files), out.obj, fp, elapsed, False)
+    return StageResult(out.value, dict(out.files), out.obj, fp, elapsed, False, rejected)

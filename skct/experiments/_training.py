@@ -1,4 +1,10 @@
-"""Training: the classifier parameters of the three models, building, fitting and storing them."""
+"""Training: the classifier parameters of the three models, building, fitting and storing them.
+
+Fitted models are stored with :func:`skct.io.save` (``models/<name>.skct``: JSON, numpy arrays
+and plain tensors) and read back with :func:`skct.io.load`, which executes no code from the
+file. A fit interrupted with Ctrl-C raises ``KeyboardInterrupt`` here, so that an incomplete
+model is never recorded as a finished stage.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,17 @@ import io
 import time
 import warnings
 
-import joblib
 import numpy as np
 from skorch.callbacks import Callback
 
+from .. import io as skct_io
 from ..search.generators import ECCoGenerator
 from ..training import CounterfactualTrainedClassifier
 from ._data import constraints_for
 from ._files import finite_float, jsonable
 from ._progress import fmt_time
 from ._settings import CT_ONLY, MODELS, paper_settings
-from ._stages import Computed
+from ._stages import Computed, Unusable
 
 __all__ = []
 
@@ -39,8 +45,10 @@ class EpochProgressCallback(Callback):
             share = "" if valid is None or not np.isfinite(valid) else \
                 f", valid counterfactuals {valid:.2f}"
             elapsed = time.perf_counter() - getattr(self, "_start", time.perf_counter())
+            loss = h.get("train_loss")
+            loss = "n/a" if loss is None else f"{loss:.4f}"
             print(f"    {self.label}: epoch {epoch}/{net.max_epochs}, loss "
-                  f"{h['train_loss']:.4f}{share} ({fmt_time(elapsed)})", flush=True)
+                  f"{loss}{share} ({fmt_time(elapsed)})", flush=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,9 +95,27 @@ def build_classifier(params, constraints, random_state, label, verbose):
 
 
 def history_summary(clf):
-    h = clf.history_
+    """The training summary of ``clf.history_``: epochs, last losses, share of valid
+    counterfactuals.
+
+    Only complete epochs count: after Ctrl-C the last row may lack its losses, and after no
+    finished epoch the history is empty (then ``{"epochs": 0}``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> history_summary(SimpleNamespace(history_=[]))
+    {'epochs': 0}
+    >>> rows = [{"epoch": 1, "train_loss": 0.5, "cf_valid": 0.25}, {"epoch": 2}]
+    >>> history_summary(SimpleNamespace(history_=rows))
+    {'epochs': 1, 'train_loss_last': 0.5, 'cf_valid_first': 0.25, 'cf_valid_last': 0.25}
+    """
+    h = [row for row in (clf.history_ or []) if row.get("train_loss") is not None]
+    out = {"epochs": len(h)}
+    if not h:
+        return out
     last = h[-1]
-    out = {"epochs": len(h), "train_loss_last": finite_float(last["train_loss"])}
+    out["train_loss_last"] = finite_float(last["train_loss"])
     for key in ("train_ce", "train_div", "train_reg", "train_adv"):
         if key in last:
             out[f"{key}_last"] = finite_float(last[key])
@@ -99,6 +125,15 @@ def history_summary(clf):
         out["cf_valid_first"] = finite_float(valid[0])
         out["cf_valid_last"] = finite_float(valid[-1])
     return out
+
+
+def check_complete(name, clf, caught):
+    """Raise ``KeyboardInterrupt`` when the fit of model ``name`` stopped early (Ctrl-C: the
+    classifier warns and returns the model trained so far), naming the epochs done."""
+    interrupted = any("Training was interrupted" in str(w.message) for w in caught)
+    done = history_summary(clf)["epochs"]
+    if interrupted or done < clf.max_epochs:
+        raise KeyboardInterrupt(f"training {name} after {done} of {clf.max_epochs} epochs")
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,8 +156,9 @@ def fit_model(name, params, data, random_state, verbose, log):
 
     Returns a :class:`~skct.experiments._stages.Computed` whose ``value`` is the training
     summary (parameters, protection, history, skipped batches, training accuracy), ``files``
-    the pickled classifier (``models/<name>.pkl``), ``obj`` the classifier and ``time_s`` the
-    time of the fit alone.
+    the classifier stored with :func:`skct.io.save` (``models/<name>.skct``), ``obj`` the
+    classifier and ``time_s`` the time of the fit alone. Raises ``KeyboardInterrupt`` when the
+    fit was interrupted (nothing is stored then).
     """
     protect = MODELS[name]["protect"]
     clf = build_classifier(params, constraints_for(data, protect=protect), random_state,
@@ -132,13 +168,14 @@ def fit_model(name, params, data, random_state, verbose, log):
         warnings.simplefilter("always")
         clf.fit(data.X_train, data.y_train)
     elapsed = time.perf_counter() - start
+    check_complete(name, clf, caught)
     n_nonfinite = sum("Non-finite training loss" in str(w.message) for w in caught)
     if n_nonfinite:
         log(f"train {name}: {n_nonfinite} batch(es) skipped for a non-finite loss")
-    if verbose >= 1 and clf.callbacks is not None:  # keep pickles free of print hooks
+    if verbose >= 1 and clf.callbacks is not None:  # keep model files free of print hooks
         clf.set_params(callbacks=None)
     buffer = io.BytesIO()
-    joblib.dump(clf, buffer)
+    skct_io.save(clf, buffer)
     meta = {"params": params, "protect": protect, "history": history_summary(clf),
             "nonfinite_batches": n_nonfinite,
             "train_accuracy": float((clf.predict(data.X_train) == data.y_train).mean())}
@@ -147,15 +184,28 @@ def fit_model(name, params, data, random_state, verbose, log):
 
 
 def model_file(name):
-    """Path of model ``name``'s file in the results folder."""
+    """Path of model ``name``'s file in the results folder (a :func:`skct.io.save` file)."""
+    return f"models/{name}.skct"
+
+
+def legacy_model_file(name):
+    """Where earlier versions stored model ``name`` as a joblib pickle: never loaded, since
+    loading a pickle runs code from the file; the model is retrained instead."""
     return f"models/{name}.pkl"
 
 
 def load_model(name, files):
-    """The classifier stored by :func:`fit_model` (bytes already verified by the stage).
+    """The classifier stored by :func:`fit_model`, read with :func:`skct.io.load`.
 
-    The file is a joblib pickle: loading it runs code from the file, so only the digest
-    recorded with the stage makes it trusted. Models will move to a format that loads
-    without executing code.
+    The stage has already checked the bytes against the digest it recorded; loading them
+    executes no code from the file (plain data, allow-listed classes). Raises
+    :class:`~skct.experiments._stages.Unusable` (the stage then retrains) when the record
+    lists no such file (a record of the former pickle format) or the file is refused.
     """
-    return joblib.load(io.BytesIO(files[model_file(name)]))
+    data = files.get(model_file(name))
+    if data is None:
+        raise Unusable(f"its record lists no {model_file(name)}")
+    try:
+        return skct_io.load(io.BytesIO(data))
+    except skct_io.UnsafeFileError as exc:
+        raise Unusable(f"{model_file(name)} was refused: {exc}") from None
