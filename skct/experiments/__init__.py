@@ -50,10 +50,12 @@ Every stage writes its artefacts under ``out_dir/<dataset>/`` with a record of i
 fingerprint and the digests of its files, and is skipped when the record matches the settings
 and the files are unchanged (a changed setting recomputes that stage and the ones after it;
 ``force=True`` recomputes everything). The evaluation also checkpoints each (experiment,
-model, generator) task as plain JSON. No symbolic link inside the results folder is followed
-when writing or deleting. The collected numbers are written to ``results.json`` and
-``metrics.csv``, and :func:`write_results_markdown` turns the results of several data sets
-into the results page (by default ``results.md`` inside the results folder).
+model, generator) task as plain JSON, and the fitted models are :func:`skct.io.save` files
+(``models/<name>.skct``), read back with :func:`skct.io.load`: nothing in the folder is
+unpickled. No symbolic link inside the results folder is followed when writing or deleting.
+The collected numbers are written to ``results.json`` and ``metrics.csv``, and
+:func:`write_results_markdown` turns the results of several data sets into the results page
+(by default ``results.md`` inside the results folder).
 
 Why the evaluation is not :func:`skct.evaluation.evaluate`: the paper reports implausibility
 and cost of *valid* counterfactuals only, draws the factuals per run among the rows each model
