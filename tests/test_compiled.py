@@ -145,7 +145,7 @@ def test_linear_without_bias_and_trailing_activation():
     assert model.training and model[1].training
 
 
-def test_skct_mlp_read_through_fx():
+def test_skct_mlp_read_as_a_chain():
     X, target, _ = _problem()
     torch.manual_seed(2)
     module = MLP(D, 2, hidden_layer_sizes=(8, 8))
@@ -163,6 +163,19 @@ class _Residual(nn.Module):
         return self.b(torch.relu(self.a(x)) + x)
 
 
+class _SideEffects(nn.Module):
+    """A chain of layers in a module of its own whose forward records each call."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(D, 8), nn.ReLU(), nn.Linear(8, 2))
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((len(x), self.training))
+        return self.body(x)
+
+
 @pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
 def test_custom_module_through_autograd(gen):
     """A model that is not a chain of layers (here a residual block) runs with autograd."""
@@ -171,6 +184,17 @@ def test_custom_module_through_autograd(gen):
     model = _Residual()
     assert model_plan(model) is None and supports(model, gen, None, X)
     _assert_same(*_both(model, X, target, gen, _constraints(), epsilon=0.3, return_path=True))
+
+
+def test_custom_module_code_runs_only_in_the_search():
+    """Reading the structure never runs the model's code; the search runs it in eval mode."""
+    X, target, _ = _problem()
+    torch.manual_seed(4)
+    model = _SideEffects().train()
+    assert supports(model, GenericGenerator(), None, X) and not model.calls
+    res = compiled_search(model, X, target, GenericGenerator(), max_iter=4)
+    assert len(model.calls) == int(res.n_iter.max()) + 1
+    assert not any(training for _, training in model.calls) and model.training
 
 
 def test_hooks_and_callables_through_autograd():
@@ -187,6 +211,20 @@ def test_hooks_and_callables_through_autograd():
     assert calls
     func = functools.partial(model)  # any callable returning logits
     _assert_same(*_both(func, X, target, GenericGenerator(step_size=0.02)))
+
+
+@pytest.mark.parametrize("max_iter", [0, 3])
+def test_model_runs_with_gradients_as_in_the_engine(max_iter):
+    """A hook that sees the grad mode behaves the same, even at the last (tested-only) step."""
+    X, target, model = _problem()
+    model = nn.Sequential(*[m for m in model])
+    modes = []
+    handle = model.register_forward_pre_hook(lambda m, a: modes.append(torch.is_grad_enabled()))
+    try:
+        compiled_search(model, X, target, GenericGenerator(), max_iter=max_iter)
+    finally:
+        handle.remove()
+    assert modes and all(modes)
 
 
 def test_unsupported_searches():

@@ -117,9 +117,9 @@ def supports(model, generator, constraints, x):
     True for a CPU float32/float64 search with the Generic or ECCo generator (exact classes)
     and constraints with mutability, bounds and cost weights only (no one-hot groups, integer
     grids or limit on changed features), whatever the model. A model that is a chain of
-    ``nn.Linear`` layers and ReLU/LeakyReLU/Tanh/Sigmoid activations (an ``nn.Sequential``, or
-    a module whose forward fx traces to such a chain; no hooks) gets analytic gradients; any
-    other model runs with autograd through the model only. ``SKCT_COMPILED_SEARCH=0`` in the
+    ``nn.Linear`` layers and ReLU/LeakyReLU/Tanh/Sigmoid activations (an ``nn.Sequential`` or
+    skct's ``MLP``, without hooks) gets analytic gradients; any other model runs with autograd
+    through the model only. ``SKCT_COMPILED_SEARCH=0`` in the
     environment turns the fast path off.
 
     Parameters
@@ -263,8 +263,10 @@ def _run(step, kind, model, x, target, constraints, objective, threshold, max_it
         if compiled:  # one compilation for every working-set size
             for a in (st.x, st.x0, st.nas, st.target, st.one_hot, st.live):
                 torch._dynamo.maybe_mark_dynamic(a, 0)
+        final = {"final": True} if t == max_iter and not compiled else {}
         p_t, done, fin, live_next, n_fin, x_next, nas = step(
-            st.x, st.x0, st.target, st.one_hot, st.nas, st.live, params, scalars[t], cons)
+            st.x, st.x0, st.target, st.one_hot, st.nas, st.live, params, scalars[t], cons,
+            **final)
         if return_path:
             st.snapshot()
         if t == max_iter:

@@ -1,21 +1,21 @@
-"""What the compiled search can run: a model read as a chain of layers, and the checks on it.
+"""What the fast search can run analytically: a model read as a chain of layers.
 
-The compiled search (:mod:`skct.search._compiled`) computes input gradients analytically, so it
+The chain step of :mod:`skct.search._compiled` computes input gradients analytically, so it
 needs the model as a plain chain of ``nn.Linear`` layers and elementwise activations (ReLU,
 LeakyReLU, Tanh, Sigmoid; Identity and Dropout, which are the identity in eval mode). Such a
-chain is read from an ``nn.Sequential`` (nested ones too) or, for other modules, from a
-``torch.fx`` trace of their forward; anything else (hooks, branches, other layers) is not a
-chain and the eager engine runs instead.
+chain is read from an ``nn.Sequential`` (nested ones too) or skct's own
+:class:`~skct.training.MLP`, without running any of the model's code. Anything else (other
+modules, hooks, other layers) is not read as a chain: the fast path then runs the model itself,
+with autograd, as the engine does.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import operator
+import sys
 import weakref
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["model_plan", "plan_key", "constraints_supported"]
@@ -23,10 +23,6 @@ __all__ = ["model_plan", "plan_key", "constraints_supported"]
 #: Elementwise activations the analytic backward knows, by module type.
 _ACT_MODULES = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid",
                 nn.LeakyReLU: "leaky_relu"}
-#: The same activations as functions or tensor methods (``F.relu(h)``, ``h.tanh()``).
-_ACT_FUNCS = {torch.relu: "relu", F.relu: "relu", torch.tanh: "tanh", torch.sigmoid: "sigmoid",
-              F.leaky_relu: "leaky_relu", "relu": "relu", "tanh": "tanh",
-              "sigmoid": "sigmoid"}
 #: Modules that are the identity in eval mode (the search runs the model in eval mode).
 _IDENTITY = (nn.Identity, nn.Dropout, nn.AlphaDropout)
 
@@ -45,6 +41,7 @@ _KNOWN_FIELDS = {"lower", "upper", "mut", "group_index", "group_mask", "group_mu
 
 def _signature(model):
     """Cheap fingerprint of a model's structure: changes when a submodule is replaced."""
+    # (the class's forward and an instance-level forward too, in case either is replaced)
     return (type(model).forward, model.__dict__.get("forward"),
             tuple((name, id(m), type(m)) for name, m in model.named_modules()))
 
@@ -91,53 +88,18 @@ def _sequential_layers(seq):
     return layers
 
 
-def _function_layer(node):
-    """Layer tuple of an activation applied as a function or method (fx node), else False."""
-    kind = _ACT_FUNCS.get(node.target)
-    if kind is None or kind == "leaky_relu" and node.op != "call_function":
-        return False
-    if kind == "leaky_relu":
-        slope = node.args[1] if len(node.args) > 1 else node.kwargs.get("negative_slope", 0.01)
-        if not isinstance(slope, (int, float)):
-            return False
-        return ("act", kind, float(slope))
-    extra = {k: v for k, v in node.kwargs.items() if k != "inplace"}
-    if len(node.args) != 1 or extra:
-        return False
-    return ("act", kind, 0.0)
+def _chain_of(model):
+    """The Sequential whose chain of layers is the model's forward, or None.
 
-
-def _traced_layers(model):
-    """Layers of a module whose forward is a chain of supported calls (``torch.fx`` trace)."""
-    try:
-        graph = torch.fx.symbolic_trace(model).graph
-    except Exception:  # any forward fx cannot trace is simply not a chain
-        return None
-    modules = dict(model.named_modules())
-    layers, previous = [], None
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            if previous is not None:
-                return None  # more than one input
-            previous = node
-            continue
-        if node.op == "output":
-            return layers if node.args[0] is previous else None
-        if not node.args or node.args[0] is not previous or len(node.users) != 1:
-            return None  # not a chain: branches, extra inputs or unused values
-        if node.op == "call_module":
-            if len(node.args) != 1 or node.kwargs:
-                return None
-            layer = _module_layer(modules[node.target])
-        elif node.op in ("call_function", "call_method") and node.target is not operator.getitem:
-            layer = _function_layer(node)
-        else:
-            return None
-        if layer is False:
-            return None
-        if layer is not None:
-            layers.append(layer)
-        previous = node
+    ``nn.Sequential`` itself, or the ``net`` of skct's :class:`~skct.training.MLP` (looked up
+    only if skct.training is already imported: an MLP cannot exist otherwise).
+    """
+    if isinstance(model, nn.Sequential):
+        return model
+    training = sys.modules.get("skct.training")
+    mlp = getattr(training, "MLP", None)
+    if mlp is not None and type(model) is mlp and isinstance(model.net, nn.Sequential):
+        return model.net
     return None
 
 
@@ -154,10 +116,8 @@ def model_plan(model):
     cached = _PLANS.get(model)
     if cached is not None and cached[0] == sig:
         return cached[1]
-    if isinstance(model, nn.Sequential):
-        layers = _sequential_layers(model)
-    else:
-        layers = _traced_layers(model)
+    chain = _chain_of(model)
+    layers = None if chain is None else _sequential_layers(chain)
     plan = None
     if layers and any(layer[0] == "linear" for layer in layers):
         plan = tuple(layers)

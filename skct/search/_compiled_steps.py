@@ -9,6 +9,8 @@ share one signature::
     step(x, x0, target, one_hot, nas, live, params, sc, cons)
         -> p_t [A], done [A], fin [A], live_next [A], n_fin [], x_next [A, D], nas_next [A, D]
 
+(the eager steps also take ``final=True`` at the last step, which only tests the iterate)
+
 - x, x0, nas: [A, D] iterate, factual, last iterate within epsilon; target [A] long; one_hot
   [A, C] of the target; live [A] bool, rows still searching;
 - params: weights and biases of the model's linear layers (read at call time);
@@ -91,20 +93,35 @@ def _eager_backward(layers, weights, saved, g, stop):
     return g, None
 
 
-def _eager_binary_head(a, w, b, one_hot, ecco, sc):
+def _binary_terms(w, b, one_hot, cache):
+    """What the two-class head reuses across steps: (v = w1 - w0, b1 - b0, y1, +-1 sign).
+
+    Cached on the identity of the weights list and of the one-hot (both change only between
+    searches or when the working set shrinks).
+    """
+    if cache.get("w") is not w:
+        zero = torch.zeros((), dtype=w.dtype)
+        cache["w"], cache["v"] = w, w[1] - w[0]  # [H]
+        cache["db"] = zero if b is None else b[1] - b[0]
+    if cache.get("one_hot") is not one_hot:
+        cache["one_hot"], cache["y1"] = one_hot, one_hot[:, 1]  # [A] 1.0 where target is 1
+        cache["sign"] = 2 * cache["y1"] - 1  # [A] +1 for target 1, -1 for target 0
+    return cache["v"], cache["db"], cache["y1"], cache["sign"]
+
+
+def _eager_binary_head(a, w, b, one_hot, ecco, sc, cache):
     """Two-class head on its input a [A, H]: (p(target) [A], gradient at a [A, H]).
 
     Only z1 - z0 = a . (w1 - w0) + (b1 - b0) is needed: p(target) = sigmoid(+-(z1 - z0)), the
     cross-entropy gradient is (p1 - y1) (w1 - w0). ECCo's energy term adds -coef * w_target.
     """
-    v = w[1] - w[0]  # [H]
-    y1 = one_hot[:, 1]  # [A] 1.0 where the target is class 1
-    d = torch.mv(a, v) if b is None else torch.mv(a, v).add_(b[1] - b[0])  # [A]
-    p_t = torch.sigmoid(d * (2 * y1 - 1))
+    v, db, y1, sign = _binary_terms(w, b, one_hot, cache)
+    d = torch.addmv(db, a, v)  # [A] z1 - z0
+    p_t = torch.sigmoid(d * sign)
     g1 = torch.sigmoid(d).sub_(y1)  # dCE/dz1 = -dCE/dz0
     if not ecco:
         return p_t, torch.outer(g1, v)
-    z1 = torch.mv(a, w[1]) if b is None else torch.mv(a, w[1]).add_(b[1])
+    z1 = torch.mv(a, w[1]) if b is None else torch.addmv(b[1], a, w[1])
     z_t = z1 - (1 - y1) * d  # logit of the target
     coef = (1 - 2 * sc[3] * z_t).mul_(sc[2])  # lambda_E phi_t (1 + 2 r E), E = -z_t
     # gradient at a: g1 v - coef w_target, with w_target = w0 + y1 v
@@ -120,6 +137,16 @@ def _eager_head(z, target, one_hot, ecco, sc):
     if ecco:  # energy penalty lambda_E phi_t (E + r E^2), E = -z_t
         g.addcmul_(one_hot, (1 - 2 * sc[3] * z_t)[:, None], value=-sc[2])
     return p_t, g
+
+
+def _test(x, x0, p_t, live, nas, sc, use_eps):
+    """Convergence test and nascent iterate at x: (done, fin, live_next, n_fin, nas)."""
+    done = p_t >= sc[5]
+    fin = live & done
+    if use_eps:
+        close = (x - x0).abs().amax(dim=1) <= sc[4]
+        nas = torch.where(close[:, None], x, nas)
+    return done, fin, live ^ fin, fin.sum(), nas
 
 
 def _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps):
@@ -141,26 +168,26 @@ def _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps):
         x_next = torch.add(x, g, alpha=-sc[0])
     else:
         x_next = project(x + mask_step(g.mul_(-sc[0]), c), x0, c, hard=False)
-    done = p_t >= sc[5]
-    fin = live & done
-    if use_eps:
-        close = (x - x0).abs().amax(dim=1) <= sc[4]
-        nas = torch.where(close[:, None], x, nas)
-    return p_t, done, fin, live ^ fin, fin.sum(), x_next, nas
+    done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
+    return p_t, done, fin, live_next, n_fin, x_next, nas
 
 
 def make_eager_step(layers, ecco, use_eps):
     """The eager step for a plan key's layers (see the module docstring for its signature)."""
     binary = _binary(layers)
     stop = len(layers) - 1 if binary else len(layers)
+    cache = {}
 
-    def step(x, x0, target, one_hot, nas, live, params, sc, cons):
+    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False):
         weights, saved, h = _eager_forward(layers, x, params, stop)
         if binary:
             w, b = (params[-2], params[-1]) if layers[-1][3] else (params[-1], None)
-            p_t, g = _eager_binary_head(h, w, b, one_hot, ecco, sc)
+            p_t, g = _eager_binary_head(h, w, b, one_hot, ecco, sc, cache)
         else:
             p_t, g = _eager_head(h, target, one_hot, ecco, sc)
+        if final:  # the last iterate is only tested: no backward pass, no step
+            done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
+            return p_t, done, fin, live_next, n_fin, x, nas
         g, w_in = _eager_backward(layers, weights, saved, g, stop)
         return _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps)
 
@@ -177,15 +204,18 @@ def make_autograd_step(model, ecco, use_eps):
 
     cache = {}  # the one-hot of the current target tensor (replaced when the set shrinks)
 
-    def step(x, x0, target, one_hot, nas, live, params, sc, cons):
+    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False):
         xr = x.detach().requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad():  # as in the engine, the model always runs with gradients
             z = model(xr)  # [A, C]
         zd = z.detach()
         if cache.get("target") is not target:
             cache["target"] = target
             cache["one_hot"] = torch.zeros_like(zd).scatter_(1, target[:, None], 1.0)
         p_t, gz = _eager_head(zd, target, cache["one_hot"], ecco, sc)
+        if final:  # the last iterate is only tested
+            done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
+            return p_t, done, fin, live_next, n_fin, x, nas
         (g,) = torch.autograd.grad(z, xr, gz)
         return _finish(x, x0, g, None, p_t, live, nas, sc, cons, use_eps)
 
