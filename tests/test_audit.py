@@ -54,8 +54,10 @@ def test_rows_respect_constraints(adult_setup, report):
         assert cf[col].dtype == rejected[col].dtype
         assert col not in set(report.changes_["feature"])
     assert (cf["hours-per-week"] >= rejected["hours-per-week"]).all()
-    assert rows["actionable"].all()
+    assert rows["actionable"].all() and rows["in_domain"].all()
     assert report.checked_constraints_ == MUTABILITY
+    np.testing.assert_array_equal(rows["recourse"], rows["valid"])
+    np.testing.assert_array_equal(rows["reason"], np.where(rows["valid"], "", "invalid"))
     # categoricals come back as category names the column already knows
     for col in ["workclass", "education", "occupation", "native-country"]:
         assert set(cf[col]) <= set(load_adult(data_home=DATA_HOME).data[col])
@@ -73,8 +75,23 @@ def test_costs_and_changes_in_original_columns(adult_setup, report):
                    .to_numpy())
     np.testing.assert_array_equal(rows["n_changed"].to_numpy(), manual)
     assert rows["n_changed"].max() <= rejected.shape[1] - len(IMMUTABLE)
-    seen = report.factuals_model_.astype(np.float32).astype(np.float64)  # model precision
-    np.testing.assert_allclose(rows["cost"], np.abs(report.counterfactuals_model_ - seen).sum(1))
+    # cost="l1": the distance in the model's input space (the default is now "mad")
+    rep_l1 = _audit(*adult_setup, cost="l1")
+    pd.testing.assert_frame_equal(rep_l1.counterfactuals_, cf)  # the cost only measures
+    seen = rep_l1.factuals_model_.astype(np.float32).astype(np.float64)  # model precision
+    np.testing.assert_allclose(rep_l1.rows_["cost"],
+                               np.abs(rep_l1.counterfactuals_model_ - seen).sum(1))
+    assert (rep_l1.rows_["cost"] >= 0).all()
+    # the default: L1 in the user's units over each column's MAD, a category change costs 1
+    c = report.explainer_.constraints_
+    mad = np.zeros(len(rows))
+    for j, col in enumerate(rejected.columns):
+        if c.feature_kinds_[j] == "categorical":
+            mad += cf[col].astype(object).to_numpy() != rejected[col].astype(object).to_numpy()
+        else:
+            mad += np.abs(cf[col].to_numpy(float) - rejected[col].to_numpy(float)) \
+                / c.cost_scale_[j]
+    np.testing.assert_allclose(rows["cost"], mad)
     assert (rows["cost"] >= 0).all()
     # the long change table agrees with the per-row counts and values
     counts = report.changes_.groupby("position").size()

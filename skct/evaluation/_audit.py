@@ -26,18 +26,29 @@ from ..constraints import ActionabilityConstraints
 from ..explain import CounterfactualExplainer, resolve_targets
 from ..metrics import cost as cost_metric
 from ._audit_report import RecourseAuditReport
-from ._changes import actionable, changed_matrix, changes_long
+from ._changes import changed_matrix, changes_long, recourse_checks, user_cost
 from ._groups import resolve_groups
 
 __all__ = ["recourse_audit"]
 
 _ORD = {"l1": 1, "l2": 2, "linf": np.inf}
 
+#: How the report names each cost.
+COST_TEXT = {
+    "mad": "L1 in the user's units, each column over its median absolute deviation (a change "
+           "of category costs 1)",
+    "l1": "l1 distance in the model's input space (standardized units for scaled numerical "
+          "columns; a changed one-hot category adds 2)",
+    "l2": "l2 distance in the model's input space",
+    "linf": "largest change in the model's input space",
+}
+
 
 def _check_args(target, constraints, cost, batch_size, X):
     """The audited rows as (X as given, X as a DataFrame); ValueError naming the parameter."""
-    if isinstance(cost, str) and cost not in _ORD:
-        raise ValueError(f"cost: expected 'l1', 'l2', 'linf' or a callable, got {cost!r}.")
+    if isinstance(cost, str) and cost != "mad" and cost not in _ORD:
+        raise ValueError("cost: expected 'mad', 'l1', 'l2', 'linf' or a callable, got "
+                         f"{cost!r}.")
     if not (isinstance(batch_size, numbers.Integral) and batch_size >= 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if constraints is not None and not isinstance(constraints, ActionabilityConstraints):
@@ -70,11 +81,31 @@ def _predicted_indices(explainer, X):
     return pred, idx
 
 
+def _detached(X):
+    """``X`` with string columns on fresh buffers (a DataFrame; other input as it is).
+
+    pandas can hand out a string column's own buffer from ``to_numpy(dtype=object,
+    copy=True)`` when the column was unpickled (as in a joblib worker, or data loaded from a
+    pickle); a search writing into such an array would change the factuals it is compared
+    with. Rebuilding those columns keeps values and dtypes and gives them buffers of their own.
+    """
+    if not isinstance(X, pd.DataFrame):
+        return X
+    strings = [j for j, d in enumerate(X.dtypes) if isinstance(d, pd.StringDtype)]
+    if not strings:
+        return X
+    out = X.copy()
+    for j in strings:
+        col = X.iloc[:, j]
+        out.isetitem(j, col.astype(object).astype(col.dtype))
+    return out
+
+
 def _explain_chunk(explainer, X, targets):
     """Explain one chunk (the explainer runs with the configured torch threads)."""
-    r = explainer.explain(X, target=targets)
+    r = explainer.explain(_detached(X), target=targets)
     return (r.counterfactuals, r.valid, r.target_proba, r.n_iter, r.counterfactuals_model,
-            r.factuals_model, r.feature_names_model)
+            r.factuals_model, r.feature_names_model, r.n_changed)
 
 
 def _search(explainer, X_user, t_labels, batch_size, n_jobs):
@@ -110,9 +141,10 @@ def _row_costs(Z_cf, Z, cost, dtype):
     return out
 
 
-def _row_table(X, cf, group_labels, pred, t_labels, valid, proba, n_iter, row_cost, ok,
-               changed, changes):
+def _row_table(X, cf, group_labels, pred, t_labels, checks, proba, n_iter, row_cost,
+               n_changed, changed, changes):
     """The report's per-row table (groups, decisions, cost, changes, then cf_ columns)."""
+    valid, in_domain, ok, reason = checks
     per_row_text = [[] for _ in range(len(X))]
     for pos, text, feat in zip(changes["position"].tolist(), changes["change"].tolist(),
                                changes["feature"].tolist()):
@@ -124,12 +156,14 @@ def _row_table(X, cf, group_labels, pred, t_labels, valid, proba, n_iter, row_co
     rows["prediction"] = pred
     rows["target"] = t_labels
     rows["valid"] = valid
+    rows["in_domain"] = in_domain
     rows["actionable"] = ok
-    rows["recourse"] = valid & ok
+    rows["recourse"] = valid & in_domain & ok
+    rows["reason"] = reason
     rows["target_proba"] = proba
     rows["n_iter"] = n_iter
     rows["cost"] = row_cost
-    rows["n_changed"] = ch.sum(axis=1).astype(np.int64)
+    rows["n_changed"] = np.asarray(n_changed, dtype=np.int64)
     rows["changed_features"] = [", ".join(str(c) for c, f in zip(cols, r) if f) for r in ch]
     rows["changes"] = ["; ".join(t) for t in per_row_text]
     cf_cols = cf.copy()
@@ -176,13 +210,15 @@ def _params(estimator, target, classes, generator, cost, random_state, class_nam
         "generator": generator if isinstance(generator, str) else type(generator).__name__,
         **settings,
         "cost": cost if isinstance(cost, str) else getattr(cost, "__name__", "custom"),
+        "cost_text": COST_TEXT.get(cost, "custom, in the model's input space")
+        if isinstance(cost, str) else "custom, in the model's input space",
         "random_state": random_state if isinstance(random_state, (int, type(None))) else "rng",
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
 def recourse_audit(estimator, X, *, target, constraints=None, groups=None, generator="generic",
-                   decision_threshold=0.75, max_iter=100, reference=None, cost="l1",
+                   decision_threshold=0.75, max_iter=100, reference=None, cost="mad",
                    change_tol=0.0, batch_size=128, n_jobs=None, random_state=None,
                    class_names=None, model_name=None):
     """Audit the recourse a fitted classifier offers to a population, per group.
@@ -204,9 +240,14 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         The desired decision: one class label for everyone, one per row, or the other class
         of a binary model.
     constraints : ActionabilityConstraints or None, default=None
-        Mutability, bounds and categorical groups, written with raw column names. The search
-        enforces them; the mutability words given by raw column name are also rechecked on the
-        returned counterfactuals (``actionable``).
+        Mutability, bounds, kinds and categorical groups, written with raw column names and in
+        the user's units. The search enforces them, and the audit rechecks them on every
+        returned counterfactual: a row has recourse only when it is ``valid`` (the model
+        predicts the target for the row as returned), ``in_domain`` (inside the fitted domain
+        ``constraints_.lower_``/``upper_``, widened to the factual's own value as the search
+        does, with values of each column's kind: integers integral, categories among the
+        known levels) and ``actionable`` (every column's fitted mutability word holds:
+        immutable columns unchanged, directions respected).
     groups : str, list of str, dict, Series, array-like, callable or None, default=None
         The groupings to compare. A column name of ``X``; a list of column names; a dict
         ``{grouping name: column name, labels per row (array or Series aligned on X's index)
@@ -223,12 +264,15 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         Data to fit the explainer on: the "auto" domain bounds of the constraints and the
         REVISE autoencoder are learned from it, and ECCCo is calibrated on its labels (pass
         ``(X_ref, y_ref)`` for ECCCo). Prefer the training data; None uses ``X``.
-    cost : {"l1", "l2", "linf"} or callable, default="l1"
-        Distance between counterfactual and factual in the model's input space (after
+    cost : {"mad", "l1", "l2", "linf"} or callable, default="mad"
+        What a counterfactual costs. ``"mad"``: L1 in the user's units, each numerical column
+        divided by its median absolute deviation (``constraints_.cost_scale_``), a changed
+        categorical column counting 1 (the usual recourse cost, the one the search uses).
+        ``"l1"``, ``"l2"``, ``"linf"``: the distance in the model's input space (after
         preprocessing: standardized units for scaled numerical columns; under "l1" a changed
-        one-hot category counts 2): :func:`skct.metrics.cost` with ``ord`` 1, 2 or inf (NaN
-        for a row whose counterfactual is not finite). A callable gets ``(Z_cf, Z)`` and
-        returns one value per row.
+        one-hot category counts 2). Both are :func:`skct.metrics.cost` (NaN for a row whose
+        counterfactual is not finite). A callable gets ``(Z_cf, Z)`` in the model's input
+        space and returns one value per row.
     change_tol : float or dict, default=0.0
         A numerical original column counts as changed when it moves by more than this
         (absolute, in the column's units; a dict gives it per column).
@@ -249,6 +293,10 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
     Returns
     -------
     RecourseAuditReport
+        Its ``rows_`` hold, per row, ``valid``, ``in_domain``, ``actionable``, ``recourse``
+        (all three) and ``reason`` (why a row has no recourse, naming the columns; empty for
+        a row with recourse), ``n_changed`` (user columns changed, a one-hot group counting
+        once) and ``cost``.
 
     Examples
     --------
@@ -275,6 +323,8 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
     ['F', 'M', 'gap (max - min)']
     >>> bool((report.counterfactuals_["age"] == rejected["age"]).all())
     True
+    >>> bool(report.rows_.loc[report.rows_["recourse"], "reason"].eq("").all())
+    True
     """
     X_user, X = _check_args(target, constraints, cost, batch_size, X)
     is_frame = isinstance(X_user, pd.DataFrame)
@@ -300,13 +350,18 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
     valid = np.concatenate([p[1] for p in parts]).astype(bool)
     Z_cf = np.concatenate([p[4] for p in parts])
     Z = np.concatenate([p[5] for p in parts])
-    row_cost = _row_costs(Z_cf, Z, cost, getattr(explainer.adapter_, "dtype", None))
+    fitted = explainer.constraints_
+    if isinstance(cost, str) and cost == "mad":
+        row_cost = user_cost(cf, X, fitted)
+    else:
+        row_cost = _row_costs(Z_cf, Z, cost, getattr(explainer.adapter_, "dtype", None))
     changed = changed_matrix(cf, X, change_tol)
-    ok, checked = actionable(cf, X, constraints)
-    changes = changes_long(cf, X, changed, valid & ok)
-    rows = _row_table(X, cf, group_labels, pred, t_labels, valid,
+    in_domain, ok, reason, checked = recourse_checks(cf, X, fitted, valid)
+    changes = changes_long(cf, X, changed, valid & in_domain & ok)
+    rows = _row_table(X, cf, group_labels, pred, t_labels, (valid, in_domain, ok, reason),
                       np.concatenate([p[2] for p in parts]),
-                      np.concatenate([p[3] for p in parts]), row_cost, ok, changed, changes)
+                      np.concatenate([p[3] for p in parts]), row_cost,
+                      np.concatenate([p[7] for p in parts]), changed, changes)
     params = _params(estimator, target, classes, generator, cost, random_state, class_names,
                      model_name, decision_threshold=decision_threshold, max_iter=max_iter,
                      change_tol=change_tol, batch_size=batch_size)

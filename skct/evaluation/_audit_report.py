@@ -18,7 +18,11 @@ __all__ = ["GAP_LABEL", "RecourseAuditReport"]
 GAP_LABEL = "gap (max - min)"
 
 #: Per-group statistics compared between groups.
-_STATISTICS = ("share_recourse", "median_cost", "mean_cost", "mean_n_changed")
+_STATISTICS = ("share_recourse", "median_n_changed", "median_cost", "mean_cost",
+               "mean_n_changed")
+
+#: Why a row has no recourse, as ``rows_["reason"]`` starts each part.
+REASONS = ("invalid", "out of domain", "not actionable")
 
 
 def _holders(col, value):
@@ -42,13 +46,17 @@ class RecourseAuditReport:
     ----------
     rows_ : DataFrame
         One row per audited individual (index of ``X``): the group label of each grouping,
-        ``prediction`` (the model's decision on the factual), ``target``, ``valid`` (``p(target
-        | x') >= decision_threshold``), ``actionable`` (the mutability constraints given by raw
-        column name hold in the original columns: rechecked, not trusted), ``recourse`` (valid
-        and actionable), ``target_proba``, ``n_iter``, ``cost``, ``n_changed`` (original columns
-        changed, a categorical column counting once), ``changed_features`` (comma separated),
-        ``changes`` (readable ``"col: old -> new"`` list), then the counterfactual's columns
-        prefixed ``"cf_"``.
+        ``prediction`` (the model's decision on the factual), ``target``, ``valid`` (the model
+        predicts the target for the returned row with ``p(target | x') >=
+        decision_threshold``), ``in_domain`` (every value inside the fitted domain in the
+        user's units, widened to the factual's own value, and of its column's kind),
+        ``actionable`` (every column's fitted mutability word holds: rechecked, not trusted),
+        ``recourse`` (valid, in the domain and actionable), ``reason`` (why not: ``"invalid"``,
+        ``"out of domain: <columns>"``, ``"not actionable: <columns>"``, joined by ``"; "``;
+        empty for a row with recourse), ``target_proba``, ``n_iter``, ``cost``, ``n_changed``
+        (user columns changed, a one-hot group counting once), ``changed_features`` (comma
+        separated), ``changes`` (readable ``"col: old -> new (+delta)"`` list in the user's
+        units), then the counterfactual's columns prefixed ``"cf_"``.
     counterfactuals_ : DataFrame
         The counterfactuals in the original columns (categoricals as category names; values
         the search did not change are returned exactly as given).
@@ -144,9 +152,11 @@ class RecourseAuditReport:
         Returns
         -------
         DataFrame
-            Index (grouping, group). Columns: ``n`` (rows), ``n_recourse`` (valid and
-            actionable), ``share_recourse`` (their share, in [0, 1]), ``median_cost``,
-            ``mean_cost`` and ``mean_n_changed`` (over the rows with recourse),
+            Index (grouping, group). Columns: ``n`` (rows), ``n_recourse`` (valid, in the
+            domain and actionable), ``share_recourse`` (their share, in [0, 1]),
+            ``median_n_changed`` (the sparsity of their recourse: median number of changed
+            columns), ``median_cost``, ``mean_cost`` and ``mean_n_changed`` (over the rows
+            with recourse), ``share_valid`` (share of valid rows, recourse or not),
             ``top_changed`` (features most often changed by them, with their frequency).
             After the groups of each grouping comes a row ``"gap (max - min)"`` holding, per
             statistic, the largest minus the smallest group value (see :meth:`gaps`).
@@ -155,6 +165,7 @@ class RecourseAuditReport:
         cost = self.rows_["cost"].to_numpy()
         nch = self.rows_["n_changed"].to_numpy()
         ok = self.rows_["recourse"].to_numpy()
+        valid = self.rows_["valid"].to_numpy() if "valid" in self.rows_ else ok
         records, index = [], []
         for grouping, order in self.groups_.items():
             labels = self.rows_[grouping].to_numpy()
@@ -168,27 +179,53 @@ class RecourseAuditReport:
                     "n": int(mask.sum()),
                     "n_recourse": int(m.sum()),
                     "share_recourse": float(m.sum() / mask.sum()) if mask.any() else np.nan,
+                    "median_n_changed": float(np.median(nch[m])) if m.any() else np.nan,
                     "median_cost": float(np.median(cost[m])) if m.any() else np.nan,
                     "mean_cost": float(np.mean(cost[m])) if m.any() else np.nan,
                     "mean_n_changed": float(np.mean(nch[m])) if m.any() else np.nan,
+                    "share_valid": float((mask & valid).sum() / mask.sum()) if mask.any()
+                    else np.nan,
                     "top_changed": ", ".join(f"{k} ({v:.0%})" for k, v in f.items()),
                 }
                 stats.append(rec)
                 records.append(rec)
                 index.append((grouping, g))
             gap = {"n": pd.NA, "n_recourse": pd.NA, "top_changed": ""}
-            for key in _STATISTICS:
+            for key in (*_STATISTICS, "share_valid"):
                 vals = np.array([s[key] for s in stats], dtype=np.float64)
                 gap[key] = float(np.nanmax(vals) - np.nanmin(vals)) \
                     if np.isfinite(vals).any() else np.nan
             records.append(gap)
             index.append((grouping, GAP_LABEL))
         out = pd.DataFrame.from_records(
-            records, columns=["n", "n_recourse", *_STATISTICS, "top_changed"])
+            records, columns=["n", "n_recourse", *_STATISTICS, "share_valid", "top_changed"])
         out.index = pd.MultiIndex.from_tuples(index, names=["grouping", "group"])
         out["n"] = out["n"].astype("Int64")
         out["n_recourse"] = out["n_recourse"].astype("Int64")
         return out
+
+    def reason_counts(self):
+        """Per group, how many rows have recourse and why the others do not.
+
+        Returns
+        -------
+        DataFrame
+            Index (grouping, group); columns ``n``, ``recourse`` and one per reason
+            (``invalid``, ``out of domain``, ``not actionable``: a row can have several).
+        """
+        reason = self.rows_["reason"].astype(str) if "reason" in self.rows_ else \
+            pd.Series("", index=self.rows_.index)
+        has = {r: reason.str.contains(r, regex=False).to_numpy() for r in REASONS}
+        ok = self.rows_["recourse"].to_numpy()
+        records, index = [], []
+        for grouping, g, mask in self._masks():
+            rec = {"n": int(mask.sum()), "recourse": int((mask & ok).sum())}
+            rec.update({r: int((mask & has[r]).sum()) for r in REASONS})
+            records.append(rec)
+            index.append((grouping, g))
+        return pd.DataFrame.from_records(
+            records, index=pd.MultiIndex.from_tuples(index, names=["grouping", "group"]),
+            columns=["n", "recourse", *REASONS])
 
     def gaps(self):
         """Which groups are highest and lowest, per grouping and statistic (ties named).
@@ -196,8 +233,8 @@ class RecourseAuditReport:
         Returns
         -------
         DataFrame
-            Index (grouping, statistic) for share_recourse, median_cost, mean_cost and
-            mean_n_changed; columns ``highest_group``, ``highest``, ``lowest_group``,
+            Index (grouping, statistic) for share_recourse, median_n_changed, median_cost,
+            mean_cost and mean_n_changed; columns ``highest_group``, ``highest``, ``lowest_group``,
             ``lowest``, ``gap`` (highest - lowest) and ``ratio`` (highest / lowest). When
             several groups share the highest (or lowest) value, the group column reads
             ``"tie: a, b"``; groups that are all equal tie on both sides, with a gap of 0.
@@ -275,7 +312,8 @@ class RecourseAuditReport:
         ax.set_xticks(range(1, len(groups) + 1))
         ax.set_xticklabels([f"{g}\n(n={len(d)}/{int((labels == g).sum())})"
                             for g, d in zip(groups, data)], fontsize=8, parse_math=False)
-        ax.set_ylabel(f"cost ({self.params_['cost']}, model space)", parse_math=False)
+        unit = "user's units" if self.params_["cost"] == "mad" else "model space"
+        ax.set_ylabel(f"cost ({self.params_['cost']}, {unit})", parse_math=False)
         ax.set_title(f"{grouping}: cost of recourse", parse_math=False)
 
     def _plot_frequencies(self, ax, grouping, groups, freq, order):
@@ -338,6 +376,7 @@ class RecourseAuditReport:
             title=e(str(title)), model=e(str(self.params_["model"])),
             target=e(str(self.params_["target_name"])), settings=self._settings_html(),
             summary=summary.to_html(**fmt), gaps=self.gaps().to_html(**fmt),
+            reasons=self.reason_counts().to_html(**fmt),
             png=base64.b64encode(buf.getvalue()).decode("ascii"), frequencies=freq.to_html(**fmt),
             more="" if len(shown) == len(rows) else
             f"<p>First {len(shown)} of {len(rows)} rows.</p>",
@@ -349,18 +388,28 @@ class RecourseAuditReport:
     def _settings_html(self):
         p = self.params_
         checked = ", ".join(f"{k}: {v}" for k, v in self.checked_constraints_.items()) or "none"
+        rows = self.rows_
+        ok = rows["recourse"].to_numpy()
+        n, k = len(rows), int(ok.sum())
+        median = float(np.median(rows["n_changed"].to_numpy()[ok])) if k else float("nan")
+        reason = rows["reason"].astype(str) if "reason" in rows else \
+            pd.Series("", index=rows.index)
+        why = {r: int(reason.str.contains(r, regex=False).sum()) for r in REASONS}
         settings = {
             "model": p["model"],
             "target": p["target_name"],
-            "rows audited": len(self.rows_),
-            "with recourse (valid and actionable)": int(self.rows_["recourse"].sum()),
+            "rows audited": n,
+            "with recourse (valid, in the domain and actionable)":
+                f"{k} of {n} ({k / n:.1%})" if n else "0",
+            "median changed columns (rows with recourse)": f"{median:g}",
+            "without recourse": ", ".join(f"{r}: {why[r]}" for r in REASONS)
+            + " (a row can have several reasons)",
             "generator": p["generator"],
             "decision threshold": p["decision_threshold"],
             "max iterations": p["max_iter"],
-            "cost": f"{p['cost']} distance in the model's input space "
-                    "(standardized units for scaled numerical columns; a changed one-hot "
-                    "category adds 2 under l1)",
-            "constraints rechecked in the original columns": checked,
+            "cost": f"{p['cost']}: {p.get('cost_text', '')}",
+            "constraints rechecked on the returned rows": "domain and kind of every column; "
+                                                          f"mutability: {checked}",
             "created": p["created"],
         }
         return "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"

@@ -8,8 +8,8 @@ import pandas as pd
 __all__ = ["bands", "resolve_groups", "STAT_COLUMNS"]
 
 #: Columns of the audit's per-row table (grouping names may not take them).
-STAT_COLUMNS = ["prediction", "target", "valid", "actionable", "recourse", "target_proba",
-                "n_iter", "cost", "n_changed", "changed_features", "changes"]
+STAT_COLUMNS = ["prediction", "target", "valid", "in_domain", "actionable", "recourse", "reason",
+                "target_proba", "n_iter", "cost", "n_changed", "changed_features", "changes"]
 
 
 def bands(column, edges, labels=None, right=True):
