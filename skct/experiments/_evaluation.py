@@ -3,7 +3,7 @@
 One task explains, for one (experiment, model, lambda_energy), ``n_runs`` independent draws of
 ``n_factuals`` test rows per factual -> target pair in one batched search, and measures each
 counterfactual with the public functions of :mod:`skct.metrics` (``cost`` and
-``implausibility`` per row) and each run's IP* with :class:`_MMDReference`.
+``implausibility`` per row) and each run's IP* with :class:`skct.metrics.MMDReference`.
 
 Where this loop differs from :func:`skct.evaluation.evaluate`: the paper's protocol draws the
 factuals per run among the rows the *model* predicts as the factual class (so the explained
@@ -22,7 +22,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .._config import torch_threads
 from .._utils import derive_seed
@@ -60,62 +59,6 @@ def reference_pools(X_test, y_test, n_classes, n_reference, random_state):
         rng = np.random.default_rng(derive_seed(random_state, "reference", c))
         pools[c] = X_test[np.sort(rng.choice(rows, size=n_reference, replace=True))]
     return pools
-
-
-class _MMDReference:
-    """Unbiased MMD^2 against one fixed reference sample, its kernel sum computed once.
-
-    The same estimator as :func:`skct.metrics.mmd` (Gaussian kernel, diagonal terms excluded,
-    clamped at 0), but distances come from the matrix-product form of ``torch.cdist`` in
-    float64 and the reference-reference term is computed once, in blocks of rows (the test
-    rows of a class: up to a few thousand), then reused for every batch of counterfactuals.
-    The reference rows are kept as a numpy array (joblib memory-maps it for the workers) and
-    turned into a tensor once per process.
-    """
-
-    def __init__(self, Y, length_scale, block=2048):
-        self.Y = np.array(Y, dtype=np.float64)
-        self.length_scale = float(length_scale)
-        self._Yt = None
-        Yt = self._tensor()
-        m = Yt.shape[0]
-        total = 0.0
-        for start in range(0, m, block):
-            total += float(self._gram(Yt[start:start + block], Yt).sum())
-        total -= float(m)  # the diagonal, k(y, y) = 1
-        self.yy = total / (m * (m - 1)) if m > 1 else float("nan")
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_Yt"] = None
-        return state
-
-    def _tensor(self):
-        if self._Yt is None:
-            self._Yt = torch.from_numpy(np.array(self.Y, dtype=np.float64))
-        return self._Yt
-
-    def _gram(self, A, B):
-        d2 = torch.cdist(A, B, compute_mode="use_mm_for_euclid_dist").square()
-        return torch.exp(-d2 / (2.0 * self.length_scale**2))
-
-    def __call__(self, X):
-        X = torch.from_numpy(np.array(X, dtype=np.float64))
-        n = X.shape[0]
-        Kxx = self._gram(X, X)
-        xx = float((Kxx.sum() - Kxx.diagonal().sum()) / (n * (n - 1)))
-        xy = float(self._gram(X, self._tensor()).mean())
-        return max(xx + self.yy - 2.0 * xy, 0.0)
-
-
-def mmd_references(X_test, y_test, n_classes, length_scale):
-    """One cached MMD reference per class: all test rows of that class."""
-    refs = {}
-    for c in range(n_classes):
-        rows = np.flatnonzero(y_test == c)
-        if rows.size >= 2:
-            refs[c] = _MMDReference(X_test[rows], length_scale)
-    return refs
 
 
 def draw_factuals(predicted, factual, n, seed):

@@ -18,6 +18,7 @@ import torch
 from .._config import get_config, torch_threads
 from .._utils.parallel import Parallel, delayed
 from .._version import __version__
+from ..metrics import MMDReference
 from ._checkpoints import parts_dir, read_part, remove_stale_parts, write_part
 from ._data import constraints_for, load_experiment_data
 from ._evaluation import (
@@ -25,7 +26,6 @@ from ._evaluation import (
     counterfactual_summary,
     evaluate_task,
     factual_target_pairs,
-    mmd_references,
     reference_pools,
 )
 from ._files import (
@@ -295,8 +295,8 @@ def _evaluate_tasks(run, models, fingerprint):
     pairs = factual_target_pairs(len(data.classes), cfg["max_pairs"], run.random_state)
     ip_pools = reference_pools(data.X_test, data.y_test, len(data.classes), cfg["n_reference"],
                                run.random_state)
-    mmd_refs = mmd_references(data.X_test, data.y_test, len(data.classes),
-                              cfg["mmd_length_scale"])
+    mmd_refs = MMDReference.per_class(data.X_test, data.y_test,
+                                      length_scale=cfg["mmd_length_scale"])
     remove_stale_parts(run.folder, fingerprint)
     run.folder.mkdir(parts_dir(fingerprint))
     tasks, results = [], {}
