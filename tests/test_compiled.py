@@ -258,6 +258,33 @@ def test_chain_with_other_dtype_or_width_uses_autograd():
         compiled_search(model, X.double(), target, gen, max_iter=2)
 
 
+def test_dispatch_from_the_engine_never_recurses(monkeypatch):
+    """With ``search`` dispatching to the fast path (as the engine will), every search ends."""
+    import skct.search._engine as engine
+
+    eager = engine.search
+
+    def dispatching(model, x, target, generator, constraints=None, **kw):
+        if supports(model, generator, constraints, x):
+            return compiled_search(model, x, target, generator, constraints, **kw)
+        return eager(model, x, target, generator, constraints, **kw)
+
+    monkeypatch.setattr(engine, "search", dispatching)
+    X, target, model = _problem()
+    _assert_same(search(model, X, target, GenericGenerator()),
+                 dispatching(model, X, target, GenericGenerator()))
+    dispatching(model, X, target, GenericGenerator(), _constraints(max_changed=1), max_iter=2)
+    with pytest.raises(ValueError, match="2D"):
+        dispatching(model, X[0], target[:1], GenericGenerator())
+    with pytest.raises(ValueError, match="entries"):
+        dispatching(model, X, target[:3], GenericGenerator())
+    for bad in (torch.full((len(X),), 2), torch.full((len(X),), -1)):
+        with pytest.raises(RuntimeError):
+            dispatching(model, X, bad, GenericGenerator())
+    monkeypatch.setenv("SKCT_COMPILED_SEARCH", "0")
+    dispatching(model, X, target, GenericGenerator(), max_iter=2)
+
+
 def test_off_switch(monkeypatch):
     X, _, model = _problem()
     monkeypatch.setenv("SKCT_COMPILED_SEARCH", "0")

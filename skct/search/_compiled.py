@@ -306,7 +306,8 @@ def compiled_search(model, x, target, generator, constraints=None, *, decision_t
 
     Same parameters, same :class:`~skct.search.SearchResult` and the same per-row convergence
     rule; results agree with the eager engine up to float rounding. Searches that
-    :func:`supports` rejects run on the eager engine.
+    :func:`supports` rejects run on the eager engine; errors are those of the engine
+    (a target outside the model's classes raises ``RuntimeError``).
 
     Parameters
     ----------
@@ -341,13 +342,12 @@ def compiled_search(model, x, target, generator, constraints=None, *, decision_t
                  return_path=return_path)
     if not supports(model, generator, constraints, x):
         return search(model, x, target, generator, constraints, **eager)
+    # (never hand a supported search back to ``search``: it may dispatch here again)
     target = torch.as_tensor(target, device=x.device).long().reshape(-1)
     if target.shape[0] != x.shape[0]:
-        return search(model, x, target, generator, constraints, **eager)  # its error
+        raise ValueError(f"target has {target.shape[0]} entries for {x.shape[0]} rows.")
     key = _structure_key(model, generator, constraints, x)
     chain = key[0] != "autograd"
-    if chain and (int(target.min()) < 0 or int(target.max()) >= _n_classes(model)):
-        return search(model, x, target, generator, constraints, **eager)  # its error
     x = x.detach().contiguous()
     args = (model, x, target, constraints, _objective(generator), decision_threshold,
             max_iter, epsilon, return_path)
