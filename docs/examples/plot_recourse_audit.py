@@ -22,9 +22,10 @@ locations, see :func:`skct.datasets.get_data_home`).
 # decision). Age, sex, race, marital status, relationship and native country are immutable,
 # ``fnlwgt`` (a census sampling weight, not a property of the person) too. The years of
 # education (``education-num``) can only increase; the categorical ``education`` encodes the
-# same level, so it is held fixed to avoid contradictory changes of the two columns. The constraints are written once, with raw column names: the audit's search
-# resolves them through the ``ColumnTransformer``, and so does the classifier during CT (it
-# sees the transformed columns, with names, thanks to ``set_output(transform="pandas")``).
+# same level, so it is held fixed to avoid contradictory changes of the two columns. The
+# constraints are written once, with raw column names: the audit's search resolves them
+# through the ``ColumnTransformer``, and so does the classifier during CT (it sees the
+# transformed columns, with names, thanks to ``set_output(transform="pandas")``).
 # ``categorical`` tells the classifier which one-hot columns form one feature, so that its
 # training-time counterfactuals keep exactly one level per categorical feature (the audit's
 # explainer finds the encoder's groups by itself).
@@ -75,10 +76,12 @@ report = recourse_audit(
 print(report)
 
 # %%
-# Per group: the share with recourse (a valid counterfactual that respects the constraints),
-# the median and mean cost of that recourse (L1 distance in the model's input space, i.e. in
-# standard deviations of the scaled columns; a changed category counts 2) and the features
-# most often changed. The ``gap`` rows give the largest minus the smallest group value.
+# Per group: the share with recourse (a valid counterfactual, inside the domain in the user's
+# units with values of each column's kind, that respects the constraints), next to it the
+# median number of columns that recourse changes, the median and mean cost of that recourse
+# (L1 in the user's units, each column over its median absolute deviation; a changed category
+# counts 1) and the features most often changed. The ``gap`` rows give the largest minus the
+# smallest group value.
 print(report.summary().drop(columns="top_changed").round(3))
 
 # %%
@@ -86,10 +89,15 @@ print(report.summary().drop(columns="top_changed").round(3))
 print(report.gaps().round(3))
 
 # %%
-# One row per audited person: the decision, whether there is recourse, its cost and the
-# changes it asks for, in the original columns. The search is continuous, so integer columns
-# such as ``education-num`` come back with fractional values.
-print(report.rows_[["sex", "age band", "recourse", "cost", "n_changed", "changes"]].head())
+# One row per audited person: whether there is recourse (and if not, why: ``reason`` names
+# the columns), its cost and the changes it asks for, in the original columns and units.
+# Integer columns such as ``education-num`` come back as integers.
+print(report.rows_[["sex", "age band", "recourse", "reason", "cost", "n_changed",
+                    "changes"]].head())
+
+# %%
+# Why the other rows have no recourse, per group (a row can have several reasons):
+print(report.reason_counts())
 
 # %%
 # The cost of recourse and how often each feature must change, per group:
@@ -98,10 +106,11 @@ plt.show()
 
 # %%
 # Immutable features never change, and the constraints are rechecked on the returned
-# counterfactuals in the original columns (``actionable``), not just trusted:
+# counterfactuals in the original columns (``in_domain``, ``actionable``), not just trusted:
 print(report.checked_constraints_)
 print("age unchanged:", bool((report.counterfactuals_["age"] == rejected["age"]).all()))
 print("all actionable:", bool(report.rows_["actionable"].all()))
+print("all in the domain:", bool(report.rows_["in_domain"].all()))
 
 # %%
 # :meth:`~skct.evaluation.RecourseAuditReport.to_html` writes the whole report (settings, tables,
