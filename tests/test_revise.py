@@ -104,3 +104,23 @@ def test_revise_fits_in_threads_match_a_fit_alone():
     with ThreadPoolExecutor(4) as pool:
         threaded = list(pool.map(fit, range(4)))
     assert all(torch.equal(alone, t) for t in threaded)
+
+
+def test_search_in_another_dtype_leaves_the_fitted_autoencoder_alone():
+    # the search converts a copy of the autoencoder; vae_ stays float32 as fit left it
+    import pickle
+
+    from skct.search import search
+    from skct.search.generators import REVISEGenerator
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3).astype(np.float32)
+    gen = REVISEGenerator(vae_epochs=2, random_state=0).fit(X)
+    model = torch.nn.Linear(3, 2).double()
+    x = torch.as_tensor(X[:5], dtype=torch.float64)
+    res = search(model, x, torch.ones(5, dtype=torch.long), gen, max_iter=3)
+    assert res.counterfactuals.dtype == torch.float64
+    assert all(p.dtype == torch.float32 for p in gen.vae_.parameters())
+    again = search(model, x, torch.ones(5, dtype=torch.long), gen, max_iter=3)
+    assert torch.equal(res.counterfactuals, again.counterfactuals)
+    assert "_vae_copies" not in pickle.loads(pickle.dumps(gen)).__dict__

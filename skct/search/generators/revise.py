@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 
@@ -195,6 +196,7 @@ class REVISEGenerator(BaseGenerator):
         for p in vae.parameters():
             p.requires_grad_(False)
         self.vae_ = vae
+        self.__dict__.pop("_vae_copies", None)  # copies of an earlier fit's autoencoder
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -246,9 +248,18 @@ class REVISEGenerator(BaseGenerator):
             raise ValueError(
                 f"REVISEGenerator was fitted on {self.n_features_in_} features, got {x.shape[1]}."
             )
-        vae = self.vae_
-        p = next(vae.parameters())
-        if p.device != x.device or p.dtype != x.dtype:
-            vae = vae.to(device=x.device, dtype=x.dtype)
-            self.vae_ = vae
-        return vae
+        p = next(self.vae_.parameters())
+        if p.device == x.device and p.dtype == x.dtype:
+            return self.vae_
+        # a search on another device or dtype uses a converted copy: ``Module.to`` works in
+        # place, and the fitted ``vae_`` must stay as fit left it
+        copies = self.__dict__.setdefault("_vae_copies", {})
+        key = (str(x.device), x.dtype)
+        if key not in copies:
+            copies[key] = copy.deepcopy(self.vae_).to(device=x.device, dtype=x.dtype)
+        return copies[key]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_vae_copies", None)  # derived from vae_, rebuilt on demand
+        return state
