@@ -76,7 +76,11 @@ class RecourseAuditReport:
         costs exactly 0).
     feature_names_model_ : ndarray of str or None
     explainer_ : CounterfactualExplainer
-        The fitted explainer that produced the counterfactuals.
+        The fitted explainer that produced the counterfactuals; its ``constraints_`` hold the
+        domain, kinds, mutability and cost scales the rows were checked and costed with.
+    checked_constraints_ : dict
+        ``{column: mutability word}`` of the columns whose fitted word restricts something
+        (``"none"``, ``"increase"``, ``"decrease"``), rechecked on every returned row.
     params_ : dict
         The audit's settings: ``model`` (its name), ``target`` (as given, or "per row"),
         ``target_name`` (the desired class as the report names it), ``generator``,
