@@ -124,7 +124,10 @@ def _snap(v, f, levels, word):
 
 def _levels(new, fact, rows):
     """Category values: the inverse's level where it has one, the user's value otherwise."""
-    values = fact.to_numpy(dtype=object, copy=True)
+    # np.array(..., copy=True) always copies: pandas can hand out a string column's own
+    # buffer from to_numpy(dtype=object, copy=True) (an unpickled column, pandas 3), and the
+    # user's frame must never be written to
+    values = np.array(fact.to_numpy(dtype=object), dtype=object, copy=True)
     new = np.asarray(new, dtype=object)
     known = ~np.asarray(pd.isna(new), dtype=bool)  # None/NaN: an unknown category
     take = rows & known
