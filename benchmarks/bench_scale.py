@@ -26,6 +26,12 @@ Usage::
     python benchmarks/bench_scale.py                 # 10k, 100k, 1M rows (minutes)
     python benchmarks/bench_scale.py --quick         # 2k and 10k rows, seconds
     python benchmarks/bench_scale.py --sizes 10000,100000 --batch-size 4096
+    python benchmarks/bench_scale.py --dask 2 --sizes 1000000   # audit on a LocalCluster
+
+``--dask N`` runs :func:`skct.recourse_audit` (target 1, groups sex and race, reference 5,000
+rows) on a ``LocalCluster`` of N single-thread worker processes inside
+``joblib.parallel_backend("dask")`` instead, and reports the wall time, the driver's peak RSS
+and each worker's (bounded by ``--batch-size``, the audit's chunk).
 """
 
 from __future__ import annotations
@@ -108,9 +114,9 @@ def fit_explainer(mode, max_iter, seed):
     from skct import CounterfactualTrainedClassifier
 
     X, y = make_data(mode, 5000, seed)
-    clf = CounterfactualTrainedClassifier(lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0,
-                                          hidden_layer_sizes=(32, 32), max_epochs=15, batch_size=128,
-                                          lr=0.01, random_state=seed)
+    clf = CounterfactualTrainedClassifier(
+        lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0, hidden_layer_sizes=(32, 32),
+        max_epochs=15, batch_size=128, lr=0.01, random_state=seed)
     if mode == "pipeline":
         ct = ColumnTransformer([("num", StandardScaler(), NUMERIC),
                                 ("bin", "passthrough", ["owns_house"]),
@@ -134,7 +140,7 @@ def _nbytes(obj):
     if obj is None:
         return 0
     if hasattr(obj, "memory_usage"):
-        return int(obj.memory_usage(deep=True, index=True).sum())
+        return int(obj.memory_usage(deep=False, index=True).sum())  # shared strings once
     return int(np.asarray(obj).nbytes)
 
 
@@ -167,6 +173,40 @@ def child(args):
         "loadavg_1min_before": load, "loadavg_1min_after": os.getloadavg()[0]}))
 
 
+def child_audit(args):
+    """A recourse audit of ``args.n`` rows on a Dask LocalCluster: prints one JSON line."""
+    import joblib
+    from dask.distributed import Client, LocalCluster
+
+    from skct import recourse_audit
+
+    with open(args.model, "rb") as f:
+        explainer = pickle.load(f)
+    X_ref, y_ref = make_data(args.mode, 5000, args.seed)
+    X, _ = make_data(args.mode, args.n, args.seed + 1)
+    groups = ["sex", "race"] if args.mode == "pipeline" else None
+    before = _rss_mb()
+    with LocalCluster(n_workers=args.dask, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        t0 = time.perf_counter()
+        with joblib.parallel_backend("dask"):
+            report = recourse_audit(explainer.estimator_, X, target=1,
+                                    constraints=explainer.constraints, groups=groups,
+                                    max_iter=args.max_iter, reference=(X_ref, y_ref),
+                                    batch_size=args.batch_size, random_state=args.seed)
+        wall = time.perf_counter() - t0
+        workers = client.run(
+            lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    valid = report.rows_["valid"].to_numpy() if "valid" in report.rows_ else None
+    print(json.dumps({
+        "n_rows": args.n, "batch_size": args.batch_size, "dask_workers": args.dask,
+        "wall_s": wall, "rows_per_s": args.n / wall, "driver_peak_rss_mb": peak,
+        "driver_rss_before_mb": before, "worker_peak_rss_mb": sorted(workers.values()),
+        "valid_share": None if valid is None else float(valid.mean()),
+        "loadavg_1min_after": os.getloadavg()[0]}))
+
+
 def machine_info(args):
     import torch
 
@@ -191,12 +231,14 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="JSON output (default benchmarks/results/)")
+    p.add_argument("--dask", type=int, default=0, metavar="N_WORKERS",
+                   help="instead: a recourse audit on a Dask LocalCluster of N workers")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", default=None, help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        return child(args)
+        return child_audit(args) if args.dask else child(args)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [2000, 10000] if args.quick else [10_000, 100_000, 1_000_000])
     if args.quick:
@@ -213,13 +255,20 @@ def main(argv=None):
         for n in sizes:
             cmd = [sys.executable, __file__, "--child", "--model", model, "--n", str(n),
                    "--mode", args.mode, "--batch-size", str(args.batch_size),
-                   "--threads", str(args.threads), "--seed", str(args.seed)]
+                   "--threads", str(args.threads), "--seed", str(args.seed),
+                   "--dask", str(args.dask), "--max-iter", str(args.max_iter)]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode:
                 sys.stderr.write(out.stderr)
                 raise SystemExit(f"size {n} failed (exit {out.returncode})")
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             r = rows[-1]
+            if args.dask:
+                print(f"{n:>9,} rows  audit on {args.dask} Dask workers  {r['wall_s']:8.1f} s  "
+                      f"{r['rows_per_s']:8.0f} rows/s  driver peak {r['driver_peak_rss_mb']:7.0f}"
+                      f" MB  worker peaks {[round(m) for m in r['worker_peak_rss_mb']]} MB  "
+                      f"valid {r['valid_share']}", flush=True)
+                continue
             print(f"{n:>9,} rows  {r['wall_s']:8.1f} s  {r['rows_per_s']:8.0f} rows/s  "
                   f"peak {r['peak_rss_mb']:7.0f} MB  before {r['rss_before_mb']:6.0f} MB  "
                   f"result {r['result_mb']:6.0f} MB  working {r['working_mb']:6.0f} MB  "
@@ -227,11 +276,11 @@ def main(argv=None):
                   f"load {r['loadavg_1min_before']:.1f}", flush=True)
     info["loadavg_at_end"] = list(os.getloadavg())
     path = Path(args.out) if args.out else Path(__file__).parent / "results" / (
-        "bench_scale_quick.json" if args.quick else "bench_scale.json")
+        f"bench_scale{'_dask' if args.dask else ''}{'_quick' if args.quick else ''}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": info, "settings": {
         "mode": args.mode, "batch_size": args.batch_size, "max_iter": args.max_iter,
-        "sizes": sizes}, "results": rows}, indent=2))
+        "sizes": sizes, "dask_workers": args.dask}, "results": rows}, indent=2))
     print(f"wrote {path}")
 
 

@@ -315,29 +315,40 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         spec = self.target if target is None else target
         t_idx = resolve_targets(spec, self.classes_, proba.argmax(axis=1), rng)
         p0 = proba[np.arange(n), t_idx]
-        # every row's search, sparsification and check is its own: chunks give the same rows
-        parts = [self._explain_rows(_take(X, s), Z, t_idx[s], p0[s]) for s in chunks]
-        factuals_model = np.concatenate([p["x"] for p in parts])
+        # every row's search, sparsification and check is its own: chunks give the same rows;
+        # per-row arrays are written into outputs of N rows (no N-row copies at the end)
+        out, cfs, pieces = {}, [], []
+        for s in chunks:
+            part = self._explain_rows(_take(X, s), Z, t_idx[s], p0[s])
+            for key, values in part.items():
+                if key in ("cf", "piece"):
+                    continue
+                if key not in out:
+                    out[key] = np.empty((n,) + values.shape[1:], dtype=values.dtype)
+                out[key][s] = values
+            cfs.append(part["cf"])
+            if part["piece"] is not None:
+                pieces.append((part["piece"][0] + s.start, part["piece"][1]))
+            del part
         path = None
         if self.return_path:
-            path = CounterfactualPath(factuals_model, self.max_iter + 1)
-            for s, p in zip(chunks, parts):
-                if p["piece"] is not None:
-                    path.add(p["piece"][0] + s.start, p["piece"][1])
+            path = CounterfactualPath(out["x"], self.max_iter + 1)
+            for rows, piece in pieces:
+                path.add(rows, piece)
         return CounterfactualResult(
-            counterfactuals=_concat_rows([p["cf"] for p in parts]),
+            counterfactuals=_concat_rows(cfs),
             factuals=X.copy(),
             targets=self.classes_[t_idx],
-            valid=np.concatenate([p["valid"] for p in parts]),
-            converged=np.concatenate([p["converged"] for p in parts]),
-            n_iter=np.concatenate([p["n_iter"] for p in parts]),
-            target_proba=np.concatenate([p["p_t"] for p in parts]),
-            counterfactuals_model=np.concatenate([p["Z_ret"] for p in parts]),
-            factuals_model=factuals_model,
+            valid=out["valid"],
+            converged=out["converged"],
+            n_iter=out["n_iter"],
+            target_proba=out["p_t"],
+            counterfactuals_model=out["Z_ret"],
+            factuals_model=out["x"],
             target_index=t_idx,
             feature_names_model=self.adapter_.feature_names_model(X),
             path=path,
-            n_changed=np.concatenate([p["n_changed"] for p in parts]),
+            n_changed=out["n_changed"],
         )
 
     def _proba(self, Z, X, chunks):
@@ -485,7 +496,6 @@ def _concat_rows(parts):
         return parts[0]
     if not isinstance(parts[0], pd.DataFrame):
         return np.concatenate(parts)
-    parts = [p.copy() for p in parts]
     for col in parts[0].columns:
         dtypes = [p[col].dtype for p in parts]
         if isinstance(dtypes[0], pd.CategoricalDtype) and any(d != dtypes[0] for d in dtypes):
@@ -494,9 +504,15 @@ def _concat_rows(parts):
                 [np.asarray(d.categories, dtype=object) for d in dtypes])))
             cats = cats.astype(dtypes[0].categories.dtype) if all(
                 d.categories.dtype == dtypes[0].categories.dtype for d in dtypes) else cats
-            for p in parts:
-                p[col] = p[col].cat.set_categories(cats)
+            parts = [_with_column(p, col, p[col].cat.set_categories(cats)) for p in parts]
     return pd.concat(parts, axis=0)
+
+
+def _with_column(frame, col, values):
+    """A shallow copy of ``frame`` whose column ``col`` is ``values``."""
+    out = frame.copy(deep=False)
+    out[col] = values
+    return out
 
 
 def _blank_rows(cf, rows):
