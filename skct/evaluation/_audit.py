@@ -81,29 +81,9 @@ def _predicted_indices(explainer, X):
     return pred, idx
 
 
-def _detached(X):
-    """``X`` with string columns on fresh buffers (a DataFrame; other input as it is).
-
-    pandas can hand out a string column's own buffer from ``to_numpy(dtype=object,
-    copy=True)`` when the column was unpickled (as in a joblib worker, or data loaded from a
-    pickle); a search writing into such an array would change the factuals it is compared
-    with. Rebuilding those columns keeps values and dtypes and gives them buffers of their own.
-    """
-    if not isinstance(X, pd.DataFrame):
-        return X
-    strings = [j for j, d in enumerate(X.dtypes) if isinstance(d, pd.StringDtype)]
-    if not strings:
-        return X
-    out = X.copy()
-    for j in strings:
-        col = X.iloc[:, j]
-        out.isetitem(j, col.astype(object).astype(col.dtype))
-    return out
-
-
 def _explain_chunk(explainer, X, targets):
     """Explain one chunk (the explainer runs with the configured torch threads)."""
-    r = explainer.explain(_detached(X), target=targets)
+    r = explainer.explain(X, target=targets)
     return (r.counterfactuals, r.valid, r.target_proba, r.n_iter, r.counterfactuals_model,
             r.factuals_model, r.feature_names_model, r.n_changed)
 
