@@ -1,6 +1,7 @@
 """Explanation at scale: the compact search path and chunked explanation."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -112,3 +113,18 @@ def test_explainer_path_compact_and_the_same_for_any_batch_size():
     dense = CounterfactualPath(np.zeros((1, 2)), 2)
     dense.add(np.array([0]), torch.ones(2, 1, 2))
     assert dense.to_dense().tolist() == [[[1.0, 1.0]], [[1.0, 1.0]]]
+
+
+def test_evaluate_reaches_batch_size_through_explainer_params():
+    from conftest import make_blobs2d
+
+    from skct.evaluation import evaluate
+
+    X, y = make_blobs2d(n=120, sep=1.0)
+    clf = CounterfactualTrainedClassifier(**CONVENTIONAL, max_epochs=8, lr=1e-2,
+                                          hidden_layer_sizes=(8,), random_state=0).fit(X, y)
+    kw = dict(generators=["generic"], n_runs=1, n_factuals=20, max_iter=20,
+              metrics=("validity", "cost"), n_jobs=1, random_state=0)
+    one = evaluate({"m": clf}, X, y, **kw)
+    chunked = evaluate({"m": clf}, X, y, explainer_params={"batch_size": 3}, **kw)
+    pd.testing.assert_frame_equal(one, chunked, check_exact=False, rtol=0, atol=1e-6)
