@@ -67,3 +67,54 @@ def test_onehot_levels_with_infrequent_categories():
     enc = OneHotEncoder(min_frequency=3).fit(X)
     assert onehot_output_levels(enc, 0).tolist() == ["a", "b", "infrequent_sklearn"]
     assert enc.transform(X).shape[1] == 3
+
+
+def test_parameter_validation_tools_come_from_one_place():
+    # every skct module imports scikit-learn's private validation tools through skct._utils
+    import numbers
+
+    from sklearn.base import BaseEstimator
+
+    from skct._utils import Interval, StrOptions, fit_context, validate_params
+
+    class Est(BaseEstimator):
+        _parameter_constraints = {"alpha": [Interval(numbers.Real, 0, None, closed="left")],
+                                  "kind": [StrOptions({"a", "b"})]}
+
+        def __init__(self, alpha=1.0, kind="a"):
+            self.alpha = alpha
+            self.kind = kind
+
+        @fit_context(prefer_skip_nested_validation=True)
+        def fit(self, X=None, y=None):
+            self.fitted_ = True
+            return self
+
+    assert Est().fit().fitted_
+    with pytest.raises(ValueError, match="alpha"):
+        Est(alpha=-1).fit()
+
+    @validate_params({"n": [Interval(numbers.Integral, 1, None, closed="left")]},
+                     prefer_skip_nested_validation=True)
+    def f(n):
+        return n
+
+    assert f(2) == 2
+    with pytest.raises(ValueError, match="'n' parameter"):
+        f(0)
+
+
+def test_no_module_imports_sklearn_privates_directly():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "skct"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "_compat.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for bad in ("sklearn.utils._param_validation", "import _fit_context",
+                    ", _fit_context", "_safe_indexing,", "import _safe_indexing"):
+            if bad in text:
+                offenders.append(f"{path.relative_to(root)}: {bad}")
+    assert not offenders, offenders
