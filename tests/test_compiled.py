@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import skct.search._compiled as compiled
+from skct.search import _fast_kernels
 from skct.constraints import TorchConstraints
 from skct.search import search
 from skct.search._compiled import compiled_search, supports
@@ -31,7 +32,7 @@ def _train(model, X, y, epochs=150):
 
 
 @functools.lru_cache(maxsize=None)
-def _problem(dtype=torch.float32, n_classes=2, kind="tanh"):
+def _problem(dtype=torch.float32, n_classes=2, kind="tanh", last="relu"):
     """Factuals, targets and a trained MLP: rows converge at many different steps."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -39,9 +40,9 @@ def _problem(dtype=torch.float32, n_classes=2, kind="tanh"):
         score = X[:, 0] + 0.5 * X[:, 1]
         y = (score > 0).long() if n_classes == 2 else torch.bucketize(
             score, torch.tensor([-0.5, 0.5], dtype=dtype))
-        act = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid,
-               "leaky": functools.partial(nn.LeakyReLU, 0.1)}[kind]
-        model = nn.Sequential(nn.Linear(D, 16), act(), nn.Linear(16, 16), nn.ReLU(),
+        acts = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid,
+                "leaky": functools.partial(nn.LeakyReLU, 0.1)}
+        model = nn.Sequential(nn.Linear(D, 16), acts[kind](), nn.Linear(16, 16), acts[last](),
                               nn.Linear(16, n_classes)).to(dtype)
         _train(model, X, y)
     with torch.no_grad():
@@ -77,10 +78,19 @@ def _both(model, x, target, gen, cons=None, **kw):
 GENERATORS = [GenericGenerator(step_size=0.02), ECCoGenerator(step_size=0.02, lambda_energy=1.0)]
 
 
+@pytest.fixture(params=["native", "aten"])
+def mode(request, monkeypatch):
+    """The chain step with native loops (where they build) and with ATen calls only."""
+    monkeypatch.setenv("SKCT_COMPILED_SEARCH", request.param)
+    if request.param == "native" and _fast_kernels.library() is None:
+        pytest.skip(f"native kernels unavailable: {_fast_kernels.status()}")
+    return request.param
+
+
 @pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
 @pytest.mark.parametrize("constrained", [False, True])
 @pytest.mark.parametrize("epsilon", [None, 0.3])
-def test_same_results_as_engine(gen, constrained, epsilon):
+def test_same_results_as_engine(gen, constrained, epsilon, mode):
     X, target, model = _problem()
     cons = _constraints() if constrained else None
     assert supports(model, gen, cons, X)
@@ -91,7 +101,7 @@ def test_same_results_as_engine(gen, constrained, epsilon):
 
 
 @pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
-def test_same_path(gen):
+def test_same_path(gen, mode):
     X, target, model = _problem()
     slow, fast = _both(model, X, target, gen, _constraints(), return_path=True,
                        decision_threshold=0.8)
@@ -100,7 +110,7 @@ def test_same_path(gen):
 
 
 @pytest.mark.parametrize("max_iter", [0, 1])
-def test_max_iter_zero_and_one(max_iter):
+def test_max_iter_zero_and_one(max_iter, mode):
     X, target, model = _problem()
     slow, fast = _both(model, X, target, GenericGenerator(), max_iter=max_iter, epsilon=0.1)
     _assert_same(slow, fast)
@@ -108,18 +118,25 @@ def test_max_iter_zero_and_one(max_iter):
 
 
 @pytest.mark.parametrize("kind", ["relu", "sigmoid", "leaky"])
-def test_activations(kind):
+def test_activations(kind, mode):
     X, target, model = _problem(kind=kind)
     _assert_same(*_both(model, X, target, GenericGenerator(step_size=0.1)))
 
 
 @pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
-def test_three_classes(gen):
+@pytest.mark.parametrize("last", ["tanh", "sigmoid", "leaky"])
+def test_activation_before_the_head(last, gen, mode):
+    X, target, model = _problem(last=last)
+    _assert_same(*_both(model, X, target, gen, _constraints(), decision_threshold=0.8))
+
+
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+def test_three_classes(gen, mode):
     X, target, model = _problem(n_classes=3)
     _assert_same(*_both(model, X, target, gen, _constraints(), decision_threshold=0.6))
 
 
-def test_float64():
+def test_float64(mode):
     X, target, model = _problem(dtype=torch.float64)
     gen = ECCoGenerator(step_size=0.1)
     slow, fast = _both(model, X, target, gen, _constraints(torch.float64), epsilon=0.2)
@@ -127,7 +144,7 @@ def test_float64():
     _assert_same(slow, fast, atol=1e-10)
 
 
-def test_cost_weights():
+def test_cost_weights(mode):
     X, target, model = _problem()
     cons = _constraints(cost_weight=np.array([1.0, 2.0, 0.5, 1.0, 3.0]))
     assert supports(model, GenericGenerator(), cons, X)
@@ -135,7 +152,7 @@ def test_cost_weights():
     _assert_same(*_both(model, X, target, gen, cons, decision_threshold=0.8))
 
 
-def test_linear_without_bias_and_trailing_activation():
+def test_linear_without_bias_and_trailing_activation(mode):
     X, target, _ = _problem()
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(D, 8, bias=False), nn.Dropout(0.5), nn.Tanh(),
@@ -145,7 +162,7 @@ def test_linear_without_bias_and_trailing_activation():
     assert model.training and model[1].training
 
 
-def test_skct_mlp_read_as_a_chain():
+def test_skct_mlp_read_as_a_chain(mode):
     X, target, _ = _problem()
     torch.manual_seed(2)
     module = MLP(D, 2, hidden_layer_sizes=(8, 8))
@@ -378,3 +395,76 @@ def test_failed_compilation_falls_back(monkeypatch):
         warnings.simplefilter("error", RuntimeWarning)
         _assert_same(slow, compiled_search(model, X, target, GenericGenerator()))
     compiled.clear_cache()
+
+
+# ---------------------------------------------------------------------------------------------
+# the native loops against the torch operations they replace
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def lib():
+    out = _fast_kernels.library()
+    if out is None:
+        pytest.skip(f"native kernels unavailable: {_fast_kernels.status()}")
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_native_update_is_mask_step_and_project(lib, dtype):
+    from skct.search import mask_step, project
+
+    gen = torch.Generator().manual_seed(0)
+    n, d = 64, 8
+    x0 = torch.randn(n, d, generator=gen, dtype=dtype)
+    x = x0 + torch.randn(n, d, generator=gen, dtype=dtype) * (torch.rand(n, d) > 0.3)
+    gx = torch.randn(n, d, generator=gen, dtype=dtype)
+    gx[0, 0], x[1, 1] = float("nan"), float("nan")  # NaN stays NaN, as in torch
+    words = ["none", "increase", "decrease", "both"] * 2
+    c = TorchConstraints.from_arrays(np.r_[-1.0, -np.inf, -0.5, -1, -2, -np.inf, 0, -1],
+                                     np.r_[1.0, 0.5, np.inf, 1, 2, np.inf, 1, 0.2], words, [],
+                                     dtype=dtype)
+    w = torch.rand(d, dtype=dtype) + 0.5
+    for cons, weight in ((None, None), (c, None), (c, w), (None, w)):
+        cost = torch.sign(x - x0) * (1 if weight is None else weight)
+        step = -0.3 * (gx + 0.01 * cost)
+        want = x + step if cons is None else project(x + mask_step(step, cons), x0, cons,
+                                                     hard=False)
+        got = _fast_kernels.update(lib, x, x0, gx, weight, 0.3, 0.01, cons)
+        torch.testing.assert_close(got, want, equal_nan=True)
+        assert torch.equal(got.isnan(), want.isnan())
+        if cons is not None:  # immutable columns keep the factual bit for bit
+            assert torch.equal(got[2:, 0], x0[2:, 0]) and torch.equal(got[2:, 4], x0[2:, 4])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_native_activation_backward(lib, dtype):
+    aten = torch.ops.aten
+    gen = torch.Generator().manual_seed(1)
+    h = torch.randn(50, 7, generator=gen, dtype=dtype)
+    g = torch.randn(50, 7, generator=gen, dtype=dtype)
+    cases = [("relu", torch.relu(h), aten.threshold_backward(g, torch.relu(h), 0)),
+             ("tanh", torch.tanh(h), aten.tanh_backward(g, torch.tanh(h))),
+             ("sigmoid", torch.sigmoid(h), aten.sigmoid_backward(g, torch.sigmoid(h))),
+             ("leaky_relu", h, aten.leaky_relu_backward(g, h, 0.1, False))]
+    for act, saved, want in cases:
+        got = _fast_kernels.act_back(lib, g.clone(), saved, act, 0.1)
+        torch.testing.assert_close(got, want, rtol=0, atol=0 if act == "relu" else 1e-6)
+
+
+def test_without_a_compiler_the_aten_step_runs(monkeypatch):
+    monkeypatch.setattr(_fast_kernels, "_compiler", lambda: None)
+    monkeypatch.setattr(_fast_kernels, "_state", {"lib": None, "tried": False, "status": ""})
+    assert _fast_kernels.library() is None and "compiler" in _fast_kernels.status()
+    X, target, model = _problem()
+    _assert_same(*_both(model, X, target, GENERATORS[1], _constraints()))
+
+
+def test_kernel_cache_only_in_a_private_directory(monkeypatch, tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "kernels").mkdir(parents=True)
+    (shared / "kernels").chmod(0o777)
+    monkeypatch.setenv("SKCT_CACHE_DIR", str(shared))
+    assert _fast_kernels._private_dir() != shared / "kernels"
+    private = tmp_path / "private"
+    monkeypatch.setenv("SKCT_CACHE_DIR", str(private))
+    assert _fast_kernels._private_dir() == private / "kernels"
+    assert not (private / "kernels").stat().st_mode & 0o022

@@ -9,7 +9,10 @@ never computed. Three implementations of the step share one loop
 - **chain** (default for a model that is a chain of ``nn.Linear`` layers and elementwise
   activations, see :func:`skct.search._compiled_plan.model_plan`): no autograd at all; the
   forward pass keeps its activations and the backward pass is ``W^T (act'(h) * g)`` per
-  layer, a few ATen calls each. Nothing to compile, so it pays from the first search on.
+  layer. The matrix products are torch's; for a two-class head the elementwise work between
+  them (head, activation derivatives, cost, step and projection) runs in small native loops
+  (:mod:`skct.search._fast_kernels`, compiled once per machine in well under a second), else
+  in a few ATen calls per layer (``SKCT_COMPILED_SEARCH=aten`` forces those).
 - **autograd** (any other model): one ``autograd.grad`` through the model only.
 - **compiled** (opt-in for chains, ``SKCT_COMPILED_SEARCH=compile``): the chain step written
   for ``torch.compile``, which fuses the elementwise work between the matrix products into a
@@ -36,8 +39,15 @@ import warnings
 import torch
 
 from .._utils import eval_mode
+from . import _fast_kernels
 from ._compiled_plan import constraints_supported, model_plan, plan_key, plan_tensors
-from ._compiled_steps import make_autograd_step, make_eager_step, make_fused_step
+from ._compiled_steps import (
+    make_autograd_step,
+    make_eager_step,
+    make_fused_step,
+    make_native_step,
+    native_applies,
+)
 
 __all__ = ["supports", "compiled_search", "clear_cache", "compile_times", "SMALL_HEAD"]
 
@@ -51,13 +61,14 @@ COMPACT_SHARE = 0.75
 _STEPS = {}  # (structure key, epsilon used) -> compiled step
 _FAILED = set()  # structure keys whose compilation failed
 _COMPILE_SECONDS = {}  # (structure key, epsilon used) -> seconds of the first compiled search
-_MODES = {"0": "off", "false": "off", "no": "off", "off": "off", "compile": "compile"}
+_MODES = {"0": "off", "false": "off", "no": "off", "off": "off", "compile": "compile",
+          "aten": "aten"}
 
 
 def _mode():
-    """"off", "eager" (the default) or "compile", from ``$SKCT_COMPILED_SEARCH``."""
-    value = os.environ.get("SKCT_COMPILED_SEARCH", "eager").strip().lower()
-    return _MODES.get(value, "eager")
+    """"off", "native" (the default), "aten" or "compile", from ``$SKCT_COMPILED_SEARCH``."""
+    value = os.environ.get("SKCT_COMPILED_SEARCH", "native").strip().lower()
+    return _MODES.get(value, "native")
 
 
 def _objective(generator):
@@ -356,12 +367,22 @@ def compiled_search(model, x, target, generator, constraints=None, *, decision_t
     with eval_mode(model), torch.no_grad():
         st = None if step is None else _compiled_run(step, key, use_eps, args)
         if st is None and chain:
-            st = _run(make_eager_step(key[0], ecco, use_eps), "chain", *args)
+            st = _run(_chain_step(key[0], ecco, use_eps), "chain", *args)
         elif st is None:
             st = _run(make_autograd_step(model, ecco, use_eps), "autograd", *args)
     return SearchResult(counterfactuals=st.x_cf, converged=st.converged, n_iter=st.n_iter,
                         target_proba=st.proba, nascent=st.nascent,
                         path=torch.stack(st.path) if return_path else None)
+
+
+def _chain_step(layers, ecco, use_eps):
+    """The native-loop step where it applies and the kernels build, else the ATen one."""
+    lib = None
+    if _mode() != "aten" and native_applies(layers):
+        lib = _fast_kernels.library()
+    if lib is None:
+        return make_eager_step(layers, ecco, use_eps)
+    return make_native_step(layers, ecco, use_eps, lib)
 
 
 def _n_classes(model):

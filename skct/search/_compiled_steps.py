@@ -31,9 +31,11 @@ import types
 
 import torch
 
+from . import _fast_kernels as _native
 from ._projection import mask_step, project
 
-__all__ = ["make_eager_step", "make_autograd_step", "make_fused_step"]
+__all__ = ["make_eager_step", "make_native_step", "make_autograd_step", "make_fused_step",
+           "native_applies"]
 
 _aten = torch.ops.aten
 
@@ -44,6 +46,11 @@ _aten = torch.ops.aten
 def _binary(layers):
     """Whether the model ends in a linear layer with two outputs (the binary-head shortcut)."""
     return layers[-1][0] == "linear" and layers[-1][2] == 2
+
+
+def native_applies(layers):
+    """Whether :func:`make_native_step` runs this chain (a two-class linear head)."""
+    return _binary(layers)
 
 
 def _eager_forward(layers, x, params, stop):
@@ -190,6 +197,48 @@ def make_eager_step(layers, ecco, use_eps):
             return p_t, done, fin, live_next, n_fin, x, nas
         g, w_in = _eager_backward(layers, weights, saved, g, stop)
         return _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps)
+
+    return step
+
+
+def make_native_step(layers, ecco, use_eps, lib):
+    """The eager step with the elementwise work in native loops (:mod:`._fast_kernels`).
+
+    Same signature and arithmetic as :func:`make_eager_step` (up to float rounding): the matrix
+    products are torch's; the two-class head with the derivative of the activation before it,
+    the other activation derivatives (in place) and the cost, step and projection are one pass
+    each. Only for models with a two-class linear head.
+    """
+    stop = len(layers) - 1  # the head is layers[-1]
+    fused = stop > 0 and layers[stop - 1][0] == "act" and layers[stop - 1][1] != "leaky_relu"
+    head_act = layers[stop - 1][1] if fused else None
+    back = stop - 1 if fused else stop  # layers the backward loop still goes through
+    cache = {}
+
+    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False):
+        c, cost_weight = cons
+        weights, saved, h = _eager_forward(layers, x, params, stop)
+        w, b = (params[-2], params[-1]) if layers[-1][3] else (params[-1], None)
+        if cache.get("w") is not w:  # per search: contiguous rows for the native loops
+            cache["w"], cache["w0"], cache["w1"] = w, w[0].contiguous(), w[1].contiguous()
+            cache["v"] = (w[1] - w[0]).contiguous()
+            cache["b1"] = 0.0 if b is None else float(b[1])
+            cache["db"] = 0.0 if b is None else float(b[1] - b[0])
+        if cache.get("one_hot") is not one_hot:  # per working set
+            cache["one_hot"], cache["y1"] = one_hot, one_hot[:, 1].contiguous()
+        p_t, g = _native.head2(lib, h, cache["v"], cache["db"], cache["y1"], head_act, 0.0,
+                               ecco, cache["w0"], cache["w1"], cache["b1"], sc[2], sc[3])
+        done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
+        if final:  # the last iterate is only tested: no backward pass, no step
+            return p_t, done, fin, live_next, n_fin, x, nas
+        for i in range(back - 1, -1, -1):
+            layer = layers[i]
+            if layer[0] == "linear":
+                g = g @ weights[i]
+            else:
+                g = _native.act_back(lib, g, saved[i], layer[1], layer[2])
+        x_next = _native.update(lib, x, x0, g, cost_weight, sc[0], sc[1], c)
+        return p_t, done, fin, live_next, n_fin, x_next, nas
 
     return step
 

@@ -1,0 +1,288 @@
+"""Native loops for the chain step of the fast search: the elementwise work between the GEMMs.
+
+Three small C functions, per dtype (float32, float64), each one pass over its rows:
+
+- ``head2``: the two-class head from its input ``a`` [A, H]: ``d = a . (w1 - w0) + db`` per
+  row, ``p(target) = sigmoid(+-d)``, and the gradient at ``a`` (``(p1 - y1)(w1 - w0)``, plus the
+  ECCo energy term) times the derivative of the activation that produced ``a``;
+- ``act_back``: ``g *= act'(saved)`` in place (ReLU, Tanh, Sigmoid, LeakyReLU), the arithmetic
+  of ATen's ``threshold_backward``, ``tanh_backward``, ``sigmoid_backward``,
+  ``leaky_relu_backward``;
+- ``update``: the L1 cost subgradient, the gradient step and the projection of
+  :func:`skct.search.mask_step` / :func:`skct.search.project` (mutability, then bounds widened
+  to the factual), NaN-propagating like ``torch.maximum``/``torch.minimum``.
+
+The matrix products stay with torch (MKL/oneDNN). The source is compiled once per machine with
+the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``; ``-O3 -march=native``, well under a
+second) into a private cache directory (``$SKCT_CACHE_DIR``, else ``$XDG_CACHE_HOME/skct``,
+else ``~/.cache/skct``; used only if owned by the user and not writable by others), keyed by the
+source, the compiler, its flags and the CPU. Without a compiler, or on any failure,
+:func:`library` returns None and the fast search uses ATen calls instead (same results up to
+float rounding).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+__all__ = ["library", "status", "head2", "act_back", "update", "ACT_CODES"]
+
+#: Activation codes of the C functions.
+ACT_CODES = {None: 0, "relu": 1, "tanh": 2, "sigmoid": 3, "leaky_relu": 4}
+
+_TEMPLATE = r"""
+static inline REAL NAME(maxn)(REAL a, REAL b) {
+  return (a != a || b != b) ? a + b : (a > b ? a : b);  /* NaN in, NaN out */
+}
+static inline REAL NAME(minn)(REAL a, REAL b) {
+  return (a != a || b != b) ? a + b : (a < b ? a : b);
+}
+
+/* out[j] = act'(s[j]) * val(j) for j < n, one loop per activation so that each vectorises */
+#define DACT_LOOP(n, out, s, act, slope, val)                                              \
+  switch (act) {                                                                          \
+    case 1: _Pragma("omp simd") for (int64_t j = 0; j < n; j++)                           \
+      out[j] = s[j] > 0 ? (val) : (REAL)0; break;                                         \
+    case 2: _Pragma("omp simd") for (int64_t j = 0; j < n; j++)                           \
+      out[j] = (val) * (1 - s[j] * s[j]); break;                                          \
+    case 3: _Pragma("omp simd") for (int64_t j = 0; j < n; j++)                           \
+      out[j] = (val) * (1 - s[j]) * s[j]; break;                                          \
+    case 4: _Pragma("omp simd") for (int64_t j = 0; j < n; j++)                           \
+      out[j] = s[j] > 0 ? (val) : (val) * slope; break;                                   \
+    default: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (val);          \
+  }
+
+void NAME(skct_head2)(int64_t A, int64_t H, const REAL* a, const REAL* v, REAL db,
+                      const REAL* y1, int act, REAL slope, int ecco, const REAL* w0,
+                      const REAL* w1, REAL b1, REAL we, REAL reg, REAL* p_t, REAL* g) {
+  for (int64_t i = 0; i < A; i++) {
+    const REAL* ar = a + i * H;
+    REAL* gr = g + i * H;
+    REAL d = 0, z1 = 0;
+    if (ecco) {
+      _Pragma("omp simd reduction(+:d, z1)")
+      for (int64_t j = 0; j < H; j++) { d += ar[j] * v[j]; z1 += ar[j] * w1[j]; }
+    } else {
+      _Pragma("omp simd reduction(+:d)")
+      for (int64_t j = 0; j < H; j++) d += ar[j] * v[j];
+    }
+    d += db;
+    REAL e = EXP(-FABS(d));
+    REAL big = 1 / (1 + e), small = e / (1 + e);
+    REAL s1 = d >= 0 ? big : small;  /* sigmoid(d) = p1 */
+    int t1 = y1[i] > (REAL)0.5;
+    p_t[i] = t1 ? s1 : (d >= 0 ? small : big);
+    REAL alpha = s1 - (t1 ? 1 : 0);
+    if (ecco) {
+      REAL zt = t1 ? z1 + b1 : z1 + b1 - d;
+      REAL coef = we * (1 - 2 * reg * zt);
+      REAL beta = -coef;
+      alpha -= t1 ? coef : 0;
+      DACT_LOOP(H, gr, ar, act, slope, alpha * v[j] + beta * w0[j])
+    } else {
+      DACT_LOOP(H, gr, ar, act, slope, alpha * v[j])
+    }
+  }
+}
+
+void NAME(skct_act_back)(int64_t n, REAL* g, const REAL* s, int act, REAL slope) {
+  DACT_LOOP(n, g, s, act, slope, g[j])
+}
+
+void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, const REAL* gx,
+                       const REAL* cw, REAL step_size, REAL lam, int project,
+                       const REAL* slo, const REAL* shi, const int8_t* mut,
+                       const REAL* lower, const REAL* upper, REAL* out) {
+  int64_t n = A * D;
+  if (!project && !cw) {
+    _Pragma("omp simd")
+    for (int64_t k = 0; k < n; k++) {
+      REAL diff = x[k] - x0[k];
+      REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
+      out[k] = x[k] + (-step_size * (gx[k] + lam * sg));
+    }
+    return;
+  }
+  for (int64_t i = 0; i < A; i++) {
+    const REAL* xr = x + i * D;
+    const REAL* x0r = x0 + i * D;
+    const REAL* gr = gx + i * D;
+    REAL* o = out + i * D;
+    _Pragma("omp simd")
+    for (int64_t j = 0; j < D; j++) {
+      REAL diff = xr[j] - x0r[j];
+      REAL sg = ((REAL)(diff > 0) - (REAL)(diff < 0)) * (cw ? cw[j] : (REAL)1);
+      REAL step = -step_size * (gr[j] + lam * sg);
+      if (project) {
+        step = step < slo[j] ? slo[j] : step;
+        step = step > shi[j] ? shi[j] : step;
+      }
+      REAL xn = xr[j] + step, r = x0r[j];
+      if (project) {
+        int m = mut[j];
+        xn = m == 0 ? r : (m == 1 ? NAME(maxn)(xn, r) : (m == 2 ? NAME(minn)(xn, r) : xn));
+        REAL lo = NAME(minn)(lower[j], r), hi = NAME(maxn)(upper[j], r);
+        xn = NAME(maxn)(NAME(minn)(xn, hi), lo);
+      }
+      o[j] = xn;
+    }
+  }
+}
+"""
+
+_TYPES = (("f32", "float", "expf", "fabsf"), ("f64", "double", "exp", "fabs"))
+_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
+
+_lock = threading.Lock()
+_state = {"lib": None, "tried": False, "status": "not built"}
+
+
+def _source():
+    parts = ["#include <math.h>\n#include <stdint.h>\n"]
+    for suf, real, exp, fabs in _TYPES:
+        parts.append(f"#define REAL {real}\n#define EXP {exp}\n#define FABS {fabs}\n"
+                     f"#define NAME(f) f##_{suf}\n{_TEMPLATE}\n#undef DACT_LOOP\n"
+                     "#undef REAL\n#undef EXP\n#undef FABS\n#undef NAME\n")
+    return "".join(parts)
+
+
+def _compiler():
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cpu_fingerprint():
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("flags", "model name", "Features")):
+                    flags += line
+                    if line.startswith(("flags", "Features")):
+                        break
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()} {flags}"
+
+
+def _private_dir():
+    """The user's kernel cache directory, or a fresh private temporary one."""
+    base = os.environ.get("SKCT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "skct")
+    path = Path(base) / "kernels"
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = path.stat()
+        shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        safe = info.st_uid == os.getuid() and not shared
+    except (OSError, AttributeError):
+        safe = False
+    return path if safe else Path(tempfile.mkdtemp(prefix="skct-kernels-"))
+
+
+def _build():
+    cc = _compiler()
+    if cc is None or os.name != "posix":
+        return None, "no C compiler"
+    source = _source()
+    digest = hashlib.sha256("\0".join([source, cc, " ".join(_FLAGS), _cpu_fingerprint()])
+                            .encode()).hexdigest()[:20]
+    folder = _private_dir()
+    target = folder / f"skct_search_{digest}.so"
+    if not target.exists():
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            src = Path(tmp) / "kernels.c"
+            src.write_text(source)
+            out = Path(tmp) / target.name
+            proc = subprocess.run([cc, *_FLAGS, "-o", str(out), str(src), "-lm"],
+                                  capture_output=True, text=True, timeout=120)
+            if proc.returncode != 0:
+                return None, f"compilation failed: {proc.stderr.strip()[:500]}"
+            os.replace(out, target)  # atomic: concurrent builds never load a partial file
+    lib = ctypes.CDLL(str(target))
+    _declare(lib)
+    return lib, f"loaded {target}"
+
+
+def _declare(lib):
+    i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    for suf, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+        getattr(lib, f"skct_head2_{suf}").argtypes = [
+            i64, i64, ptr, ptr, real, ptr, c_int, real, c_int, ptr, ptr, real, real, real, ptr,
+            ptr]
+        getattr(lib, f"skct_act_back_{suf}").argtypes = [i64, ptr, ptr, c_int, real]
+        getattr(lib, f"skct_update_{suf}").argtypes = [
+            i64, i64, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
+
+
+def library():
+    """The loaded kernels (built on first use), or None where they cannot be built."""
+    if not _state["tried"]:
+        with _lock:
+            if not _state["tried"]:
+                try:
+                    _state["lib"], _state["status"] = _build()
+                except (OSError, subprocess.SubprocessError) as exc:
+                    _state["lib"], _state["status"] = None, f"{type(exc).__name__}: {exc}"
+                _state["tried"] = True
+    return _state["lib"]
+
+
+def status():
+    """How the kernels were obtained ("loaded <path>") or why not (a short sentence)."""
+    return _state["status"]
+
+
+# ---------------------------------------------------------------------------------------------
+# wrappers: contiguous CPU tensors of one dtype (float32 or float64); outputs are fresh
+# ---------------------------------------------------------------------------------------------
+def _suffix(t):
+    return "f32" if t.element_size() == 4 else "f64"
+
+
+def _p(t):
+    return None if t is None else t.data_ptr()
+
+
+def head2(lib, a, v, db, y1, act, slope, ecco, w0, w1, b1, w_energy, reg):
+    """(p(target) [A], gradient at a [A, H]) of the two-class head (see the module doc)."""
+    import torch
+
+    n, h = a.shape
+    p_t, g = torch.empty(n, dtype=a.dtype), torch.empty_like(a)
+    getattr(lib, f"skct_head2_{_suffix(a)}")(
+        n, h, _p(a), _p(v), float(db), _p(y1), ACT_CODES[act], float(slope), int(ecco),
+        _p(w0), _p(w1), float(b1), float(w_energy), float(reg), _p(p_t), _p(g))
+    return p_t, g
+
+
+def act_back(lib, g, saved, act, slope):
+    """``g *= act'(saved)`` in place; returns g."""
+    fn = getattr(lib, f"skct_act_back_{_suffix(g)}")
+    fn(g.numel(), _p(g), _p(saved), ACT_CODES[act], float(slope))
+    return g
+
+
+def update(lib, x, x0, gx, cost_weight, step_size, lam, c):
+    """The projected step from gradient ``gx`` [A, D] (c: TorchConstraints or None)."""
+    import torch
+
+    n, d = x.shape
+    out = torch.empty_like(x)
+    args = (None,) * 5 if c is None else (c.step_lower, c.step_upper, c.mut, c.lower, c.upper)
+    getattr(lib, f"skct_update_{_suffix(x)}")(
+        n, d, _p(x), _p(x0), _p(gx), _p(cost_weight), float(step_size), float(lam),
+        int(c is not None), *[_p(a) for a in args], _p(out))
+    return out
