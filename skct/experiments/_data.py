@@ -13,26 +13,14 @@ import numpy as np
 
 from .._utils import labels_to_indices
 from ..constraints import ActionabilityConstraints
-from ..datasets import (
-    load_adult,
-    load_california_housing,
-    load_credit_default,
-    load_gmsc,
-    load_mnist,
-    load_synthetic,
-    train_test_split_paper,
-)
+from ..datasets import DATASETS, load_mnist, load_synthetic, train_test_split_paper
 from ._settings import DATA_SETTINGS, SYNTHETIC_DATASETS, check_dataset
 
 __all__ = ["load_experiment_data"]
 
 #: Loaders of the real tabular data sets of the paper.
-TABULAR_LOADERS = {
-    "adult": load_adult,
-    "california_housing": load_california_housing,
-    "credit_default": load_credit_default,
-    "gmsc": load_gmsc,
-}
+TABULAR_LOADERS = {name: DATASETS[name]
+                   for name in ("adult", "california_housing", "credit_default", "gmsc")}
 
 
 def load_experiment_data(dataset, *, data_home=None, random_state=0, n_samples=None,
