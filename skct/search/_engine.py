@@ -220,8 +220,8 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
             done = pa >= decision_threshold  # [A]
             last = t == max_iter
             n_done = int(done.sum())
-            if return_path:  # only the rows still searching, by reference (xc is new)
-                path.record(t, idx, xc_det)
+            if return_path:  # only the rows still searching (a copy: generators may alias)
+                path.record(t, idx, xc_det.clone())
             if last or n_done:
                 out = torch.ones_like(done) if last else done
                 rows = idx[out]
