@@ -431,6 +431,10 @@ def test_native_update_is_mask_step_and_project(lib, dtype):
         got = _fast_kernels.update(lib, x, x0, gx, weight, 0.3, 0.01, cons)
         torch.testing.assert_close(got, want, equal_nan=True)
         assert torch.equal(got.isnan(), want.isnan())
+        strided = _fast_kernels.update(lib, x, x0, gx.t().contiguous().t(), weight, 0.3, 0.01,
+                                       cons)  # a non-contiguous gradient is copied first
+        assert torch.equal(strided.isnan(), got.isnan())
+        torch.testing.assert_close(strided, got, equal_nan=True, rtol=0, atol=0)
         if cons is not None:  # immutable columns keep the factual bit for bit
             assert torch.equal(got[2:, 0], x0[2:, 0]) and torch.equal(got[2:, 4], x0[2:, 4])
 

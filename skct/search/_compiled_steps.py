@@ -222,12 +222,15 @@ def make_native_step(layers, ecco, use_eps, lib):
         if cache.get("w") is not w:  # per search: contiguous rows for the native loops
             cache["w"], cache["w0"], cache["w1"] = w, w[0].contiguous(), w[1].contiguous()
             cache["v"] = (w[1] - w[0]).contiguous()
-            cache["b1"] = 0.0 if b is None else float(b[1])
-            cache["db"] = 0.0 if b is None else float(b[1] - b[0])
+            zero = torch.zeros((), dtype=w.dtype)
+            cache["b1"] = zero if b is None else b[1]
+            cache["db"] = zero if b is None else b[1] - b[0]
         if cache.get("one_hot") is not one_hot:  # per working set
             cache["one_hot"], cache["y1"] = one_hot, one_hot[:, 1].contiguous()
-        p_t, g = _native.head2(lib, h, cache["v"], cache["db"], cache["y1"], head_act, 0.0,
-                               ecco, cache["w0"], cache["w1"], cache["b1"], sc[2], sc[3])
+        d = torch.addmv(cache["db"], h, cache["v"])  # [A] z1 - z0
+        z1 = torch.addmv(cache["b1"], h, cache["w1"]) if ecco else None  # [A]
+        p_t, g = _native.head2(lib, h, d, z1, cache["v"], cache["y1"], head_act, 0.0,
+                               cache["w0"], sc[2], sc[3])
         done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
         if final:  # the last iterate is only tested: no backward pass, no step
             return p_t, done, fin, live_next, n_fin, x, nas

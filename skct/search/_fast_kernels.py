@@ -2,9 +2,10 @@
 
 Three small C functions, per dtype (float32, float64), each one pass over its rows:
 
-- ``head2``: the two-class head from its input ``a`` [A, H]: ``d = a . (w1 - w0) + db`` per
-  row, ``p(target) = sigmoid(+-d)``, and the gradient at ``a`` (``(p1 - y1)(w1 - w0)``, plus the
-  ECCo energy term) times the derivative of the activation that produced ``a``;
+- ``head2``: the two-class head from its input ``a`` [A, H] and ``d = a . (w1 - w0) + db``
+  (torch's matrix-vector product): ``p(target) = sigmoid(+-d)`` and the gradient at ``a``
+  (``(p1 - y1)(w1 - w0)``, plus the ECCo energy term) times the derivative of the activation
+  that produced ``a``;
 - ``act_back``: ``g *= act'(saved)`` in place (ReLU, Tanh, Sigmoid, LeakyReLU), the arithmetic
   of ATen's ``threshold_backward``, ``tanh_backward``, ``sigmoid_backward``,
   ``leaky_relu_backward``;
@@ -61,29 +62,22 @@ static inline REAL NAME(minn)(REAL a, REAL b) {
     default: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (val);          \
   }
 
-void NAME(skct_head2)(int64_t A, int64_t H, const REAL* a, const REAL* v, REAL db,
-                      const REAL* y1, int act, REAL slope, int ecco, const REAL* w0,
-                      const REAL* w1, REAL b1, REAL we, REAL reg, REAL* p_t, REAL* g) {
+void NAME(skct_head2)(int64_t A, int64_t H, const REAL* a, const REAL* d, const REAL* z1,
+                      const REAL* v, const REAL* y1, int act, REAL slope, const REAL* w0,
+                      REAL we, REAL reg, REAL* p_t, REAL* g) {
+  /* d = z1 - z0 per row (from torch's matrix-vector product); z1 (ECCo only) or NULL */
   for (int64_t i = 0; i < A; i++) {
     const REAL* ar = a + i * H;
     REAL* gr = g + i * H;
-    REAL d = 0, z1 = 0;
-    if (ecco) {
-      _Pragma("omp simd reduction(+:d, z1)")
-      for (int64_t j = 0; j < H; j++) { d += ar[j] * v[j]; z1 += ar[j] * w1[j]; }
-    } else {
-      _Pragma("omp simd reduction(+:d)")
-      for (int64_t j = 0; j < H; j++) d += ar[j] * v[j];
-    }
-    d += db;
-    REAL e = EXP(-FABS(d));
-    REAL big = 1 / (1 + e), small = e / (1 + e);
-    REAL s1 = d >= 0 ? big : small;  /* sigmoid(d) = p1 */
+    REAL di = d[i];
+    REAL e = EXP(-FABS(di));
+    REAL big = 1 / (1 + e), small = e * big;
+    REAL s1 = di >= 0 ? big : small;  /* sigmoid(d) = p1 */
     int t1 = y1[i] > (REAL)0.5;
-    p_t[i] = t1 ? s1 : (d >= 0 ? small : big);
+    p_t[i] = t1 ? s1 : (di >= 0 ? small : big);
     REAL alpha = s1 - (t1 ? 1 : 0);
-    if (ecco) {
-      REAL zt = t1 ? z1 + b1 : z1 + b1 - d;
+    if (z1) {
+      REAL zt = t1 ? z1[i] : z1[i] - di;
       REAL coef = we * (1 - 2 * reg * zt);
       REAL beta = -coef;
       alpha -= t1 ? coef : 0;
@@ -98,21 +92,22 @@ void NAME(skct_act_back)(int64_t n, REAL* g, const REAL* s, int act, REAL slope)
   DACT_LOOP(n, g, s, act, slope, g[j])
 }
 
-void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, const REAL* gx,
-                       const REAL* cw, REAL step_size, REAL lam, int project,
-                       const REAL* slo, const REAL* shi, const int8_t* mut,
-                       const REAL* lower, const REAL* upper, REAL* out) {
-  int64_t n = A * D;
+static void NAME(update_rows)(int64_t n, int64_t D, const REAL* x, const REAL* x0,
+                              const REAL* gx, const REAL* cw, REAL step_size, REAL lam,
+                              int project, const REAL* slo, const REAL* shi,
+                              const int8_t* mut, const REAL* lower, const REAL* upper,
+                              REAL* out) {
+  /* n rows of D, all row-major; project: mask_step then project(hard=False) of skct */
   if (!project && !cw) {
     _Pragma("omp simd")
-    for (int64_t k = 0; k < n; k++) {
+    for (int64_t k = 0; k < n * D; k++) {
       REAL diff = x[k] - x0[k];
       REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
       out[k] = x[k] + (-step_size * (gx[k] + lam * sg));
     }
     return;
   }
-  for (int64_t i = 0; i < A; i++) {
+  for (int64_t i = 0; i < n; i++) {
     const REAL* xr = x + i * D;
     const REAL* x0r = x0 + i * D;
     const REAL* gr = gx + i * D;
@@ -122,20 +117,28 @@ void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, cons
       REAL diff = xr[j] - x0r[j];
       REAL sg = ((REAL)(diff > 0) - (REAL)(diff < 0)) * (cw ? cw[j] : (REAL)1);
       REAL step = -step_size * (gr[j] + lam * sg);
+      REAL r = x0r[j], xn;
       if (project) {
         step = step < slo[j] ? slo[j] : step;
         step = step > shi[j] ? shi[j] : step;
-      }
-      REAL xn = xr[j] + step, r = x0r[j];
-      if (project) {
+        xn = xr[j] + step;
         int m = mut[j];
         xn = m == 0 ? r : (m == 1 ? NAME(maxn)(xn, r) : (m == 2 ? NAME(minn)(xn, r) : xn));
-        REAL lo = NAME(minn)(lower[j], r), hi = NAME(maxn)(upper[j], r);
-        xn = NAME(maxn)(NAME(minn)(xn, hi), lo);
+        xn = NAME(maxn)(NAME(minn)(xn, NAME(maxn)(upper[j], r)), NAME(minn)(lower[j], r));
+      } else {
+        xn = xr[j] + step;
       }
       o[j] = xn;
     }
   }
+}
+
+void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, const REAL* gx,
+                       const REAL* cw, REAL step_size, REAL lam, int project,
+                       const REAL* slo, const REAL* shi, const int8_t* mut,
+                       const REAL* lower, const REAL* upper, REAL* out) {
+  NAME(update_rows)(A, D, x, x0, gx, cw, step_size, lam, project, slo, shi, mut, lower, upper,
+                    out);
 }
 """
 
@@ -220,8 +223,7 @@ def _declare(lib):
     i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
     for suf, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         getattr(lib, f"skct_head2_{suf}").argtypes = [
-            i64, i64, ptr, ptr, real, ptr, c_int, real, c_int, ptr, ptr, real, real, real, ptr,
-            ptr]
+            i64, i64, ptr, ptr, ptr, ptr, ptr, c_int, real, ptr, real, real, ptr, ptr]
         getattr(lib, f"skct_act_back_{suf}").argtypes = [i64, ptr, ptr, c_int, real]
         getattr(lib, f"skct_update_{suf}").argtypes = [
             i64, i64, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
@@ -246,7 +248,8 @@ def status():
 
 
 # ---------------------------------------------------------------------------------------------
-# wrappers: contiguous CPU tensors of one dtype (float32 or float64); outputs are fresh
+# wrappers: contiguous CPU tensors of one dtype (float32 or float64), each held by a name for
+# the duration of the call; outputs are fresh
 # ---------------------------------------------------------------------------------------------
 def _suffix(t):
     return "f32" if t.element_size() == 4 else "f64"
@@ -256,15 +259,16 @@ def _p(t):
     return None if t is None else t.data_ptr()
 
 
-def head2(lib, a, v, db, y1, act, slope, ecco, w0, w1, b1, w_energy, reg):
-    """(p(target) [A], gradient at a [A, H]) of the two-class head (see the module doc)."""
+def head2(lib, a, d, z1, v, y1, act, slope, w0, w_energy, reg):
+    """(p(target) [A], gradient at a [A, H]) of the two-class head from ``d = z1 - z0`` [A]
+    (and, for ECCo, ``z1`` [A]; None otherwise); see the module docstring."""
     import torch
 
     n, h = a.shape
     p_t, g = torch.empty(n, dtype=a.dtype), torch.empty_like(a)
     getattr(lib, f"skct_head2_{_suffix(a)}")(
-        n, h, _p(a), _p(v), float(db), _p(y1), ACT_CODES[act], float(slope), int(ecco),
-        _p(w0), _p(w1), float(b1), float(w_energy), float(reg), _p(p_t), _p(g))
+        n, h, _p(a), _p(d), _p(z1), _p(v), _p(y1), ACT_CODES[act], float(slope), _p(w0),
+        float(w_energy), float(reg), _p(p_t), _p(g))
     return p_t, g
 
 
@@ -276,13 +280,17 @@ def act_back(lib, g, saved, act, slope):
 
 
 def update(lib, x, x0, gx, cost_weight, step_size, lam, c):
-    """The projected step from gradient ``gx`` [A, D] (c: TorchConstraints or None)."""
+    """The projected step from the gradient ``gx`` [A, D] (c: TorchConstraints or None)."""
     import torch
 
     n, d = x.shape
     out = torch.empty_like(x)
-    args = (None,) * 5 if c is None else (c.step_lower, c.step_upper, c.mut, c.lower, c.upper)
+    # names hold every buffer: a temporary would be freed before the call
+    x, x0, gx = x.contiguous(), x0.contiguous(), gx.contiguous()
+    cw = None if cost_weight is None else cost_weight.contiguous()
+    args = (None,) * 5 if c is None else tuple(
+        a.contiguous() for a in (c.step_lower, c.step_upper, c.mut, c.lower, c.upper))
     getattr(lib, f"skct_update_{_suffix(x)}")(
-        n, d, _p(x), _p(x0), _p(gx), _p(cost_weight), float(step_size), float(lam),
+        n, d, _p(x), _p(x0), _p(gx), _p(cw), float(step_size), float(lam),
         int(c is not None), *[_p(a) for a in args], _p(out))
     return out
