@@ -7,7 +7,7 @@
 
 from ._adapter import ModelAdapter, as_model_adapter, to_logits_module
 from ._explainer import CounterfactualExplainer
-from ._result import CounterfactualResult, resolve_targets
+from ._result import CounterfactualPath, CounterfactualResult, resolve_targets
 
-__all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets", "ModelAdapter",
-           "as_model_adapter", "to_logits_module"]
+__all__ = ["CounterfactualExplainer", "CounterfactualResult", "CounterfactualPath",
+           "resolve_targets", "ModelAdapter", "as_model_adapter", "to_logits_module"]

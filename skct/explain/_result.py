@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._utils import labels_to_indices
+from .._utils import dense_path_property, labels_to_indices
 
 __all__ = ["CounterfactualPath", "CounterfactualResult", "resolve_targets"]
 
@@ -127,24 +127,10 @@ class CounterfactualResult:
                 f"mean_n_iter={self.n_iter.mean() if n else 0:.1f}{changed})")
 
 
-def _get_path(self):
-    p = self.__dict__.get("_path")
-    if not isinstance(p, CounterfactualPath):
-        return p
-    if "_path_dense" not in self.__dict__:
-        self.__dict__["_path_dense"] = p.to_dense()
-    return self.__dict__["_path_dense"]
-
-
-def _set_path(self, value):
-    self.__dict__["_path"] = value
-    self.__dict__.pop("_path_dense", None)
-
-
 # ``path`` stays a dataclass field (constructor, equality) read through a lazy property: the
 # dataclass took the field's default above, so the class attribute can now be the property.
-CounterfactualResult.path = property(
-    _get_path, _set_path, doc="Every search iterate [T + 1, N, D] (dense, built when read).")
+CounterfactualResult.path = dense_path_property(
+    "Every search iterate [T + 1, N, D] (dense, built when read).")
 
 
 def resolve_targets(target, classes, predicted_index, rng, param="target"):

@@ -9,7 +9,7 @@
   REVISE, or your own ``BaseGenerator``).
 """
 
-from ._engine import SearchResult, search
+from ._engine import SearchPath, SearchResult, search
 from ._projection import (
     feature_changes,
     harden,
@@ -22,6 +22,6 @@ from ._projection import (
 )
 from ._sparsify import sparsify
 
-__all__ = ["SearchResult", "search", "mask_step", "project", "straight_through_harden",
-           "harden_groups", "round_to_grid", "limit_changes", "feature_changes", "harden",
-           "sparsify"]
+__all__ = ["SearchResult", "SearchPath", "search", "mask_step", "project",
+           "straight_through_harden", "harden_groups", "round_to_grid", "limit_changes",
+           "feature_changes", "harden", "sparsify"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._utils import eval_mode
+from .._utils import dense_path_property, eval_mode
 from ..constraints import TorchConstraints
 
 __all__ = ["SearchPath", "SearchResult", "search"]
@@ -125,24 +125,10 @@ class SearchResult:
         return int(self.n_iter.sum())
 
 
-def _get_path(self):
-    p = self.__dict__.get("_path")
-    if not isinstance(p, SearchPath):
-        return p
-    if "_path_dense" not in self.__dict__:
-        self.__dict__["_path_dense"] = p.to_dense()
-    return self.__dict__["_path_dense"]
-
-
-def _set_path(self, value):
-    self.__dict__["_path"] = value
-    self.__dict__.pop("_path_dense", None)
-
-
 # ``path`` stays a dataclass field (constructor, equality) read through a lazy property: the
 # dataclass took the field's default above, so the class attribute can now be the property.
-SearchResult.path = property(_get_path, _set_path,
-                             doc="Every iterate [T + 1, N, D] (dense, built on first access).")
+SearchResult.path = dense_path_property(
+    "Every iterate [T + 1, N, D] (dense, built on first access).")
 
 
 def search(model, x, target, generator, constraints: TorchConstraints | None = None, *,
