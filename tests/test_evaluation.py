@@ -336,3 +336,17 @@ def test_explainer_params_reach_every_explainer(models, data, monkeypatch):
     X, y = data
     evaluate(models, X, y, explainer_params={"return_path": True}, **_small())
     assert seen == [True, True]  # one explainer per model and generator
+
+
+def test_revise_cells_under_threads_match_n_jobs_1(models, data):
+    # REVISE fits an autoencoder per model in each worker: with torch's global generator shared
+    # by threads, concurrent fits could interfere (tests/test_revise.py reproduces that at the
+    # generator level); the grid must not depend on the backend
+    from skct import REVISEGenerator
+
+    X, y = data
+    kw = dict(KW, generators={"revise": REVISEGenerator(vae_epochs=3)}, n_runs=2)
+    serial = evaluate(models, X, y, n_jobs=1, **kw)
+    with joblib.parallel_backend("threading"):
+        threaded = evaluate(models, X, y, n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(serial, threaded)
