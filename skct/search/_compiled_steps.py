@@ -240,7 +240,7 @@ def make_native_step(layers, ecco, use_eps, lib):
                 g = g @ weights[i]
             else:
                 g = _native.act_back(lib, g, saved[i], layer[1], layer[2])
-        x_next = _native.update(lib, x, x0, g, cost_weight, sc[0], sc[1], c)
+        x_next = _native.update(lib, x, x0, g, cost_weight, sc[0], sc[1], c, cache)
         return p_t, done, fin, live_next, n_fin, x_next, nas
 
     return step

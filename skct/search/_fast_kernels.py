@@ -41,12 +41,9 @@ __all__ = ["library", "status", "head2", "act_back", "update", "ACT_CODES"]
 ACT_CODES = {None: 0, "relu": 1, "tanh": 2, "sigmoid": 3, "leaky_relu": 4}
 
 _TEMPLATE = r"""
-static inline REAL NAME(maxn)(REAL a, REAL b) {
-  return (a != a || b != b) ? a + b : (a > b ? a : b);  /* NaN in, NaN out */
-}
-static inline REAL NAME(minn)(REAL a, REAL b) {
-  return (a != a || b != b) ? a + b : (a < b ? a : b);
-}
+/* NaN in, NaN out (as torch.maximum/minimum): a NaN a is kept; a NaN b fails a > b */
+static inline REAL NAME(maxn)(REAL a, REAL b) { return (a > b || isnan(a)) ? a : b; }
+static inline REAL NAME(minn)(REAL a, REAL b) { return (a < b || isnan(a)) ? a : b; }
 
 /* out[j] = act'(s[j]) * val(j) for j < n, one loop per activation so that each vectorises */
 #define DACT_LOOP(n, out, s, act, slope, val)                                              \
@@ -92,53 +89,53 @@ void NAME(skct_act_back)(int64_t n, REAL* g, const REAL* s, int act, REAL slope)
   DACT_LOOP(n, g, s, act, slope, g[j])
 }
 
-static void NAME(update_rows)(int64_t n, int64_t D, const REAL* x, const REAL* x0,
-                              const REAL* gx, const REAL* cw, REAL step_size, REAL lam,
-                              int project, const REAL* slo, const REAL* shi,
-                              const int8_t* mut, const REAL* lower, const REAL* upper,
-                              REAL* out) {
-  /* n rows of D, all row-major; project: mask_step then project(hard=False) of skct */
+void NAME(skct_update)(int64_t A, int64_t D, int64_t R, const REAL* x, const REAL* x0,
+                       const REAL* gx, const REAL* cw, const REAL* ones, REAL step_size,
+                       REAL lam, int project, const REAL* slo, const REAL* shi,
+                       const REAL* mut, const REAL* lower, const REAL* upper, REAL* out) {
+  /* rows of D, row-major; cw: cost weight per column (NULL: all 1; ones[] then stands in
+     where a loop needs weights); project: mask_step then project(hard=False) of skct, with
+     the mutability codes as REAL (0 none, 1 increase, 2 decrease, 3 both) */
   if (!project && !cw) {
     _Pragma("omp simd")
-    for (int64_t k = 0; k < n * D; k++) {
+    for (int64_t k = 0; k < A * D; k++) {
       REAL diff = x[k] - x0[k];
       REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
       out[k] = x[k] + (-step_size * (gx[k] + lam * sg));
     }
     return;
   }
-  for (int64_t i = 0; i < n; i++) {
-    const REAL* xr = x + i * D;
-    const REAL* x0r = x0 + i * D;
-    const REAL* gr = gx + i * D;
-    REAL* o = out + i * D;
-    _Pragma("omp simd")
-    for (int64_t j = 0; j < D; j++) {
-      REAL diff = xr[j] - x0r[j];
-      REAL sg = ((REAL)(diff > 0) - (REAL)(diff < 0)) * (cw ? cw[j] : (REAL)1);
-      REAL step = -step_size * (gr[j] + lam * sg);
-      REAL r = x0r[j], xn;
-      if (project) {
-        step = step < slo[j] ? slo[j] : step;
-        step = step > shi[j] ? shi[j] : step;
-        xn = xr[j] + step;
-        int m = mut[j];
-        xn = m == 0 ? r : (m == 1 ? NAME(maxn)(xn, r) : (m == 2 ? NAME(minn)(xn, r) : xn));
-        xn = NAME(maxn)(NAME(minn)(xn, NAME(maxn)(upper[j], r)), NAME(minn)(lower[j], r));
-      } else {
-        xn = xr[j] + step;
+  /* per-column parameters come replicated over R rows (arrays of P = R * D entries), so
+     that each tile of R rows is one flat, vectorisable loop */
+  int64_t P = R * D;
+  if (!cw) cw = ones;
+  for (int64_t t0 = 0; t0 < A * D; t0 += P) {
+    int64_t len = t0 + P <= A * D ? P : A * D - t0;
+    const REAL *xt = x + t0, *x0t = x0 + t0, *gt = gx + t0;
+    REAL* o = out + t0;
+    if (!project) {
+      _Pragma("omp simd")
+      for (int64_t k = 0; k < len; k++) {
+        REAL diff = xt[k] - x0t[k];
+        REAL sg = ((REAL)(diff > 0) - (REAL)(diff < 0)) * cw[k];
+        o[k] = xt[k] + (-step_size * (gt[k] + lam * sg));
       }
-      o[j] = xn;
+      continue;
+    }
+    _Pragma("omp simd")
+    for (int64_t k = 0; k < len; k++) {
+      REAL diff = xt[k] - x0t[k];
+      REAL sg = ((REAL)(diff > 0) - (REAL)(diff < 0)) * cw[k];
+      REAL step = -step_size * (gt[k] + lam * sg);
+      step = step < slo[k] ? slo[k] : step;
+      step = step > shi[k] ? shi[k] : step;
+      REAL r = x0t[k], xn = xt[k] + step, m = mut[k];
+      REAL up_ = NAME(maxn)(xn, r), down = NAME(minn)(xn, r);
+      xn = m == 0 ? r : (m == 1 ? up_ : (m == 2 ? down : xn));
+      REAL hi = NAME(maxn)(upper[k], r), lo = NAME(minn)(lower[k], r);
+      o[k] = NAME(maxn)(NAME(minn)(xn, hi), lo);
     }
   }
-}
-
-void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, const REAL* gx,
-                       const REAL* cw, REAL step_size, REAL lam, int project,
-                       const REAL* slo, const REAL* shi, const int8_t* mut,
-                       const REAL* lower, const REAL* upper, REAL* out) {
-  NAME(update_rows)(A, D, x, x0, gx, cw, step_size, lam, project, slo, shi, mut, lower, upper,
-                    out);
 }
 """
 
@@ -226,7 +223,8 @@ def _declare(lib):
             i64, i64, ptr, ptr, ptr, ptr, ptr, c_int, real, ptr, real, real, ptr, ptr]
         getattr(lib, f"skct_act_back_{suf}").argtypes = [i64, ptr, ptr, c_int, real]
         getattr(lib, f"skct_update_{suf}").argtypes = [
-            i64, i64, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
+            i64, i64, i64, ptr, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr,
+            ptr]
 
 
 def library():
@@ -279,18 +277,34 @@ def act_back(lib, g, saved, act, slope):
     return g
 
 
-def update(lib, x, x0, gx, cost_weight, step_size, lam, c):
-    """The projected step from the gradient ``gx`` [A, D] (c: TorchConstraints or None)."""
+def _tile_rows(d):
+    """Rows per tile of the update loop: about 256 entries, at least one row."""
+    return max(1, 256 // max(d, 1))
+
+
+def update(lib, x, x0, gx, cost_weight, step_size, lam, c, cache=None):
+    """The projected step from the gradient ``gx`` [A, D] (c: TorchConstraints or None).
+
+    ``cache`` (a dict kept across the calls of one search) keeps the per-column parameters,
+    replicated over a tile of rows.
+    """
     import torch
 
     n, d = x.shape
     out = torch.empty_like(x)
     # names hold every buffer: a temporary would be freed before the call
     x, x0, gx = x.contiguous(), x0.contiguous(), gx.contiguous()
-    cw = None if cost_weight is None else cost_weight.contiguous()
-    args = (None,) * 5 if c is None else tuple(
-        a.contiguous() for a in (c.step_lower, c.step_upper, c.mut, c.lower, c.upper))
+    cache = {} if cache is None else cache
+    key = (id(c), id(cost_weight), x.dtype, d)
+    if cache.get("key") != key:
+        rows = _tile_rows(d)
+        tile = [None if t is None else t.to(x.dtype).repeat(rows).contiguous()
+                for t in (cost_weight, torch.ones(d),
+                          *((None,) * 5 if c is None else (c.step_lower, c.step_upper, c.mut,
+                                                           c.lower, c.upper)))]
+        cache.update(key=key, rows=rows, tile=tile, refs=(c, cost_weight))
+    cw, ones, *args = cache["tile"]
     getattr(lib, f"skct_update_{_suffix(x)}")(
-        n, d, _p(x), _p(x0), _p(gx), _p(cw), float(step_size), float(lam),
-        int(c is not None), *[_p(a) for a in args], _p(out))
+        n, d, cache["rows"], _p(x), _p(x0), _p(gx), _p(cw), _p(ones), float(step_size),
+        float(lam), int(c is not None), *[_p(a) for a in args], _p(out))
     return out
