@@ -201,23 +201,64 @@ def make_eager_step(layers, ecco, use_eps):
     return step
 
 
+class _Buffers:
+    """Preallocated outputs of one working-set size, reused at every step.
+
+    Fresh multi-megabyte buffers at every step can cost more than the arithmetic on them (the
+    allocator may hand back pages that fault in again); the native step writes into these.
+    """
+
+    def __init__(self):
+        self.store = {}
+
+    def get(self, name, shape, dtype):
+        buf = self.store.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self.store[name] = torch.empty(shape, dtype=dtype)
+        return buf
+
+
+def _native_forward(layers, x, params, stop, bufs):
+    """The first ``stop`` layers into reused buffers: (weights, saved, output)."""
+    weights, saved, h, k = [], [], x, 0
+    for i, layer in enumerate(layers[:stop]):
+        if layer[0] == "linear":
+            w = params[k]
+            b = params[k + 1] if layer[3] else None
+            k += 2 if layer[3] else 1
+            out = bufs.get(("h", i), (x.shape[0], layer[2]), x.dtype)
+            h = torch.mm(h, w.t(), out=out) if b is None else torch.addmm(b, h, w.t(), out=out)
+            weights.append(w)
+            saved.append(None)
+            continue
+        kind = layer[1]
+        if kind == "leaky_relu":  # backward reads the input
+            saved.append(h)
+            h = torch.nn.functional.leaky_relu(h, layer[2])
+        else:  # in place on the layer's buffer (a copy if it is the input)
+            h = h.clone() if h is x else h
+            h = h.relu_() if kind == "relu" else h.tanh_() if kind == "tanh" else h.sigmoid_()
+            saved.append(h)
+        weights.append(None)
+    return weights, saved, h
+
+
 def make_native_step(layers, ecco, use_eps, lib):
     """The eager step with the elementwise work in native loops (:mod:`._fast_kernels`).
 
     Same signature and arithmetic as :func:`make_eager_step` (up to float rounding): the matrix
-    products are torch's; the two-class head with the derivative of the activation before it,
-    the other activation derivatives (in place) and the cost, step and projection are one pass
-    each. Only for models with a two-class linear head.
+    products are torch's, into buffers reused across steps; the two-class head with the
+    derivative of the activation before it, the other activation derivatives (in place) and
+    the cost, step and projection are one pass each; the iterate is kept feature-major. Only
+    for models with a two-class linear head.
     """
     stop = len(layers) - 1  # the head is layers[-1]
     fused = stop > 0 and layers[stop - 1][0] == "act" and layers[stop - 1][1] != "leaky_relu"
     head_act = layers[stop - 1][1] if fused else None
     back = stop - 1 if fused else stop  # layers the backward loop still goes through
-    cache = {}
+    cache, bufs = {"t": 0}, _Buffers()
 
-    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False):
-        c, cost_weight = cons
-        weights, saved, h = _eager_forward(layers, x, params, stop)
+    def head_terms(params, one_hot):
         w, b = (params[-2], params[-1]) if layers[-1][3] else (params[-1], None)
         if cache.get("w") is not w:  # per search: contiguous rows for the native loops
             cache["w"], cache["w0"], cache["w1"] = w, w[0].contiguous(), w[1].contiguous()
@@ -227,20 +268,39 @@ def make_native_step(layers, ecco, use_eps, lib):
             cache["db"] = zero if b is None else b[1] - b[0]
         if cache.get("one_hot") is not one_hot:  # per working set
             cache["one_hot"], cache["y1"] = one_hot, one_hot[:, 1].contiguous()
+
+    def backward(g, weights, saved, n, dtype):
+        for i in range(back - 1, -1, -1):
+            layer = layers[i]
+            if layer[0] == "linear" and i == 0:  # W^T g^T: [D, A], faster, feature-major
+                if cache.get("w_in") is not weights[0]:
+                    cache["w_in"], cache["w_in_t"] = weights[0], weights[0].t().contiguous()
+                out = bufs.get(("gT",), (layer[1], n), dtype)
+                g = torch.mm(cache["w_in_t"], g.t(), out=out).t()
+            elif layer[0] == "linear":
+                g = torch.mm(g, weights[i], out=bufs.get(("g", i), (n, layer[1]), dtype))
+            else:
+                g = _native.act_back(lib, g, saved[i], layer[1], layer[2])
+        return g
+
+    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False):
+        c, cost_weight = cons
+        n, dtype = x.shape[0], x.dtype
+        weights, saved, h = _native_forward(layers, x, params, stop, bufs)
+        head_terms(params, one_hot)
         d = torch.addmv(cache["db"], h, cache["v"])  # [A] z1 - z0
         z1 = torch.addmv(cache["b1"], h, cache["w1"]) if ecco else None  # [A]
         p_t, g = _native.head2(lib, h, d, z1, cache["v"], cache["y1"], head_act, 0.0,
-                               cache["w0"], sc[2], sc[3])
+                               cache["w0"], sc[2], sc[3], bufs.get(("head",), h.shape, dtype))
         done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
         if final:  # the last iterate is only tested: no backward pass, no step
             return p_t, done, fin, live_next, n_fin, x, nas
-        for i in range(back - 1, -1, -1):
-            layer = layers[i]
-            if layer[0] == "linear":
-                g = g @ weights[i]
-            else:
-                g = _native.act_back(lib, g, saved[i], layer[1], layer[2])
-        x_next = _native.update(lib, x, x0, g, cost_weight, sc[0], sc[1], c, cache)
+        g = backward(g, weights, saved, n, dtype)
+        if cache.get("x0") is not x0:  # per working set: the factuals feature-major too
+            cache["x0"], cache["x0_fm"] = x0, _native.feature_major(x0)
+        cache["t"] += 1  # two iterate buffers, alternating: x is read while x_next is written
+        out = bufs.get(("x", cache["t"] % 2), (x.shape[1], n), dtype)
+        x_next = _native.update(lib, x, cache["x0_fm"], g, cost_weight, sc[0], sc[1], c, out)
         return p_t, done, fin, live_next, n_fin, x_next, nas
 
     return step

@@ -11,7 +11,10 @@ Three small C functions, per dtype (float32, float64), each one pass over its ro
   ``leaky_relu_backward``;
 - ``update``: the L1 cost subgradient, the gradient step and the projection of
   :func:`skct.search.mask_step` / :func:`skct.search.project` (mutability, then bounds widened
-  to the factual), NaN-propagating like ``torch.maximum``/``torch.minimum``.
+  to the factual), NaN-propagating like ``torch.maximum``/``torch.minimum``. It works
+  feature-major ([D, A] buffers, seen as transposed [A, D] views), so that each feature's
+  parameters are scalars of one vectorised loop over the rows and the input gradient comes
+  from the faster product ``W^T g^T``.
 
 The matrix products stay with torch (MKL/oneDNN). The source is compiled once per machine with
 the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``; ``-O3 -march=native``, well under a
@@ -35,7 +38,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["library", "status", "head2", "act_back", "update", "ACT_CODES"]
+__all__ = ["library", "status", "head2", "act_back", "update", "feature_major", "ACT_CODES"]
 
 #: Activation codes of the C functions.
 ACT_CODES = {None: 0, "relu": 1, "tanh": 2, "sigmoid": 3, "leaky_relu": 4}
@@ -89,51 +92,40 @@ void NAME(skct_act_back)(int64_t n, REAL* g, const REAL* s, int act, REAL slope)
   DACT_LOOP(n, g, s, act, slope, g[j])
 }
 
-void NAME(skct_update)(int64_t A, int64_t D, int64_t R, const REAL* x, const REAL* x0,
-                       const REAL* gx, const REAL* cw, const REAL* ones, REAL step_size,
-                       REAL lam, int project, const REAL* slo, const REAL* shi,
-                       const REAL* mut, const REAL* lower, const REAL* upper, REAL* out) {
-  /* rows of D, row-major; cw: cost weight per column (NULL: all 1; ones[] then stands in
-     where a loop needs weights); project: mask_step then project(hard=False) of skct, with
-     the mutability codes as REAL (0 none, 1 increase, 2 decrease, 3 both) */
-  if (!project && !cw) {
-    _Pragma("omp simd")
-    for (int64_t k = 0; k < A * D; k++) {
-      REAL diff = x[k] - x0[k];
-      REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
-      out[k] = x[k] + (-step_size * (gx[k] + lam * sg));
-    }
-    return;
-  }
-  /* per-column parameters come replicated over R rows (arrays of P = R * D entries), so
-     that each tile of R rows is one flat, vectorisable loop */
-  int64_t P = R * D;
-  if (!cw) cw = ones;
-  for (int64_t t0 = 0; t0 < A * D; t0 += P) {
-    int64_t len = t0 + P <= A * D ? P : A * D - t0;
-    const REAL *xt = x + t0, *x0t = x0 + t0, *gt = gx + t0;
-    REAL* o = out + t0;
+void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, const REAL* gx,
+                       const REAL* cw, REAL step_size, REAL lam, int project,
+                       const REAL* slo, const REAL* shi, const REAL* mut,
+                       const REAL* lower, const REAL* upper, REAL* out) {
+  /* feature-major: x, x0, gx and out are [D, A] row-major (one row per feature), so that the
+     per-feature parameters are scalars of each vectorised loop over the A rows of the search.
+     cw: cost weight per feature (NULL: all 1); project: mask_step then project(hard=False)
+     of skct, with the mutability codes as REAL (0 none, 1 increase, 2 decrease, 3 both) */
+  for (int64_t j = 0; j < D; j++) {
+    const REAL *xj = x + j * A, *x0j = x0 + j * A, *gj = gx + j * A;
+    REAL* o = out + j * A;
+    REAL lam_j = lam * (cw ? cw[j] : (REAL)1);
     if (!project) {
       _Pragma("omp simd")
-      for (int64_t k = 0; k < len; k++) {
-        REAL diff = xt[k] - x0t[k];
-        REAL sg = ((REAL)(diff > 0) - (REAL)(diff < 0)) * cw[k];
-        o[k] = xt[k] + (-step_size * (gt[k] + lam * sg));
+      for (int64_t i = 0; i < A; i++) {
+        REAL diff = xj[i] - x0j[i];
+        REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
+        o[i] = xj[i] + (-step_size * (gj[i] + lam_j * sg));
       }
       continue;
     }
+    REAL lo_step = slo[j], hi_step = shi[j], m = mut[j], low = lower[j], up = upper[j];
     _Pragma("omp simd")
-    for (int64_t k = 0; k < len; k++) {
-      REAL diff = xt[k] - x0t[k];
-      REAL sg = ((REAL)(diff > 0) - (REAL)(diff < 0)) * cw[k];
-      REAL step = -step_size * (gt[k] + lam * sg);
-      step = step < slo[k] ? slo[k] : step;
-      step = step > shi[k] ? shi[k] : step;
-      REAL r = x0t[k], xn = xt[k] + step, m = mut[k];
+    for (int64_t i = 0; i < A; i++) {
+      REAL diff = xj[i] - x0j[i];
+      REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
+      REAL step = -step_size * (gj[i] + lam_j * sg);
+      step = step < lo_step ? lo_step : step;
+      step = step > hi_step ? hi_step : step;
+      REAL r = x0j[i], xn = xj[i] + step;
       REAL up_ = NAME(maxn)(xn, r), down = NAME(minn)(xn, r);
       xn = m == 0 ? r : (m == 1 ? up_ : (m == 2 ? down : xn));
-      REAL hi = NAME(maxn)(upper[k], r), lo = NAME(minn)(lower[k], r);
-      o[k] = NAME(maxn)(NAME(minn)(xn, hi), lo);
+      REAL hi = NAME(maxn)(up, r), lo = NAME(minn)(low, r);
+      o[i] = NAME(maxn)(NAME(minn)(xn, hi), lo);
     }
   }
 }
@@ -223,8 +215,7 @@ def _declare(lib):
             i64, i64, ptr, ptr, ptr, ptr, ptr, c_int, real, ptr, real, real, ptr, ptr]
         getattr(lib, f"skct_act_back_{suf}").argtypes = [i64, ptr, ptr, c_int, real]
         getattr(lib, f"skct_update_{suf}").argtypes = [
-            i64, i64, i64, ptr, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr,
-            ptr]
+            i64, i64, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
 
 
 def library():
@@ -257,13 +248,15 @@ def _p(t):
     return None if t is None else t.data_ptr()
 
 
-def head2(lib, a, d, z1, v, y1, act, slope, w0, w_energy, reg):
+def head2(lib, a, d, z1, v, y1, act, slope, w0, w_energy, reg, out=None):
     """(p(target) [A], gradient at a [A, H]) of the two-class head from ``d = z1 - z0`` [A]
-    (and, for ECCo, ``z1`` [A]; None otherwise); see the module docstring."""
+    (and, for ECCo, ``z1`` [A]; None otherwise); see the module docstring. The gradient is
+    written into ``out`` when given (contiguous, like a)."""
     import torch
 
     n, h = a.shape
-    p_t, g = torch.empty(n, dtype=a.dtype), torch.empty_like(a)
+    p_t = torch.empty(n, dtype=a.dtype)
+    g = torch.empty_like(a) if out is None else out
     getattr(lib, f"skct_head2_{_suffix(a)}")(
         n, h, _p(a), _p(d), _p(z1), _p(v), _p(y1), ACT_CODES[act], float(slope), _p(w0),
         float(w_energy), float(reg), _p(p_t), _p(g))
@@ -277,34 +270,28 @@ def act_back(lib, g, saved, act, slope):
     return g
 
 
-def _tile_rows(d):
-    """Rows per tile of the update loop: about 256 entries, at least one row."""
-    return max(1, 256 // max(d, 1))
+def feature_major(t):
+    """t [A, D] stored feature-major: t itself if it already is, else a transposed copy."""
+    return t if t.stride(0) == 1 and t.stride(1) == t.shape[0] else t.t().contiguous().t()
 
 
-def update(lib, x, x0, gx, cost_weight, step_size, lam, c, cache=None):
+def update(lib, x, x0, gx, cost_weight, step_size, lam, c, out=None):
     """The projected step from the gradient ``gx`` [A, D] (c: TorchConstraints or None).
 
-    ``cache`` (a dict kept across the calls of one search) keeps the per-column parameters,
-    replicated over a tile of rows.
+    Works feature-major: inputs not stored that way are copied; the result [A, D] is a
+    transposed view of a [D, A] buffer (``out`` when given, not one of the inputs).
     """
     import torch
 
     n, d = x.shape
-    out = torch.empty_like(x)
     # names hold every buffer: a temporary would be freed before the call
-    x, x0, gx = x.contiguous(), x0.contiguous(), gx.contiguous()
-    cache = {} if cache is None else cache
-    key = (id(c), id(cost_weight), x.dtype, d)
-    if cache.get("key") != key:
-        rows = _tile_rows(d)
-        tile = [None if t is None else t.to(x.dtype).repeat(rows).contiguous()
-                for t in (cost_weight, torch.ones(d),
-                          *((None,) * 5 if c is None else (c.step_lower, c.step_upper, c.mut,
-                                                           c.lower, c.upper)))]
-        cache.update(key=key, rows=rows, tile=tile, refs=(c, cost_weight))
-    cw, ones, *args = cache["tile"]
+    x, x0, gx = feature_major(x), feature_major(x0), feature_major(gx)
+    out = torch.empty(d, n, dtype=x.dtype) if out is None else out
+    cw = None if cost_weight is None else cost_weight.to(x.dtype).contiguous()
+    params = (None,) * 5 if c is None else tuple(
+        t.to(x.dtype).contiguous() for t in (c.step_lower, c.step_upper, c.mut, c.lower,
+                                             c.upper))
     getattr(lib, f"skct_update_{_suffix(x)}")(
-        n, d, cache["rows"], _p(x), _p(x0), _p(gx), _p(cw), _p(ones), float(step_size),
-        float(lam), int(c is not None), *[_p(a) for a in args], _p(out))
-    return out
+        n, d, _p(x), _p(x0), _p(gx), _p(cw), float(step_size), float(lam),
+        int(c is not None), *[_p(t) for t in params], _p(out))
+    return out.t()
