@@ -77,7 +77,7 @@ class _Model:
 
     def __init__(self, name, estimator, X, X_ref, y_ref, config):
         self.name, self.estimator = name, estimator
-        self.adapter = ModelAdapter(estimator)
+        self.adapter = ModelAdapter(estimator, gradients=False)  # gradient_free: any model
         self.classes = self.adapter.classes_
         Z = self.adapter.transform(X)
         self.predicted = self.adapter.predict_proba_model(Z).argmax(axis=1)  # [n] indices

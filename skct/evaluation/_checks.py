@@ -59,7 +59,7 @@ def check_models(models):
             raise ValueError(f"models: {name!r} ({type(est).__name__}) is not fitted; evaluate "
                              "explains fitted models only.")
         try:
-            ModelAdapter(est)
+            ModelAdapter(est, gradients=False)  # gradient_free: any classifier
         except TypeError as exc:
             raise ValueError(f"models: {name!r} cannot be explained: {exc}") from None
         out[str(name)] = est

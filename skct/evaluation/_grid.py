@@ -50,7 +50,7 @@ def _plan(models, gens, targets, n_runs, metrics, y_ref):
     needs_ref = {m for m in metrics if METRIC_SPECS[m].needs_reference}
     work, order = [], []
     for name, est in models.items():
-        pairs = label_pairs(targets, ModelAdapter(est).classes_, name)
+        pairs = label_pairs(targets, ModelAdapter(est, gradients=False).classes_, name)
         missing = sorted({b for _, b in pairs} - ref_labels, key=repr)
         if missing and needs_ref:
             raise ValueError(f"reference: no reference rows of target class(es) {missing} "

@@ -39,7 +39,13 @@ _cache = threading.local()
 
 
 def _fingerprint(module):
-    """Identity and in-place version of every parameter: changes when the model is refitted."""
+    """Identity and in-place version of every parameter: changes when the model is refitted.
+
+    A model seen through ``predict_proba`` has none: the identities of its fitted attributes.
+    """
+    if getattr(module, "differentiable", True) is False:
+        return tuple((k, id(v)) for k, v in sorted(vars(module.estimator).items())
+                     if k.endswith("_"))
     return tuple((p.data_ptr(), p._version) for p in module.parameters())
 
 
@@ -96,7 +102,7 @@ class CounterfactualScorer:
     def _explain(self, estimator, X, y):
         """(result, adapter, Z fold, y fold as indices); cached across scorers of one fold."""
         seedable = self.random_state is None or isinstance(self.random_state, numbers.Integral)
-        adapter = ModelAdapter(estimator)
+        adapter = ModelAdapter(estimator, gradients=False)  # gradient_free: any model
         key = None
         if self.cache and seedable:
             key = (self._generation_key(), id(estimator), id(X), id(y),

@@ -2,8 +2,10 @@
 
 A fitted estimator is split into invertible preprocessing (``Pipeline`` steps before the last)
 and a torch-backed classifier (a skorch net or a ``CounterfactualTrainedClassifier``). The
-search runs on the classifier's torch module, which must return logits; results go back to the
-user's columns through the preprocessing's inverse.
+gradient search runs on the classifier's torch module, which must return logits; results go
+back to the user's columns through the preprocessing's inverse. For the gradient-free search the
+final step may be any classifier with ``predict_proba`` (seen through
+:class:`~skct.search.ProbaLogits`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from .._utils._compat import transformer_input_indices
+from ..search import ProbaLogits
 from ._encoding import encoding_of
 
 __all__ = ["ModelAdapter", "as_model_adapter", "to_logits_module"]
@@ -58,9 +61,10 @@ def to_logits_module(final):
     module = getattr(final, "module_", None)
     if not isinstance(module, torch.nn.Module):
         raise TypeError(
-            f"{type(final).__name__} is not a torch-backed classifier: counterfactual search "
-            "needs gradients, so the (final) estimator must be a fitted skorch net, a "
-            "CounterfactualTrainedClassifier or a torch.nn.Module returning logits."
+            f"{type(final).__name__} is not a torch-backed classifier: the gradient "
+            "generators need gradients, so the (final) estimator must be a fitted skorch net, "
+            "a CounterfactualTrainedClassifier or a torch.nn.Module returning logits; use "
+            "generator='gradient_free' for any classifier with predict_proba."
         )
     from skorch import NeuralNetBinaryClassifier
 
@@ -141,10 +145,22 @@ class ModelAdapter:
     Parameters
     ----------
     estimator : fitted estimator
-        A torch-backed classifier or a Pipeline ending in one.
+        A torch-backed classifier or a Pipeline ending in one; with ``gradients=False`` any
+        classifier with ``predict_proba`` (or a Pipeline ending in one).
+    gradients : bool, default=True
+        Whether the module must be differentiable. With False, a final step without a torch
+        module is evaluated through its ``predict_proba`` (:class:`~skct.search.ProbaLogits`,
+        float64 inputs); a torch-backed one still gives its torch module.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        Model-space rows [N, D] to logits [N, C].
+    differentiable : bool
+        Whether ``module`` has gradients (False for a :class:`~skct.search.ProbaLogits`).
     """
 
-    def __init__(self, estimator):
+    def __init__(self, estimator, *, gradients=True):
         self.estimator = estimator
         if isinstance(estimator, Pipeline):
             self.preprocessor = estimator[:-1] if len(estimator.steps) > 1 else None
@@ -152,7 +168,17 @@ class ModelAdapter:
         else:
             self.preprocessor = None
             self.final = estimator
-        self.module = to_logits_module(self.final)
+        torch_backed = isinstance(self.final, torch.nn.Module) or hasattr(
+            self.final, "logits_module_") or isinstance(getattr(self.final, "module_", None),
+                                                        torch.nn.Module)
+        if torch_backed or gradients:
+            self.module = to_logits_module(self.final)  # TypeError naming gradient_free
+        elif not hasattr(self.final, "predict_proba"):
+            raise TypeError(f"{type(self.final).__name__} has no predict_proba: the "
+                            "gradient-free search needs class probabilities.")
+        else:
+            self.module = ProbaLogits(self.final)
+        self.differentiable = getattr(self.module, "differentiable", True)
         if self.preprocessor is not None:
             for name, step in self.preprocessor.steps:
                 _check_invertible(step, name)
@@ -161,6 +187,8 @@ class ModelAdapter:
             raise TypeError(f"{type(self.final).__name__} has no classes_: is it a classifier?")
         self.classes_ = np.asarray(classes)
         p = next(self.module.parameters(), None)
+        if not self.differentiable:  # predict_proba on float64 rows, as the model was fitted
+            p = self.module.dtype_marker
         self.device = p.device if p is not None else torch.device("cpu")
         self.dtype = p.dtype if p is not None and p.dtype.is_floating_point else torch.float32
 
@@ -237,6 +265,7 @@ class ModelAdapter:
         return torch.softmax(logits, dim=1).cpu().numpy()
 
 
-def as_model_adapter(estimator):
-    """``ModelAdapter`` for a fitted estimator (raises TypeError for non-torch models)."""
-    return ModelAdapter(estimator)
+def as_model_adapter(estimator, *, gradients=True):
+    """``ModelAdapter`` for a fitted estimator (TypeError for non-torch models with
+    ``gradients=True``)."""
+    return ModelAdapter(estimator, gradients=gradients)

@@ -1,4 +1,4 @@
-"""CounterfactualExplainer: counterfactual explanations for a fitted torch-backed classifier."""
+"""CounterfactualExplainer: counterfactual explanations for a fitted classifier."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .._utils import HasMethods, Interval, StrOptions
 from .._utils import fit_context as _fit_context
 from .._utils import is_fitted as _is_fitted
 from ..constraints import ActionabilityConstraints
-from ..search import search, sparsify
+from ..search import gradient_free_search, search, sparsify
 from ..search.generators import BaseGenerator, resolve_generator
 from ._adapter import ModelAdapter
 from ._repair import changed_features, count_changed, to_user_values
@@ -33,11 +33,13 @@ SPARSITY_MARGIN = 0.6
 
 
 class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
-    """Counterfactual explanations for a torch-backed classifier or Pipeline.
+    """Counterfactual explanations for a classifier or Pipeline.
 
-    For each row x it searches, by batched gradient descent, a nearby x' that the model assigns
-    to a target class with probability at least ``decision_threshold``, while respecting the
-    actionability constraints (mutability, domain, kinds, one-hot groups, ``max_changed``).
+    For each row x it searches, by batched gradient descent (or, with
+    ``generator="gradient_free"``, from the model's class probabilities only), a nearby x'
+    that the model assigns to a target class with probability at least
+    ``decision_threshold``, while respecting the actionability constraints (mutability,
+    domain, kinds, one-hot groups, ``max_changed``).
     For a Pipeline the search runs in the final step's input space and results come back in
     the user's columns, units and dtypes: integer, binary and ordinal columns hold values of
     their kind, every value lies in its domain, unchanged values are returned exactly as given,
@@ -47,12 +49,19 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
     ----------
     estimator : estimator
         A torch-backed classifier (skorch net, :class:`CounterfactualTrainedClassifier`) or a
-        Pipeline of invertible preprocessing ending in one. Fitted or not (see ``prefit``).
-    generator : {"generic", "ecco", "eccco", "revise"} or BaseGenerator, default="generic"
+        Pipeline of invertible preprocessing ending in one; with ``generator="gradient_free"``
+        any classifier with ``predict_proba`` (gradient boosting, random forest, linear
+        model, ...), in or out of such a Pipeline. Fitted or not (see ``prefit``).
+    generator : {"generic", "ecco", "eccco", "revise", "gradient_free"} or BaseGenerator, \
+default="generic"
         The counterfactual generator (objective and search space). Names build the generator
         with its defaults (Generic/ECCo/ECCCo: SGD step 0.25, ``lambda_cost=0.001``; ECCo and
         ECCCo: ``lambda_energy=5.0``; ECCCo adds the conformal set-size penalty, calibrated on
-        ``fit``'s labelled data; REVISE: step 0.1 in a VAE latent space).
+        ``fit``'s labelled data; REVISE: step 0.1 in a VAE latent space;
+        :class:`~skct.search.GradientFreeGenerator`: seeded by the nearest rows of ``fit``'s
+        data that the model assigns to the target class, no gradients needed; it ignores
+        ``max_iter`` and ``return_path``, and with it the search runs to
+        ``decision_threshold`` itself, not to the sparsity margin).
     target : label, array-like of labels, "opposite" or None, default=None
         Target class: one label for all rows, one per row, the other class of a binary model,
         or None for a random class other than the predicted one (seeded by ``random_state``).
@@ -135,7 +144,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
-        "generator": [StrOptions({"generic", "ecco", "eccco", "revise"}), BaseGenerator],
+        "generator": [StrOptions({"generic", "ecco", "eccco", "revise", "gradient_free"}),
+                      BaseGenerator],
         "target": "no_validation",
         "constraints": [ActionabilityConstraints, None],
         "decision_threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -194,7 +204,13 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
             self.estimator_ = clone(self.estimator).fit(X, y)
         else:
             self.estimator_ = self.estimator
-        adapter = ModelAdapter(self.estimator_)
+        rs = check_random_state(self.random_state)
+        self.generator_ = resolve_generator(self.generator)
+        gradient_free = self._gradient_free()
+        if gradient_free and self.return_path:
+            raise ValueError("return_path=True needs a gradient generator: the gradient-free "
+                             "search has no path of iterates.")
+        adapter = ModelAdapter(self.estimator_, gradients=not gradient_free)
         X = self._check_X(X, reset=True)
         Z = adapter.transform(X)
         if not np.isfinite(Z).all():
@@ -204,13 +220,14 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         # learned on the user's raw columns, mapped through the fitted preprocessing
         self.constraints_ = constraints.fit(X, encoding=adapter.encoding(X), X_model=Z)
 
-        rs = check_random_state(self.random_state)
-        self.generator_ = resolve_generator(self.generator)
         if "random_state" in self.generator_.get_params():
             if self.generator_.random_state is None:
                 self.generator_.set_params(random_state=rs.randint(0, 2**31 - 1))
         with torch_threads():
-            self.generator_.fit(Z.astype(np.float32))
+            if gradient_free:  # the reference pool: rows by the class the model gives them
+                self.generator_.fit(Z, self._pool_classes(adapter.predict_proba_model(Z)))
+            else:
+                self.generator_.fit(Z.astype(np.float32))
             if self.generator_.requires_calibration:
                 if y is None:
                     raise ValueError(
@@ -226,6 +243,21 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         self.adapter_ = adapter
         self._torch_constraints = self._to_torch()
         return self
+
+    def _gradient_free(self):
+        return bool(getattr(self.generator_, "gradient_free", False))
+
+    def _pool_classes(self, proba):
+        """Per reference row, the class the model gives it at ``decision_threshold`` (-1: none).
+
+        A class that no row reaches at the threshold keeps the rows predicted as it.
+        """
+        pred = proba.argmax(axis=1)
+        sure = proba.max(axis=1) >= self.decision_threshold
+        out = np.where(sure, pred, -1)
+        for k in np.setdiff1d(np.unique(pred), np.unique(out[out >= 0])):
+            out[pred == k] = k
+        return out
 
     def _to_torch(self):
         return self.constraints_.to_torch(self.adapter_.dtype, self.adapter_.device,
@@ -389,6 +421,8 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
         ``(searched rows [A], their search path)`` with ``return_path``, else None.
         """
         tau = self.decision_threshold
+        if self._gradient_free():
+            return self._search_gradient_free(x, t, p0)
         # without sparsification every row goes through the engine (it decides step 0 itself)
         todo = np.flatnonzero(p0 < tau) if self.sparsify_changes else np.arange(len(p0))
         x_cf = x.clone()
@@ -413,6 +447,30 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
             compact = res.compact_path
             piece = (todo, compact if compact is not None else res.path)
         return x_cf, converged, n_iter, piece
+
+    def _search_gradient_free(self, x, t, p0):
+        """The gradient-free search of the rows below the threshold, then the sparsification.
+
+        Returns ``(x_cf [N, D], converged [N], n_iter [N], None)``; ``n_iter`` counts the
+        generations run (the generator's ``n_generations``) for the searched rows.
+        """
+        tau = self.decision_threshold
+        todo = np.flatnonzero(p0 < tau)
+        x_cf = x.clone()
+        converged = np.ones(len(p0), dtype=bool)
+        n_iter = np.zeros(len(p0), dtype=np.int64)
+        if todo.size == 0:
+            return x_cf, converged, n_iter, None
+        rows = torch.as_tensor(todo, device=x.device)
+        c, model = self._torch_constraints, self.adapter_.module
+        found, proba, _ = gradient_free_search(model, x[rows], t[rows], self.generator_, c,
+                                               decision_threshold=tau)
+        if self.sparsify_changes:  # evaluates only: log-probabilities serve as logits
+            found, proba = sparsify(model, found, x[rows], t[rows], c, tau, return_proba=True)
+        x_cf[rows] = found
+        converged[todo] = (proba >= tau).cpu().numpy()
+        n_iter[todo] = self.generator_.n_generations
+        return x_cf, converged, n_iter, None
 
     def _returned_rows(self, X, x, x_cf):
         """The search's rows in the user's columns, kinds and dtypes, and in the model's space.
@@ -481,7 +539,7 @@ class CounterfactualExplainer(MetaEstimatorMixin, TransformerMixin, BaseEstimato
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "estimator_" in state:
-            self.adapter_ = ModelAdapter(self.estimator_)
+            self.adapter_ = ModelAdapter(self.estimator_, gradients=not self._gradient_free())
             self._torch_constraints = self._to_torch()
 
 

@@ -335,6 +335,11 @@ def compute_metrics(metrics, X_cf, X=None, y_target=None, *, model=None, valid=N
     X_cf = check_2d(X_cf, "X_cf")
     X, t = _check_inputs(specs, X, y_target, model, reference, valid, X_cf.shape[0])
     fn = None if model is None else as_logits_fn(model)
+    if getattr(fn, "differentiable", True) is False:
+        bad = [s.name for s in specs if s.needs_gradients]
+        if bad:
+            raise ValueError(f"metrics {bad} need the model's gradients or logits; the model "
+                             "is evaluated through predict_proba only (no torch module).")
     seeds = _Seeds(random_state)
     hits, valid_rows = _valid_rows(specs, fn, X_cf, t, valid, valid_only)
     keep = valid_rows if valid_only else None

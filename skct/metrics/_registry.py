@@ -56,6 +56,9 @@ class MetricSpec:
     two_sample : bool, default=False
         A statistic between the counterfactuals of a target class and the reference sample of
         that class (MMD), computed per target class.
+    needs_gradients : bool, default=False
+        Differentiates the model or reads its logits (not only its probabilities), so a model
+        seen through its ``predict_proba`` (:class:`~skct.search.ProbaLogits`) cannot give it.
     default : bool, default=False
         Among the metrics :func:`~skct.evaluation.evaluate` computes by default (and the
         ready-made scorers).
@@ -82,6 +85,7 @@ class MetricSpec:
     context: tuple = ()
     two_sample: bool = False
     default: bool = False
+    needs_gradients: bool = False
 
 
 _SPECS = (
@@ -98,9 +102,9 @@ _SPECS = (
     MetricSpec("mmd", mmd, False, needs_reference=True, min_rows=2, random=True,
                two_sample=True, default=True),
     MetricSpec("faithfulness", faithfulness, False, needs_model=True, per_row=True,
-               random=True, context=("bounds",)),
+               random=True, context=("bounds",), needs_gradients=True),
     MetricSpec("energy_differential", energy_differential, False, needs_model=True,
-               needs_reference=True, per_row=True),
+               needs_reference=True, per_row=True, needs_gradients=True),
 )
 
 #: The registry: every counterfactual metric's :class:`MetricSpec`, by short name.

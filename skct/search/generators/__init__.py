@@ -3,17 +3,22 @@
 from sklearn.base import clone
 
 from ._base import BaseGenerator
+from .._gradient_free import GradientFreeGenerator
 from .ecco import ECCoGenerator
 from .eccco import ECCCoGenerator
 from .generic import GenericGenerator
 from .revise import REVISEGenerator
 
 __all__ = ["BaseGenerator", "GenericGenerator", "ECCoGenerator", "ECCCoGenerator",
-           "REVISEGenerator", "GENERATORS", "resolve_generator"]
+           "REVISEGenerator", "GradientFreeGenerator", "GENERATORS",
+           "GRADIENT_FREE_GENERATORS", "resolve_generator"]
 
 #: Generators selectable by name.
 GENERATORS = {"generic": GenericGenerator, "ecco": ECCoGenerator, "eccco": ECCCoGenerator,
               "revise": REVISEGenerator}
+
+#: Generators that need no gradients (any classifier with ``predict_proba``), by name.
+GRADIENT_FREE_GENERATORS = {"gradient_free": GradientFreeGenerator}
 
 
 def resolve_generator(generator, param="generator", **defaults):
@@ -23,11 +28,12 @@ def resolve_generator(generator, param="generator", **defaults):
     cloned so the caller's object is never fitted or changed.
     """
     if isinstance(generator, str):
+        names = {**GENERATORS, **GRADIENT_FREE_GENERATORS}
         try:
-            cls = GENERATORS[generator.lower()]
+            cls = names[generator.lower()]
         except KeyError:
             raise ValueError(
-                f"{param}: unknown generator {generator!r}; choose one of {sorted(GENERATORS)} "
+                f"{param}: unknown generator {generator!r}; choose one of {sorted(names)} "
                 "or pass a BaseGenerator instance."
             ) from None
         accepted = cls().get_params()
@@ -35,6 +41,7 @@ def resolve_generator(generator, param="generator", **defaults):
     if isinstance(generator, BaseGenerator):
         return clone(generator)
     raise TypeError(
-        f"{param}: expected a generator name {sorted(GENERATORS)} or a BaseGenerator instance, "
+        f"{param}: expected a generator name {sorted({**GENERATORS, **GRADIENT_FREE_GENERATORS})}"
+        " or a BaseGenerator instance, "
         f"got {type(generator).__name__}."
     )
