@@ -162,3 +162,22 @@ def test_model_adapter_refuses_what_it_cannot_invert(raw):
         to_logits_module(object())
     module = torch.nn.Linear(2, 2)
     assert to_logits_module(module) is module
+
+
+def test_model_adapter_without_a_torch_module(raw):
+    from sklearn.linear_model import LogisticRegression
+
+    from skct.search import ProbaLogits
+
+    ct = ColumnTransformer([("num", StandardScaler(), ["amount", "count"]),
+                            ("cat", OneHotEncoder(sparse_output=False), ["job"])])
+    y = (raw["amount"] > raw["amount"].median()).astype(int)
+    pipe = make_pipeline(ct, LogisticRegression()).fit(raw, y)
+    with pytest.raises(TypeError, match="generator='gradient_free'"):
+        ModelAdapter(pipe)
+    adapter = ModelAdapter(pipe, gradients=False)
+    assert isinstance(adapter.module, ProbaLogits) and not adapter.differentiable
+    assert adapter.dtype == torch.float64
+    Z = adapter.transform(raw)
+    np.testing.assert_allclose(adapter.predict_proba_model(Z), pipe.predict_proba(raw),
+                               rtol=1e-12, atol=1e-12)
