@@ -92,41 +92,55 @@ void NAME(skct_act_back)(int64_t n, REAL* g, const REAL* s, int act, REAL slope)
   DACT_LOOP(n, g, s, act, slope, g[j])
 }
 
+/* one feature's rows: the step without (free) and with (proj) the projection; separate
+   functions so that each loop vectorises on its own */
+__attribute__((noinline)) static void NAME(upd_free)(
+    int64_t A, const REAL* xj, const REAL* x0j, const REAL* gj, REAL step_size, REAL lam_j,
+    REAL* o) {
+  _Pragma("omp simd")
+  for (int64_t i = 0; i < A; i++) {
+    REAL diff = xj[i] - x0j[i];
+    REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
+    o[i] = xj[i] + (-step_size * (gj[i] + lam_j * sg));
+  }
+}
+
+__attribute__((noinline)) static void NAME(upd_proj)(
+    int64_t A, const REAL* xj, const REAL* x0j, const REAL* gj, REAL step_size, REAL lam_j,
+    REAL lo_step, REAL hi_step, int m, REAL low, REAL up, REAL* o) {
+  /* (written so that gcc vectorises it: the mutability code m is an invariant int) */
+  _Pragma("omp simd")
+  for (int64_t i = 0; i < A; i++) {
+    REAL diff = xj[i] - x0j[i];
+    REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
+    REAL step = -step_size * (gj[i] + lam_j * sg);
+    step = step < lo_step ? lo_step : step;
+    step = step > hi_step ? hi_step : step;
+    REAL r = x0j[i], xn = xj[i] + step;
+    if (m == 1) xn = NAME(maxn)(xn, r);
+    if (m == 2) xn = NAME(minn)(xn, r);
+    if (m == 0) xn = r;
+    REAL hi = NAME(maxn)(up, r), lo = NAME(minn)(low, r);
+    xn = NAME(minn)(xn, hi);
+    o[i] = NAME(maxn)(xn, lo);
+  }
+}
+
 void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, const REAL* gx,
                        const REAL* cw, REAL step_size, REAL lam, int project,
-                       const REAL* slo, const REAL* shi, const REAL* mut,
+                       const REAL* slo, const REAL* shi, const int8_t* mut,
                        const REAL* lower, const REAL* upper, REAL* out) {
   /* feature-major: x, x0, gx and out are [D, A] row-major (one row per feature), so that the
      per-feature parameters are scalars of each vectorised loop over the A rows of the search.
      cw: cost weight per feature (NULL: all 1); project: mask_step then project(hard=False)
-     of skct, with the mutability codes as REAL (0 none, 1 increase, 2 decrease, 3 both) */
+     of skct, with the mutability codes (0 none, 1 increase, 2 decrease, 3 both) */
   for (int64_t j = 0; j < D; j++) {
-    const REAL *xj = x + j * A, *x0j = x0 + j * A, *gj = gx + j * A;
-    REAL* o = out + j * A;
     REAL lam_j = lam * (cw ? cw[j] : (REAL)1);
-    if (!project) {
-      _Pragma("omp simd")
-      for (int64_t i = 0; i < A; i++) {
-        REAL diff = xj[i] - x0j[i];
-        REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
-        o[i] = xj[i] + (-step_size * (gj[i] + lam_j * sg));
-      }
-      continue;
-    }
-    REAL lo_step = slo[j], hi_step = shi[j], m = mut[j], low = lower[j], up = upper[j];
-    _Pragma("omp simd")
-    for (int64_t i = 0; i < A; i++) {
-      REAL diff = xj[i] - x0j[i];
-      REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
-      REAL step = -step_size * (gj[i] + lam_j * sg);
-      step = step < lo_step ? lo_step : step;
-      step = step > hi_step ? hi_step : step;
-      REAL r = x0j[i], xn = xj[i] + step;
-      REAL up_ = NAME(maxn)(xn, r), down = NAME(minn)(xn, r);
-      xn = m == 0 ? r : (m == 1 ? up_ : (m == 2 ? down : xn));
-      REAL hi = NAME(maxn)(up, r), lo = NAME(minn)(low, r);
-      o[i] = NAME(maxn)(NAME(minn)(xn, hi), lo);
-    }
+    if (project)
+      NAME(upd_proj)(A, x + j * A, x0 + j * A, gx + j * A, step_size, lam_j, slo[j], shi[j],
+                     mut[j], lower[j], upper[j], out + j * A);
+    else
+      NAME(upd_free)(A, x + j * A, x0 + j * A, gx + j * A, step_size, lam_j, out + j * A);
   }
 }
 """
@@ -288,9 +302,10 @@ def update(lib, x, x0, gx, cost_weight, step_size, lam, c, out=None):
     x, x0, gx = feature_major(x), feature_major(x0), feature_major(gx)
     out = torch.empty(d, n, dtype=x.dtype) if out is None else out
     cw = None if cost_weight is None else cost_weight.to(x.dtype).contiguous()
-    params = (None,) * 5 if c is None else tuple(
-        t.to(x.dtype).contiguous() for t in (c.step_lower, c.step_upper, c.mut, c.lower,
-                                             c.upper))
+    params = (None,) * 5 if c is None else (
+        c.step_lower.to(x.dtype).contiguous(), c.step_upper.to(x.dtype).contiguous(),
+        c.mut.to(torch.int8).contiguous(), c.lower.to(x.dtype).contiguous(),
+        c.upper.to(x.dtype).contiguous())
     getattr(lib, f"skct_update_{_suffix(x)}")(
         n, d, _p(x), _p(x0), _p(gx), _p(cw), float(step_size), float(lam),
         int(c is not None), *[_p(t) for t in params], _p(out))
