@@ -29,6 +29,7 @@ _LAZY = {
     "ECCoGenerator": "search.generators",
     "ECCCoGenerator": "search.generators",
     "REVISEGenerator": "search.generators",
+    "GradientFreeGenerator": "search.generators",
     "evaluate": "evaluation",
     "make_counterfactual_scorer": "evaluation",
     "recourse_audit": "evaluation",
@@ -51,7 +52,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from .plotting import (CounterfactualDisplay, ImageCounterfactualDisplay,  # noqa: F401
                            RobustnessCurveDisplay)
     from .search.generators import (ECCCoGenerator, ECCoGenerator,  # noqa: F401
-                                    GenericGenerator, REVISEGenerator)
+                                    GenericGenerator, GradientFreeGenerator, REVISEGenerator)
     from .training import CounterfactualTrainedClassifier  # noqa: F401
 
 

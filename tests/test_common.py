@@ -14,6 +14,7 @@ from skct import (
     ECCCoGenerator,
     ECCoGenerator,
     GenericGenerator,
+    GradientFreeGenerator,
     REVISEGenerator,
 )
 
@@ -28,7 +29,7 @@ _EXPLAINER = CounterfactualExplainer(
     max_iter=5, random_state=0)
 
 _GENERATORS = [GenericGenerator(), ECCoGenerator(), ECCCoGenerator(),
-               REVISEGenerator(vae_epochs=2, random_state=0)]
+               REVISEGenerator(vae_epochs=2, random_state=0), GradientFreeGenerator()]
 
 _BLAS = ("torch's float32 matrix products pick different BLAS kernels for different batch "
          "sizes, so logits differ by ~1e-7 between a subset and the full batch; predicted "

@@ -105,7 +105,9 @@ default="generic"
         chunk. The results are the same for any value: targets are drawn for all rows first,
         and every row's search, sparsification and check are independent of the other rows'
         (up to float rounding: torch may compute the forward of a row searched alone
-        differently from the same row's in a batch).
+        differently from the same row's in a batch). The exception is
+        ``generator="gradient_free"``, whose random candidates are drawn per chunk: its
+        results depend on ``batch_size`` (each is equally valid and actionable).
 
     Attributes
     ----------
