@@ -268,6 +268,7 @@ def make_native_step(layers, ecco, use_eps, lib):
             cache["db"] = zero if b is None else b[1] - b[0]
         if cache.get("one_hot") is not one_hot:  # per working set
             cache["one_hot"], cache["y1"] = one_hot, one_hot[:, 1].contiguous()
+            cache["sign"] = 2 * cache["y1"] - 1  # +1 where the target is class 1
 
     def backward(g, weights, saved, n, dtype):
         for i in range(back - 1, -1, -1):
@@ -290,9 +291,11 @@ def make_native_step(layers, ecco, use_eps, lib):
         head_terms(params, one_hot)
         d = torch.addmv(cache["db"], h, cache["v"])  # [A] z1 - z0
         z1 = torch.addmv(cache["b1"], h, cache["w1"]) if ecco else None  # [A]
-        p_t, g = _native.head2(lib, h, d, z1, cache["v"], cache["y1"], head_act, 0.0,
-                               cache["w0"], sc[2], sc[3], bufs.get(("head",), h.shape, dtype))
-        done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
+        p_t, done, fin, live_next, n_fin, g = _native.head2(
+            lib, h, d, z1, cache["v"], cache["y1"], cache["sign"], head_act, 0.0, cache["w0"],
+            sc[2], sc[3], sc[5], live, bufs.get(("head",), h.shape, dtype))
+        if use_eps:
+            nas = _test(x, x0, p_t, live, nas, sc, use_eps)[4]
         if final:  # the last iterate is only tested: no backward pass, no step
             return p_t, done, fin, live_next, n_fin, x, nas
         g = backward(g, weights, saved, n, dtype)

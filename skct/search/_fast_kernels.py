@@ -2,10 +2,11 @@
 
 Three small C functions, per dtype (float32, float64), each one pass over its rows:
 
-- ``head2``: the two-class head from its input ``a`` [A, H] and ``d = a . (w1 - w0) + db``
-  (torch's matrix-vector product): ``p(target) = sigmoid(+-d)`` and the gradient at ``a``
-  (``(p1 - y1)(w1 - w0)``, plus the ECCo energy term) times the derivative of the activation
-  that produced ``a``;
+- ``head2``: the two-class head from its input ``a`` [A, H], ``d = a . (w1 - w0) + db``
+  (torch's matrix-vector product) and ``p1 = sigmoid(d)``, ``p(target) = sigmoid(+-d)``
+  (torch's vectorised sigmoid): the gradient at ``a`` (``(p1 - y1)(w1 - w0)``, plus the ECCo
+  energy term) times the derivative of the activation that produced ``a``, and the
+  convergence test of every row;
 - ``act_back``: ``g *= act'(saved)`` in place (ReLU, Tanh, Sigmoid, LeakyReLU), the arithmetic
   of ATen's ``threshold_backward``, ``tanh_backward``, ``sigmoid_backward``,
   ``leaky_relu_backward``;
@@ -62,22 +63,23 @@ static inline REAL NAME(minn)(REAL a, REAL b) { return (a < b || isnan(a)) ? a :
     default: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] = (val);          \
   }
 
-void NAME(skct_head2)(int64_t A, int64_t H, const REAL* a, const REAL* d, const REAL* z1,
-                      const REAL* v, const REAL* y1, int act, REAL slope, const REAL* w0,
-                      REAL we, REAL reg, REAL* p_t, REAL* g) {
-  /* d = z1 - z0 per row (from torch's matrix-vector product); z1 (ECCo only) or NULL */
+int64_t NAME(skct_head2)(int64_t A, int64_t H, const REAL* a, const REAL* s1,
+                         const REAL* z1, const REAL* d, const REAL* v, const REAL* y1, int act,
+                         REAL slope, const REAL* w0, REAL we, REAL reg, const REAL* p_t,
+                         REAL thr, const uint8_t* live, uint8_t* done, uint8_t* fin,
+                         uint8_t* live_next, REAL* g) {
+  /* per row: s1 = p1 = sigmoid(z1 - z0) and p_t = p(target) (torch's vectorised sigmoid);
+     d = z1 - z0 and z1 for ECCo only (z1 NULL otherwise). Writes the gradient at a and the
+     convergence test (done = p_t >= thr, fin = live & done, live_next = live & !done);
+     returns the number of rows in fin. */
+  int64_t n_fin = 0;
   for (int64_t i = 0; i < A; i++) {
     const REAL* ar = a + i * H;
     REAL* gr = g + i * H;
-    REAL di = d[i];
-    REAL e = EXP(-FABS(di));
-    REAL big = 1 / (1 + e), small = e * big;
-    REAL s1 = di >= 0 ? big : small;  /* sigmoid(d) = p1 */
     int t1 = y1[i] > (REAL)0.5;
-    p_t[i] = t1 ? s1 : (di >= 0 ? small : big);
-    REAL alpha = s1 - (t1 ? 1 : 0);
+    REAL alpha = s1[i] - (t1 ? 1 : 0);
     if (z1) {
-      REAL zt = t1 ? z1[i] : z1[i] - di;
+      REAL zt = t1 ? z1[i] : z1[i] - d[i];
       REAL coef = we * (1 - 2 * reg * zt);
       REAL beta = -coef;
       alpha -= t1 ? coef : 0;
@@ -85,7 +87,13 @@ void NAME(skct_head2)(int64_t A, int64_t H, const REAL* a, const REAL* d, const 
     } else {
       DACT_LOOP(H, gr, ar, act, slope, alpha * v[j])
     }
+    uint8_t dn = p_t[i] >= thr, lv = live[i] != 0;
+    done[i] = dn;
+    fin[i] = lv & dn;
+    live_next[i] = lv & !dn;
+    n_fin += lv & dn;
   }
+  return n_fin;
 }
 
 void NAME(skct_act_back)(int64_t n, REAL* g, const REAL* s, int act, REAL slope) {
@@ -225,8 +233,10 @@ def _build():
 def _declare(lib):
     i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
     for suf, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
-        getattr(lib, f"skct_head2_{suf}").argtypes = [
-            i64, i64, ptr, ptr, ptr, ptr, ptr, c_int, real, ptr, real, real, ptr, ptr]
+        head = getattr(lib, f"skct_head2_{suf}")
+        head.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, c_int, real, ptr, real, real,
+                         ptr, real, ptr, ptr, ptr, ptr, ptr]
+        head.restype = i64
         getattr(lib, f"skct_act_back_{suf}").argtypes = [i64, ptr, ptr, c_int, real]
         getattr(lib, f"skct_update_{suf}").argtypes = [
             i64, i64, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
@@ -262,19 +272,26 @@ def _p(t):
     return None if t is None else t.data_ptr()
 
 
-def head2(lib, a, d, z1, v, y1, act, slope, w0, w_energy, reg, out=None):
-    """(p(target) [A], gradient at a [A, H]) of the two-class head from ``d = z1 - z0`` [A]
-    (and, for ECCo, ``z1`` [A]; None otherwise); see the module docstring. The gradient is
-    written into ``out`` when given (contiguous, like a)."""
+def head2(lib, a, d, z1, v, y1, sign, act, slope, w0, w_energy, reg, thr, live, out=None):
+    """The two-class head from its input a [A, H] and ``d = z1 - z0`` [A] (``z1`` [A] for
+    ECCo, else None), with the convergence test: (p_t, done, fin, live_next, n_fin, g).
+
+    ``sign`` [A] is +1 where the target is class 1, -1 elsewhere; ``g`` (gradient at a) goes
+    into ``out`` when given.
+    """
     import torch
 
     n, h = a.shape
-    p_t = torch.empty(n, dtype=a.dtype)
+    s1 = torch.sigmoid(d)  # p1 [A]
+    p_t = torch.sigmoid(d * sign)  # p(target) [A]
     g = torch.empty_like(a) if out is None else out
-    getattr(lib, f"skct_head2_{_suffix(a)}")(
-        n, h, _p(a), _p(d), _p(z1), _p(v), _p(y1), ACT_CODES[act], float(slope), _p(w0),
-        float(w_energy), float(reg), _p(p_t), _p(g))
-    return p_t, g
+    done, fin, live_next = (torch.empty(n, dtype=torch.bool) for _ in range(3))
+    live = live.contiguous()
+    n_fin = getattr(lib, f"skct_head2_{_suffix(a)}")(
+        n, h, _p(a), _p(s1), _p(z1), _p(d), _p(v), _p(y1), ACT_CODES[act], float(slope),
+        _p(w0), float(w_energy), float(reg), _p(p_t), float(thr), _p(live), _p(done), _p(fin),
+        _p(live_next), _p(g))
+    return p_t, done, fin, live_next, n_fin, g
 
 
 def act_back(lib, g, saved, act, slope):
