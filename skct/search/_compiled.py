@@ -4,7 +4,7 @@ For the Generic and ECCo objectives, the search never builds a graph of the loss
 gradient of the objective with respect to the logits is analytic (softmax minus one-hot, plus
 the energy term), the L1 cost subgradient is added directly, and the loss value itself is
 never computed. Three implementations of the step share one loop
-(:mod:`skct.search._compiled_steps`):
+(:mod:`skct.search._compiled_steps`, :mod:`skct.search._compiled_fused`):
 
 - **chain** (default for a model that is a chain of ``nn.Linear`` layers and elementwise
   activations, see :func:`skct.search._compiled_plan.model_plan`): no autograd at all; the
@@ -41,13 +41,8 @@ import torch
 from .._utils import eval_mode
 from . import _fast_kernels
 from ._compiled_plan import constraints_supported, model_plan, plan_key, plan_tensors
-from ._compiled_steps import (
-    make_autograd_step,
-    make_eager_step,
-    make_fused_step,
-    make_native_step,
-    native_applies,
-)
+from ._compiled_fused import make_fused_step
+from ._compiled_steps import make_autograd_step, make_eager_step, make_native_step, native_applies
 
 __all__ = ["supports", "compiled_search", "clear_cache", "compile_times", "SMALL_HEAD"]
 
