@@ -162,6 +162,23 @@ def test_linear_without_bias_and_trailing_activation(mode):
     assert model.training and model[1].training
 
 
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+@pytest.mark.parametrize("shape", ["linear", "act-linear", "leaky-head", "no-bias-head"])
+def test_small_chains(shape, gen, mode):
+    """Chains whose head reads the iterate itself, an activation of it, or a LeakyReLU."""
+    X, target, _ = _problem()
+    torch.manual_seed(5)
+    model = {"linear": lambda: nn.Sequential(nn.Linear(D, 2)),
+             "act-linear": lambda: nn.Sequential(nn.Tanh(), nn.Linear(D, 2)),
+             "leaky-head": lambda: nn.Sequential(nn.Linear(D, 8), nn.LeakyReLU(0.2),
+                                                 nn.Linear(8, 2)),
+             "no-bias-head": lambda: nn.Sequential(nn.Linear(D, 8), nn.Sigmoid(),
+                                                   nn.Linear(8, 2, bias=False))}[shape]()
+    gen = type(gen)(**{**gen.get_params(), "step_size": 0.3})
+    _assert_same(*_both(model, X, target, gen, _constraints(), epsilon=0.5, return_path=True,
+                        decision_threshold=0.7))
+
+
 def test_skct_mlp_read_as_a_chain(mode):
     X, target, _ = _problem()
     torch.manual_seed(2)

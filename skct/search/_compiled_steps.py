@@ -230,8 +230,8 @@ def _native_forward(layers, x, params, stop, bufs):
         if kind == "leaky_relu":  # backward reads the input
             saved.append(h)
             h = torch.nn.functional.leaky_relu(h, layer[2])
-        else:  # in place on the layer's buffer (a copy if it is the input)
-            h = h.clone() if h is x else h
+        else:  # in place on the layer's buffer (a row-major copy if it is the iterate)
+            h = h.clone(memory_format=torch.contiguous_format) if h is x else h
             h = h.relu_() if kind == "relu" else h.tanh_() if kind == "tanh" else h.sigmoid_()
             saved.append(h)
         weights.append(None)

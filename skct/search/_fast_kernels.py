@@ -282,6 +282,7 @@ def head2(lib, a, d, z1, v, y1, sign, act, slope, w0, w_energy, reg, thr, live, 
     import torch
 
     n, h = a.shape
+    a = a.contiguous()  # the iterate itself when the head is the first layer: feature-major
     s1 = torch.sigmoid(d)  # p1 [A]
     p_t = torch.sigmoid(d * sign)  # p(target) [A]
     g = torch.empty_like(a) if out is None else out
@@ -295,7 +296,8 @@ def head2(lib, a, d, z1, v, y1, sign, act, slope, w0, w_energy, reg, thr, live, 
 
 
 def act_back(lib, g, saved, act, slope):
-    """``g *= act'(saved)`` in place; returns g."""
+    """``g *= act'(saved)`` in place (on a contiguous copy if g is not); returns g."""
+    g, saved = g.contiguous(), saved.contiguous()
     fn = getattr(lib, f"skct_act_back_{_suffix(g)}")
     fn(g.numel(), _p(g), _p(saved), ACT_CODES[act], float(slope))
     return g
