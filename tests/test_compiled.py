@@ -319,6 +319,16 @@ def test_dispatch_from_the_engine_never_recurses(monkeypatch):
     dispatching(model, X, target, GenericGenerator(), max_iter=2)
 
 
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+def test_large_searches_run_in_chunks(monkeypatch, gen, mode):
+    X, target, model = _problem()
+    monkeypatch.setattr(compiled, "CHUNK_ROWS", 64)  # 300 rows: 5 chunks of 60
+    _assert_same(*_both(model, X, target, gen, _constraints(), epsilon=0.3, return_path=True,
+                        decision_threshold=0.8))
+    custom = _Residual()
+    _assert_same(*_both(custom, X, target, gen, max_iter=5))
+
+
 def test_off_switch(monkeypatch):
     X, _, model = _problem()
     monkeypatch.setenv("SKCT_COMPILED_SEARCH", "0")
