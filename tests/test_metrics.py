@@ -394,7 +394,8 @@ def test_sensitivity_bad_features():
 # -- registry and input handling -------------------------------------------------------------
 def test_metrics_registry():
     assert set(METRICS) == {"validity", "strict_validity", "cost", "redundancy",
-                            "implausibility", "mmd", "faithfulness", "energy_differential"}
+                            "implausibility", "mmd", "faithfulness", "energy_differential",
+                            "diversity", "coverage"}
     assert METRICS["cost"] is cost
 
 

@@ -14,15 +14,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import torch_threads
-from .._utils import HasMethods, Interval, StrOptions
+from .._utils import HasMethods, Interval, StrOptions, derive_seed, entropy_from
 from .._utils import fit_context as _fit_context
 from .._utils import is_fitted as _is_fitted
 from ..constraints import ActionabilityConstraints
-from ..search import gradient_free_search, search, sparsify
+from ..search import DIVERSITY_STRATEGIES, DiverseGenerator, gradient_free_search, search
+from ..search import sparsify
 from ..search.generators import BaseGenerator, resolve_generator
 from ._adapter import ModelAdapter
 from ._repair import changed_features, count_changed, to_user_values
-from ._result import CounterfactualPath, CounterfactualResult, resolve_targets
+from ._result import (CounterfactualPath, CounterfactualResult, blank_rows, concat_rows,
+                      order_options, repeat_rows, resolve_targets, take_rows)
 
 __all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets",
            "SPARSITY_MARGIN"]
@@ -97,7 +99,7 @@ default="generic"
         in every column (with one warning saying how many), or the search's last iterate.
         :meth:`explain` always returns the last iterate, with ``valid`` False.
     random_state : int, RandomState or None, default=None
-        Seeds random targets and the REVISE autoencoder.
+        Seeds random targets, the REVISE autoencoder and the starts of ``n_per_row > 1``.
     batch_size : int or None, default=None
         :meth:`explain` and :meth:`transform` process the rows in chunks of this many (the
         preprocessing, the search, the sparsification and the check of the returned rows),
@@ -107,7 +109,24 @@ default="generic"
         (up to float rounding: torch may compute the forward of a row searched alone
         differently from the same row's in a batch). The exception is
         ``generator="gradient_free"``, whose random candidates are drawn per chunk: its
-        results depend on ``batch_size`` (each is equally valid and actionable).
+        results depend on ``batch_size`` (each is equally valid and actionable), as do the
+        random starts of ``n_per_row > 1``.
+    n_per_row : int, default=1
+        Counterfactuals per factual (``k``). With ``k > 1`` every factual is searched ``k``
+        times in the same batched search, the copies made to differ by ``diversity``, each
+        one valid and actionable on its own; :meth:`explain` returns ``N * k`` entries
+        (``row_id``: the factual's position, ``rank``: 0 for the best, valid ones first, then
+        by cost in the user's units over each column's MAD), ordered by row, then rank;
+        :meth:`transform` keeps the best entry of each row.
+    diversity : {"starts", "pairwise", "subsets"}, default="pairwise"
+        How the ``k`` copies of a factual differ (:class:`~skct.search.DiverseGenerator`):
+        copy 0 starts at the factual, as with ``k = 1``; the others start at seeded random
+        points of the constrained domain near the factual (``"starts"``), and also push away
+        from each other with a pairwise similarity term (``"pairwise"``, DiCE's kernel
+        ``1 / (1 + d)``), or may change only a random half of the mutable features each
+        (``"subsets"``: the most distinct change sets, but many copies cannot reach the
+        target). Gradient generators only; with ``"gradient_free"`` the copies differ by its
+        random candidates.
 
     Attributes
     ----------
@@ -159,12 +178,14 @@ default="generic"
         "invalid": [StrOptions({"nan", "keep"})],
         "random_state": ["random_state"],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_per_row": [Interval(numbers.Integral, 1, None, closed="left")],
+        "diversity": [StrOptions(set(DIVERSITY_STRATEGIES))],
     }
 
     def __init__(self, estimator, *, generator="generic", target=None, constraints=None,
                  decision_threshold=0.75, max_iter=100, prefit="auto", return_path=False,
                  cost="mad", sparsify_changes=True, invalid="nan", random_state=None,
-                 batch_size=None):
+                 batch_size=None, n_per_row=1, diversity="pairwise"):
         self.estimator = estimator
         self.generator = generator
         self.target = target
@@ -178,6 +199,8 @@ default="generic"
         self.invalid = invalid
         self.random_state = random_state
         self.batch_size = batch_size
+        self.n_per_row = n_per_row
+        self.diversity = diversity
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -209,6 +232,11 @@ default="generic"
         rs = check_random_state(self.random_state)
         self.generator_ = resolve_generator(self.generator)
         gradient_free = self._gradient_free()
+        if self.n_per_row > 1 and self.diversity == "subsets" and \
+                getattr(self.generator_, "latent", False):
+            raise ValueError(f"diversity='subsets' needs an input-space generator; "
+                             f"{type(self.generator_).__name__} searches a latent space (use "
+                             "diversity='starts' or 'pairwise').")
         if gradient_free and self.return_path:
             raise ValueError("return_path=True needs a gradient generator: the gradient-free "
                              "search has no path of iterates.")
@@ -336,10 +364,12 @@ default="generic"
         Returns
         -------
         CounterfactualResult
+            One entry per row, or ``n_per_row`` per row (by row, then rank) with ``row_id``
+            and ``rank`` telling which factual each belongs to and its place among them.
         """
         check_is_fitted(self, "estimator_")
         X = self._check_X(X, reset=False)
-        n = X.shape[0]
+        n, k = X.shape[0], self.n_per_row
         step = n if self.batch_size is None else self.batch_size
         chunks = [slice(s, min(s + step, n)) for s in range(0, n, step)]
         Z = self._model_space(X) if len(chunks) == 1 else None
@@ -351,27 +381,36 @@ default="generic"
         p0 = proba[np.arange(n), t_idx]
         # every row's search, sparsification and check is its own: chunks give the same rows;
         # per-row arrays are written into outputs of N rows (no N-row copies at the end)
+        seed = None if k == 1 else derive_seed(entropy_from(self.random_state), "n_per_row")
         out, cfs, pieces = {}, [], []
         for s in chunks:
-            part = self._explain_rows(_take(X, s), Z, t_idx[s], p0[s])
+            if k == 1:
+                part = self._explain_rows(take_rows(X, s), Z, t_idx[s], p0[s])
+            else:  # k adjacent copies of every factual, searched together
+                Zk = None if Z is None else np.repeat(Z, k, axis=0)
+                part = self._explain_rows(repeat_rows(take_rows(X, s), k), Zk,
+                                          np.repeat(t_idx[s], k), np.repeat(p0[s], k),
+                                          seed=derive_seed(seed, s.start))
+                part = order_options(part, k, self.constraints_.cost_weight_model_)
             for key, values in part.items():
                 if key in ("cf", "piece"):
                     continue
                 if key not in out:
-                    out[key] = np.empty((n,) + values.shape[1:], dtype=values.dtype)
-                out[key][s] = values
+                    out[key] = np.empty((n * k,) + values.shape[1:], dtype=values.dtype)
+                out[key][s.start * k:s.stop * k] = values
             cfs.append(part["cf"])
             if part["piece"] is not None:
-                pieces.append((part["piece"][0] + s.start, part["piece"][1]))
+                pieces.append((part["piece"][0] + s.start * k, part["piece"][1]))
             del part
         path = None
         if self.return_path:
             path = CounterfactualPath(out["x"], self.max_iter + 1)
             for rows, piece in pieces:
                 path.add(rows, piece)
+        t_idx = t_idx if k == 1 else np.repeat(t_idx, k)
         return CounterfactualResult(
-            counterfactuals=_concat_rows(cfs),
-            factuals=X.copy(),
+            counterfactuals=concat_rows(cfs),
+            factuals=X.copy() if k == 1 else repeat_rows(X, k),
             targets=self.classes_[t_idx],
             valid=out["valid"],
             converged=out["converged"],
@@ -383,17 +422,22 @@ default="generic"
             feature_names_model=self.adapter_.feature_names_model(X),
             path=path,
             n_changed=out["n_changed"],
+            row_id=np.repeat(np.arange(n), k),
+            rank=out["rank"] if k > 1 else np.zeros(n, dtype=np.int64),
         )
 
     def _proba(self, Z, X, chunks):
         """Class probabilities [N, C] of the factuals (chunk by chunk when ``Z`` is None)."""
         if Z is not None:
             return self.adapter_.predict_proba_model(Z)
-        return np.concatenate([self.adapter_.predict_proba_model(self._model_space(_take(X, s)))
-                               for s in chunks])
+        return np.concatenate([self.adapter_.predict_proba_model(
+            self._model_space(take_rows(X, s))) for s in chunks])
 
-    def _explain_rows(self, X, Z, t_idx, p0):
+    def _explain_rows(self, X, Z, t_idx, p0, seed=None):
         """Search, return and check the rows of one chunk (``Z``: their model space, or None).
+
+        With ``seed`` (``n_per_row > 1``), the rows are ``n_per_row`` copies of each factual,
+        searched by a :class:`~skct.search.DiverseGenerator` seeded by it.
 
         Returns a dict of per-row arrays (``cf``, ``valid``, ``converged``, ``n_iter``,
         ``p_t``, ``Z_ret``, ``x``, ``n_changed``) and ``piece``: (searched rows, their path)
@@ -403,7 +447,7 @@ default="generic"
         x = self.adapter_.to_tensor(Z)  # [n, D]
         t = torch.as_tensor(t_idx, device=x.device)
         with torch_threads():
-            x_cf, converged, n_iter, piece = self._search(x, t, p0)
+            x_cf, converged, n_iter, piece = self._search(x, t, p0, seed)
         cf, Z_ret, n_changed = self._returned_rows(X, x, x_cf)
         proba_ret = np.asarray(self.estimator_.predict_proba(self._as_fitted(cf)))
         p_t = proba_ret[np.arange(len(t_idx)), t_idx]
@@ -411,7 +455,7 @@ default="generic"
         return dict(cf=cf, valid=valid, converged=converged, n_iter=n_iter, p_t=p_t,
                     Z_ret=Z_ret, x=x.cpu().double().numpy(), n_changed=n_changed, piece=piece)
 
-    def _search(self, x, t, p0):
+    def _search(self, x, t, p0, seed=None):
         """The batched search of the rows that need one, then the post-hoc sparsification.
 
         With ``sparsify_changes``, rows whose factual already reaches the threshold are returned
@@ -435,7 +479,9 @@ default="generic"
         rows = torch.as_tensor(todo, device=x.device)
         tau_search = tau + SPARSITY_MARGIN * (1 - tau) if self.sparsify_changes else tau
         c = self._torch_constraints
-        res = search(self.adapter_.module, x[rows], t[rows], self.generator_, c,
+        gen = self.generator_ if seed is None else DiverseGenerator(
+            self.generator_, self.n_per_row, self.diversity, random_state=seed).bind(c)
+        res = search(self.adapter_.module, x[rows], t[rows], gen, c,
                      decision_threshold=tau_search, max_iter=self.max_iter,
                      return_path=self.return_path)
         found = res.counterfactuals
@@ -506,15 +552,16 @@ default="generic"
         warning saying how many), unless ``invalid="keep"``.
         """
         res = self.explain(X)
-        cf = res.counterfactuals
-        bad = ~res.valid
+        best = res.rank == 0  # one entry per row: its best one
+        cf = res.counterfactuals if self.n_per_row == 1 else take_rows(res.counterfactuals, best)
+        bad = ~res.valid[best]
         if self.invalid == "keep" or not bad.any():
             return cf
         warnings.warn(
             f"{int(bad.sum())} of {len(bad)} rows have no valid counterfactual; they are "
             "missing values (NaN) in every column (invalid='keep' returns the search's last "
             "iterate instead).", UserWarning, stacklevel=2)
-        return _blank_rows(cf, bad)
+        return blank_rows(cf, bad)
 
     def get_feature_names_out(self, input_features=None):
         """Same names as the input (counterfactuals live in the user's columns)."""
@@ -545,50 +592,4 @@ default="generic"
             self._torch_constraints = self._to_torch()
 
 
-def _take(X, rows):
-    """The rows ``rows`` (a slice) of an array or DataFrame."""
-    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-
-
-def _concat_rows(parts):
-    """The chunks' counterfactuals as one array or DataFrame (categories joined in order)."""
-    if len(parts) == 1:
-        return parts[0]
-    if not isinstance(parts[0], pd.DataFrame):
-        return np.concatenate(parts)
-    for col in parts[0].columns:
-        dtypes = [p[col].dtype for p in parts]
-        if isinstance(dtypes[0], pd.CategoricalDtype) and any(d != dtypes[0] for d in dtypes):
-            # categories of the first appearance first, as one chunk would have found them
-            cats = pd.Index(pd.unique(np.concatenate(
-                [np.asarray(d.categories, dtype=object) for d in dtypes])))
-            cats = cats.astype(dtypes[0].categories.dtype) if all(
-                d.categories.dtype == dtypes[0].categories.dtype for d in dtypes) else cats
-            parts = [_with_column(p, col, p[col].cat.set_categories(cats)) for p in parts]
-    return pd.concat(parts, axis=0)
-
-
-def _with_column(frame, col, values):
-    """A shallow copy of ``frame`` whose column ``col`` is ``values``."""
-    out = frame.copy(deep=False)
-    out[col] = values
-    return out
-
-
-def _blank_rows(cf, rows):
-    """A copy of ``cf`` with missing values in every column of ``rows`` (a bool mask)."""
-    if isinstance(cf, pd.DataFrame):
-        out = cf.copy()
-        for col in out.columns:
-            dtype = out[col].dtype
-            if pd.api.types.is_bool_dtype(dtype):
-                out[col] = out[col].astype("boolean")
-            elif pd.api.types.is_integer_dtype(dtype):
-                out[col] = out[col].astype("Int64" if dtype.kind == "i" else "UInt64")
-            elif not isinstance(dtype, pd.CategoricalDtype) and dtype.kind not in "fcO":
-                out[col] = out[col].astype(object)
-            out.loc[rows, col] = np.nan
-        return out
-    out = np.array(cf, dtype=np.float64 if cf.dtype.kind in "biuf" else object, copy=True)
-    out[rows] = np.nan
-    return out
+_concat_rows = concat_rows  # the name the chunking tests know

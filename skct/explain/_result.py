@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .._utils import dense_path_property, labels_to_indices
 
-__all__ = ["CounterfactualPath", "CounterfactualResult", "resolve_targets"]
+__all__ = ["CounterfactualPath", "CounterfactualResult", "resolve_targets", "repeat_rows",
+           "take_rows", "order_options", "concat_rows", "blank_rows"]
 
 
 class CounterfactualPath:
@@ -97,6 +99,13 @@ class CounterfactualResult:
         The same iterates, kept per searched chunk for the rows still searching only.
     n_changed : ndarray of int or None
         Number of features (user columns; a one-hot group is one) that differ from the factual.
+    row_id : ndarray of int or None
+        Position of each entry's factual in the explained rows (``np.arange(N)`` for one
+        counterfactual per row; each position ``n_per_row`` times, adjacent, otherwise).
+    rank : ndarray of int or None
+        Each entry's place among its factual's counterfactuals: 0 for the best, valid ones
+        first, then by cost in the user's units over each column's MAD (all 0 for one per
+        row).
     """
 
     counterfactuals: object
@@ -112,6 +121,8 @@ class CounterfactualResult:
     feature_names_model: np.ndarray | None = None
     path: np.ndarray | None = field(default=None, repr=False)
     n_changed: np.ndarray | None = None
+    row_id: np.ndarray | None = None
+    rank: np.ndarray | None = None
 
     @property
     def compact_path(self):
@@ -168,3 +179,88 @@ def resolve_targets(target, classes, predicted_index, rng, param="target"):
         raise ValueError(f"{param}: expected one label or {n} labels (one per row), got an "
                          f"array of shape {labels.shape}.")
     return labels_to_indices(labels, classes, param=param)
+
+
+def repeat_rows(X, k):
+    """Every row of an array or DataFrame ``k`` times, the copies adjacent (index repeated).
+
+    Examples
+    --------
+    >>> repeat_rows(np.array([[1], [2]]), 2).ravel().tolist()
+    [1, 1, 2, 2]
+    """
+    rows = np.repeat(np.arange(X.shape[0]), k)
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
+
+
+def take_rows(X, rows):
+    """The rows ``rows`` (int positions or a bool mask) of an array or DataFrame."""
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+
+
+def order_options(part, k, cost_weight):
+    """One chunk's ``k`` entries per factual ordered by rank, with ``rank`` added.
+
+    ``part`` holds per-entry arrays (``valid``, ``Z_ret``, ``x`` and the others of the
+    explainer's chunk), ``cf`` and ``piece`` (searched positions, their path) or None; the
+    copies of a factual are adjacent. The rank puts valid entries first, then orders by
+    ``sum_d cost_weight_d * |Z_ret - x|`` (the cost in the user's units over each MAD); ties
+    keep the copies' order.
+    """
+    n = len(part["valid"])
+    cost = (np.abs(part["Z_ret"] - part["x"]) * cost_weight).sum(axis=1)  # [n]
+    group = np.arange(n) // k
+    order = np.lexsort((np.arange(n), cost, ~part["valid"], group))  # [n] new -> old
+    out = {key: (v[order] if isinstance(v, np.ndarray) else v) for key, v in part.items()}
+    out["cf"] = take_rows(part["cf"], order)
+    out["rank"] = np.tile(np.arange(k), n // k)
+    if part["piece"] is not None:
+        where = np.empty(n, dtype=np.int64)
+        where[order] = np.arange(n)  # old -> new
+        rows, path = part["piece"]
+        out["piece"] = (where[np.asarray(rows)], path)
+    return out
+
+
+def concat_rows(parts):
+    """The chunks' counterfactuals as one array or DataFrame (categories joined in order)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not isinstance(parts[0], pd.DataFrame):
+        return np.concatenate(parts)
+    for col in parts[0].columns:
+        dtypes = [p[col].dtype for p in parts]
+        if isinstance(dtypes[0], pd.CategoricalDtype) and any(d != dtypes[0] for d in dtypes):
+            # categories of the first appearance first, as one chunk would have found them
+            cats = pd.Index(pd.unique(np.concatenate(
+                [np.asarray(d.categories, dtype=object) for d in dtypes])))
+            cats = cats.astype(dtypes[0].categories.dtype) if all(
+                d.categories.dtype == dtypes[0].categories.dtype for d in dtypes) else cats
+            parts = [_with_column(p, col, p[col].cat.set_categories(cats)) for p in parts]
+    return pd.concat(parts, axis=0)
+
+
+def _with_column(frame, col, values):
+    """A shallow copy of ``frame`` whose column ``col`` is ``values``."""
+    out = frame.copy(deep=False)
+    out[col] = values
+    return out
+
+
+def blank_rows(cf, rows):
+    """A copy of ``cf`` with missing values in every column of ``rows`` (a bool mask)."""
+    if isinstance(cf, pd.DataFrame):
+        out = cf.copy()
+        for col in out.columns:
+            dtype = out[col].dtype
+            if pd.api.types.is_bool_dtype(dtype):
+                out[col] = out[col].astype("boolean")
+            elif pd.api.types.is_integer_dtype(dtype):
+                out[col] = out[col].astype("Int64" if dtype.kind == "i" else "UInt64")
+            elif not isinstance(dtype, pd.CategoricalDtype) and dtype.kind not in "fcO":
+                out[col] = out[col].astype(object)
+            out.loc[rows, col] = np.nan
+        return out
+    out = np.array(cf, dtype=np.float64 if cf.dtype.kind in "biuf" else object, copy=True)
+    out[rows] = np.nan
+    return out

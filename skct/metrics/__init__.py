@@ -23,6 +23,7 @@ counterfactuals (per row where a metric has per-row values), against a :class:`R
 
 - ``_validity``: validity, strict validity.
 - ``_distance``: cost, redundancy (sparsity).
+- ``_diversity``: diversity and coverage of several counterfactuals per factual.
 - ``_plausibility``: implausibility, MMD and its reusable :class:`MMDReference`, energy
   differential.
 - ``_faithfulness``: distance to samples from the model's own class-conditional.
@@ -33,6 +34,7 @@ counterfactuals (per row where a metric has per-row values), against a :class:`R
 
 from ._compute import ReferenceData, compute_metrics, metric_names
 from ._distance import cost, redundancy, sparsity
+from ._diversity import coverage, diversity
 from ._faithfulness import faithfulness
 from ._plausibility import MMDReference, energy_differential, implausibility, mmd
 from ._registry import DEFAULT_METRICS, METRIC_SPECS, METRICS, MetricSpec, get_metric_spec
@@ -51,6 +53,8 @@ __all__ = [
     "MMDReference",
     "adversarial_accuracy",
     "cost",
+    "coverage",
+    "diversity",
     "energy_differential",
     "faithfulness",
     "fgsm",

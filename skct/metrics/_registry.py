@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ._distance import cost, redundancy
+from ._diversity import coverage, diversity
 from ._faithfulness import faithfulness
 from ._plausibility import energy_differential, implausibility, mmd
 from ._validity import strict_validity, validity
@@ -103,6 +104,10 @@ _SPECS = (
                two_sample=True, default=True),
     MetricSpec("faithfulness", faithfulness, False, needs_model=True, per_row=True,
                random=True, context=("bounds",), needs_gradients=True),
+    # several counterfactuals per factual: they take ``row_id`` through ``metric_params``
+    MetricSpec("diversity", diversity, True, needs_target=False, valid_only=False),
+    MetricSpec("coverage", coverage, True, needs_factuals=True, needs_target=False,
+               valid_only=False),
     MetricSpec("energy_differential", energy_differential, False, needs_model=True,
                needs_reference=True, per_row=True, needs_gradients=True),
 )

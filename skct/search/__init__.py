@@ -5,6 +5,8 @@
 - ``_projection``: the kernel applied after every step (mutability masks, domain clipping,
   one-hot hardening, rounding of integer columns, the limit on changed features).
 - ``_sparsify``: :func:`sparsify` reverts the changes a counterfactual does not need.
+- ``_diversity``: :class:`DiverseGenerator`, several diverse counterfactuals per factual in
+  one search.
 - ``_gradient_free``: :func:`gradient_free_search` and :class:`GradientFreeGenerator`, the
   search from class probabilities only (any classifier with ``predict_proba``).
 - :mod:`skct.search.generators`: the objectives and search spaces (Generic, ECCo, ECCCo,
@@ -23,10 +25,11 @@ from ._projection import (
     straight_through_harden,
 )
 from ._sparsify import sparsify
+from ._diversity import DIVERSITY_STRATEGIES, DiverseGenerator
 from . import generators  # noqa: F401  (first: it registers the gradient-free generator)
 from ._gradient_free import GradientFreeGenerator, ProbaLogits, gradient_free_search
 
 __all__ = ["SearchResult", "SearchPath", "search", "mask_step", "project",
            "straight_through_harden", "harden_groups", "round_to_grid", "limit_changes",
            "feature_changes", "harden", "sparsify", "GradientFreeGenerator", "ProbaLogits",
-           "gradient_free_search"]
+           "gradient_free_search", "DiverseGenerator", "DIVERSITY_STRATEGIES"]
