@@ -181,3 +181,36 @@ def test_adult_hist_gradient_boosting():
     for col in immutable:
         pd.testing.assert_series_equal(cf[col], rejected[col])
     assert (cf["education-num"] >= rejected["education-num"]).all()
+
+
+class _CountingProba(ProbaLogits):
+    """ProbaLogits that counts the rows it scores."""
+
+    def __init__(self, estimator):
+        super().__init__(estimator)
+        self.n_rows = 0
+
+    def forward(self, x):
+        self.n_rows += x.shape[0]
+        return super().forward(x)
+
+
+def test_early_stop_scores_fewer_candidates():
+    X, y = _blobs(200)
+    rf = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    x = torch.tensor(X[y == 0][:40])
+    t = torch.ones(40, dtype=torch.long)
+    out, rows = {}, {}
+    for patience in (None, 1, 3):
+        gen = GradientFreeGenerator(patience=patience, random_state=0).fit(X, rf.predict(X))
+        model = _CountingProba(rf)
+        out[patience] = gradient_free_search(model, x, t, gen, decision_threshold=0.7)
+        rows[patience] = model.n_rows
+    n_full = 40 * (20 * 8 + 64 * 8)  # every ring point and child of every row
+    assert rows[None] == n_full
+    assert rows[1] < rows[3] < n_full
+    for patience, (x_cf, p, found) in out.items():
+        assert found.all() and (p >= 0.7).all()
+        np.testing.assert_allclose(rf.predict_proba(x_cf.numpy())[:, 1], p.numpy())
+    with pytest.raises(ValueError, match="patience"):
+        GradientFreeGenerator(patience=0).fit(X, y)

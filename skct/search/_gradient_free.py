@@ -6,10 +6,15 @@ once: the seeds of a row are the nearest reference rows the model assigns to the
 class (weighted L1 over the columns that may change), then
 
 1. *rings*: points on the segment from the factual to each seed at ``n_rings`` fractions of
-   the way (a growing-spheres search along the directions to the target class);
+   the way (a growing-spheres search along the directions to the target class), scored
+   cheapest first;
 2. *generations*: children of the row's cheapest valid point (or of its seeds while it has
    none), in which each feature is reverted to the factual, shrunk toward it, or taken from
    another seed at random.
+
+A row stops early (``patience``): its rings at the first model call that gives it a valid
+point, its generations once that point's cost stopped improving; later calls score only the
+rows still searching.
 
 Every candidate is projected with :func:`~skct.search.project` (mutability, bounds widened to
 the factual, one-hot levels, integer grids in raw units, ``max_changed``), so every constraint
@@ -105,6 +110,12 @@ class GradientFreeGenerator(BaseGenerator):
         Children per row and generation.
     n_generations : int, default=8
         Generations of the random search.
+    patience : int or None, default=1
+        Early stop per row: a row that has a valid counterfactual stops once its cost did not
+        improve for ``patience`` generations in a row, and its ring points are scored
+        ``n_candidates`` at a time, cheapest first, up to the first call that gives it a valid
+        point; only the rows still searching are scored in later calls. None: every row
+        scores all its ring points and children (slower, rarely cheaper).
     max_pool : int, default=2000
         At most this many reference rows per class (a seeded random subset of the others).
     chunk_size : int, default=65536
@@ -135,6 +146,7 @@ class GradientFreeGenerator(BaseGenerator):
         "n_rings": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_candidates": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_generations": [Interval(numbers.Integral, 0, None, closed="left")],
+        "patience": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_pool": [Interval(numbers.Integral, 1, None, closed="left")],
         "chunk_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -144,11 +156,12 @@ class GradientFreeGenerator(BaseGenerator):
     gradient_free = True
 
     def __init__(self, *, n_neighbors=20, n_rings=8, n_candidates=64, n_generations=8,
-                 max_pool=2000, chunk_size=65536, random_state=None):
+                 patience=1, max_pool=2000, chunk_size=65536, random_state=None):
         self.n_neighbors = n_neighbors
         self.n_rings = n_rings
         self.n_candidates = n_candidates
         self.n_generations = n_generations
+        self.patience = patience
         self.max_pool = max_pool
         self.chunk_size = chunk_size
         self.random_state = random_state
@@ -237,21 +250,25 @@ class _Best:
         self.proba = torch.full((n,), -1.0, dtype=x.dtype, device=x.device)
         self.found = torch.zeros(n, dtype=torch.bool, device=x.device)
 
-    def update(self, cand, cost, proba, ok):
-        """Keep, per row, the best of its M candidates: cand [N, M, D], the rest [N, M]."""
+    def update(self, rows, cand, cost, proba, ok):
+        """Keep, for rows [A] (indices), the best of their M candidates: cand [A, M, D], the
+        rest [A, M]. Returns whether each row's cheapest valid point got cheaper [A]."""
         key = torch.where(ok, cost, torch.full_like(cost, float("inf")))
-        i = key.argmin(dim=1)  # [N]
-        rows = torch.arange(cand.shape[0], device=cand.device)
-        better = ok[rows, i] & (key[rows, i] < self.cost)
-        self.x[better] = cand[rows, i][better]
-        self.cost[better] = key[rows, i][better]
-        self.proba[better] = proba[rows, i][better]
-        self.found |= better
+        i = key.argmin(dim=1)  # [A]
+        ar = torch.arange(cand.shape[0], device=cand.device)
+        better = ok[ar, i] & (key[ar, i] < self.cost[rows])  # [A]
+        r = rows[better]
+        self.x[r] = cand[ar, i][better]
+        self.cost[r] = key[ar, i][better]
+        self.proba[r] = proba[ar, i][better]
+        self.found[r] = True
         # rows without a valid candidate keep their most probable one
         j = proba.argmax(dim=1)
-        closer = ~self.found & (proba[rows, j] > self.proba)
-        self.x[closer] = cand[rows, j][closer]
-        self.proba[closer] = proba[rows, j][closer]
+        closer = ~self.found[rows] & (proba[ar, j] > self.proba[rows])
+        r = rows[closer]
+        self.x[r] = cand[ar, j][closer]
+        self.proba[r] = proba[ar, j][closer]
+        return better
 
 
 def _score(model, cand, x, t, c, tau, chunk):
@@ -265,13 +282,13 @@ def _score(model, cand, x, t, c, tau, chunk):
     return flat.reshape(n, m, d), cost.reshape(n, m), p.reshape(n, m), ok.reshape(n, m)
 
 
-def _children(gen, best, seeds, x, c, g):
-    """[N, M, D] children of each row's best point or seeds (see the module's docstring).
+def _children(gen, best_x, found, seeds, x, c, g):
+    """[N, M, D] children of each row's best point [N, D] or seeds (see the module docstring).
 
-    Rows with a valid point mostly breed from it, reverting features to the factual and
-    shrinking changes toward it (cheaper points); rows without one breed from their most
-    probable point or a seed, taking features from another seed and stretching changes
-    (more probable points; the projection keeps them in the domain).
+    Rows with a valid point (``found`` [N]) mostly breed from it, reverting features to the
+    factual and shrinking changes toward it (cheaper points); rows without one breed from
+    their most probable point or a seed, taking features from another seed and stretching
+    changes (more probable points; the projection keeps them in the domain).
     """
     n, k, d = seeds.shape
     m, f, fid = gen.n_candidates, c.n_feature_ids, c.feature_index  # fid: [D]
@@ -285,9 +302,9 @@ def _children(gen, best, seeds, x, c, g):
     rows = torch.arange(n, device=x.device)[:, None]
     seed_a = seeds[rows, torch.randint(0, k, (n, m), generator=g, device=x.device)]
     seed_b = seeds[rows, torch.randint(0, k, (n, m), generator=g, device=x.device)]
-    found = best.found[:, None].expand(n, m)  # [N, M]
+    found = found[:, None].expand(n, m)  # [N, M]
     from_best = rand(n, m) < torch.where(found, 0.75, 0.5)
-    parent = torch.where(from_best[..., None], best.x[:, None, :], seed_a)  # [N, M, D]
+    parent = torch.where(from_best[..., None], best_x[:, None, :], seed_a)  # [N, M, D]
     u = rand(n, m, f)
     p_revert = rand(n, m, 1) * torch.where(found, 0.8, 0.1)[..., None]
     revert = per_col(u < p_revert)
@@ -300,22 +317,64 @@ def _children(gen, best, seeds, x, c, g):
     return torch.where(revert, xx.expand_as(child), child)
 
 
+def _rings(model, x, t, seeds, best, gen, c, tau):
+    """Score the ring points of all rows, cheapest first, into ``best``.
+
+    Ring point ``(seed k, fraction a)`` costs ``a * cost(seed k)`` before projection; each
+    row's ``K * n_rings`` points are scored in that order, ``n_candidates`` per row and model
+    call, and (with ``patience``) a row stops at the first call that gives it a valid point:
+    its later points cost at least as much before projection.
+    """
+    n, k, d = seeds.shape
+    r = gen.n_rings
+    alpha = torch.arange(1, r + 1, dtype=x.dtype, device=x.device) / r  # [R]
+    seed_cost = ((seeds - x[:, None, :]).abs() * c.cost_weight).sum(dim=2)  # [N, K]
+    est = (seed_cost[:, :, None] * alpha).reshape(n, k * r)  # [N, K*R] index = k * R + a
+    order = est.argsort(dim=1, stable=True)  # [N, K*R]
+    step = k * r if gen.patience is None else gen.n_candidates
+    active = torch.arange(n, device=x.device)
+    for s in range(0, k * r, step):
+        if active.numel() == 0:
+            break
+        o = order[active, s:s + step]  # [A, S]
+        xa = x[active]  # [A, D]
+        toward = seeds[active[:, None], o // r] - xa[:, None, :]  # [A, S, D]
+        pts = xa[:, None, :] + alpha[o % r][..., None] * toward
+        best.update(active, *_score(model, pts, xa, t[active], c, tau, gen.chunk_size))
+        if gen.patience is not None:
+            active = active[~best.found[active]]
+
+
+def _generations(model, x, t, seeds, best, gen, c, tau, g):
+    """The random search into ``best``: each generation breeds the rows still active.
+
+    With ``patience``, a row with a valid point whose cost did not improve for ``patience``
+    generations in a row stops (its later children are not scored).
+    """
+    active = torch.arange(x.shape[0], device=x.device)
+    stale = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)  # [N]
+    for _ in range(gen.n_generations):
+        if active.numel() == 0:
+            break
+        xa = x[active]
+        cand = _children(gen, best.x[active], best.found[active], seeds[active], xa, c, g)
+        better = best.update(active, *_score(model, cand, xa, t[active], c, tau,
+                                             gen.chunk_size))
+        if gen.patience is not None:
+            stale[active] = torch.where(better, 0, stale[active] + 1)
+            active = active[~best.found[active] | (stale[active] < gen.patience)]
+
+
 def _search_block(model, x, t, gen, c, tau, g):
     """The search of one block of rows: (best points [N, D], p(target) [N], found [N])."""
     n, d = x.shape
-    chunk = gen.chunk_size
     best = _Best(x)
     seeds = project(_seeds(gen, x, t, c).reshape(-1, d),
                     x.repeat_interleave(gen.n_neighbors, dim=0), c)
     seeds = seeds.reshape(n, gen.n_neighbors, d)  # [N, K, D]
-    alpha = torch.arange(1, gen.n_rings + 1, dtype=x.dtype, device=x.device) / gen.n_rings
-    rings = x[:, None, None, :] + alpha[None, None, :, None] * (seeds - x[:, None, :])[:, :, None]
-    best.update(*_score(model, rings.reshape(n, -1, d), x, t, c, tau, chunk))
-    del rings
-    for _ in range(gen.n_generations):
-        best.update(*_score(model, _children(gen, best, seeds, x, c, g), x, t, c, tau, chunk))
-    p, _ = _target_scores(model, best.x, t, chunk)
-    return best.x, p, best.found
+    _rings(model, x, t, seeds, best, gen, c, tau)
+    _generations(model, x, t, seeds, best, gen, c, tau, g)
+    return best.x, best.proba, best.found
 
 
 def gradient_free_search(model, x, target, generator, constraints=None, *,
