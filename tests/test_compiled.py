@@ -11,7 +11,7 @@ from torch import nn
 import skct.search._compiled as compiled
 from skct.search import _fast_kernels
 from skct.constraints import TorchConstraints
-from skct.search import search
+from skct.search import SearchPath, search
 from skct.search._compiled import compiled_search, supports
 from skct.search._compiled_plan import model_plan
 from skct.search.generators import ECCoGenerator, GenericGenerator, REVISEGenerator
@@ -107,6 +107,11 @@ def test_same_path(gen, mode):
                        decision_threshold=0.8)
     assert fast.path.shape == (31, len(X), D)
     _assert_same(slow, fast)
+    # stored compactly, like the engine's: per step only the rows still searching
+    assert isinstance(fast.compact_path, SearchPath)
+    stored = sum(v.shape[0] for _, _, v in fast.compact_path.updates)
+    assert stored == int((fast.n_iter + 1).sum()) == sum(
+        v.shape[0] for _, _, v in slow.compact_path.updates)
 
 
 @pytest.mark.parametrize("max_iter", [0, 1])

@@ -212,7 +212,7 @@ def _fused_constraints(constraints, d, dtype):
 class _State:
     """Working set of the search (the rows still in it) and what is recorded per row."""
 
-    def __init__(self, x, target, n_classes, return_path):
+    def __init__(self, x, target, n_classes, path, offset):
         n = x.shape[0]
         # distinct buffers: the compiled step must not see its inputs aliased at step 0 only
         self.x, self.x0, self.nas = x.clone(), x, x.clone()  # [A, D]
@@ -227,7 +227,7 @@ class _State:
         self.proba = torch.zeros(n, dtype=x.dtype, device=x.device)
         self.converged = torch.zeros(n, dtype=torch.bool, device=x.device)
         self.n_iter = torch.zeros(n, dtype=torch.long, device=x.device)
-        self.path = [] if return_path else None
+        self.path, self.offset = path, offset  # SearchPath of all rows, this chunk's first
 
     def record(self, fin, t, p_t, done, nas):
         """Write out the rows ``fin`` [A] that leave the search at step t."""
@@ -238,10 +238,9 @@ class _State:
         self.n_iter[rows] = t
         self.nascent[rows] = nas[fin]
 
-    def snapshot(self):
-        """Path entry: every row's current iterate (frozen rows keep their final value)."""
-        self.x_cf[self.idx[self.live]] = self.x[self.live]
-        self.path.append(self.x_cf.clone())
+    def snapshot(self, t):
+        """Path entry of step t: the iterates of the rows still searching (copies)."""
+        self.path.record(t, self.idx[self.live] + self.offset, self.x[self.live])
 
     def compact(self, min_rows):
         """Keep only the live rows (at least ``min_rows``: padded with frozen ones)."""
@@ -255,8 +254,12 @@ class _State:
 
 
 def _run(step, kind, model, x, target, constraints, objective, threshold, max_iter, epsilon,
-         return_path):
-    """The search loop around ``step`` ("compiled", "chain" or "autograd")."""
+         path, offset):
+    """The search loop around ``step`` ("compiled", "chain" or "autograd").
+
+    ``path`` (a SearchPath of all the search's rows, or None) gets the iterates of these rows,
+    the first of which is row ``offset`` of the search.
+    """
     compiled = kind == "compiled"
     params, n_classes = (), None
     if kind != "autograd":
@@ -269,7 +272,7 @@ def _run(step, kind, model, x, target, constraints, objective, threshold, max_it
     else:
         trivial = constraints is None or constraints.is_trivial
         cons = (None if trivial else constraints, _cost_weight(constraints, x.dtype))
-    st = _State(x, target, n_classes, return_path)
+    st = _State(x, target, n_classes, path, offset)
     for t in range(max_iter + 1):
         if compiled:  # one compilation for every working-set size
             for a in (st.x, st.x0, st.nas, st.target, st.one_hot, st.live):
@@ -278,8 +281,8 @@ def _run(step, kind, model, x, target, constraints, objective, threshold, max_it
         p_t, done, fin, live_next, n_fin, x_next, nas = step(
             st.x, st.x0, st.target, st.one_hot, st.nas, st.live, params, scalars[t], cons,
             **final)
-        if return_path:
-            st.snapshot()
+        if path is not None:
+            st.snapshot(t)
         if t == max_iter:
             st.record(st.live, t, p_t, done, nas)
             break
@@ -292,9 +295,6 @@ def _run(step, kind, model, x, target, constraints, objective, threshold, max_it
         st.x, st.nas, st.live = x_next, nas, live_next
         if k and st.n_live <= COMPACT_SHARE * st.x.shape[0]:
             st.compact(2 if compiled else 1)
-    if return_path:
-        while len(st.path) < max_iter + 1:
-            st.path.append(st.x_cf.clone())
     return st
 
 
@@ -347,7 +347,7 @@ def compiled_search(model, x, target, generator, constraints=None, *, decision_t
     >>> torch.allclose(fast.counterfactuals, slow.counterfactuals, atol=1e-5)
     True
     """
-    from ._engine import SearchResult, search
+    from ._engine import SearchPath, SearchResult, search
 
     eager = dict(decision_threshold=decision_threshold, max_iter=max_iter, epsilon=epsilon,
                  return_path=return_path)
@@ -360,29 +360,28 @@ def compiled_search(model, x, target, generator, constraints=None, *, decision_t
     key = _structure_key(model, generator, constraints, x)
     x = x.detach().contiguous()
     n_chunks = -(-x.shape[0] // CHUNK_ROWS) if x.shape[0] > 1.5 * CHUNK_ROWS else 1
+    path = SearchPath(x, max_iter + 1) if return_path else None
     parts = []
     with eval_mode(model), torch.no_grad():
         for rows in torch.arange(x.shape[0]).tensor_split(n_chunks):
             lo, hi = int(rows[0]), int(rows[-1]) + 1
             parts.append(_search_chunk(model, x[lo:hi], target[lo:hi], generator, constraints,
-                                       key, decision_threshold, max_iter, epsilon,
-                                       return_path))
+                                       key, decision_threshold, max_iter, epsilon, path, lo))
 
     def cat(name):
         return torch.cat([getattr(p, name) for p in parts]) if len(parts) > 1 else getattr(
             parts[0], name)
 
-    path = torch.cat([torch.stack(p.path) for p in parts], 1) if return_path else None
     return SearchResult(counterfactuals=cat("x_cf"), converged=cat("converged"),
                         n_iter=cat("n_iter"), target_proba=cat("proba"),
                         nascent=cat("nascent"), path=path)
 
 
 def _search_chunk(model, x, target, generator, constraints, key, decision_threshold,
-                  max_iter, epsilon, return_path):
+                  max_iter, epsilon, path, offset):
     """One search of the rows x [n, D] (the model in eval mode, gradients off)."""
     args = (model, x, target, constraints, _objective(generator), decision_threshold,
-            max_iter, epsilon, return_path)
+            max_iter, epsilon, path, offset)
     use_eps, ecco, chain = epsilon is not None, key[1] == "ecco", key[0] != "autograd"
     step = _compiled_step(key, use_eps) if chain else None
     st = None if step is None else _compiled_run(step, key, use_eps, args)
