@@ -504,3 +504,33 @@ def test_kernel_cache_only_in_a_private_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("SKCT_CACHE_DIR", str(private))
     assert _fast_kernels._private_dir() == private / "kernels"
     assert not (private / "kernels").stat().st_mode & 0o022
+
+
+def test_search_dispatches_to_the_fast_path_only_when_configured():
+    import skct
+    from skct.search import _compiled, search
+    from skct.search.generators import GenericGenerator
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    x = torch.randn(32, 4)
+    target = torch.ones(32, dtype=torch.long)
+    calls = []
+    real = _compiled.compiled_search
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    _compiled.compiled_search = spy
+    try:
+        eager = search(model, x, target, GenericGenerator(), max_iter=20)
+        assert not calls  # off by default
+        with skct.config_context(fast_search=True):
+            fast = search(model, x, target, GenericGenerator(), max_iter=20)
+        assert calls == [1]
+    finally:
+        _compiled.compiled_search = real
+    torch.testing.assert_close(fast.counterfactuals, eager.counterfactuals, rtol=1e-5, atol=1e-5)
+    assert torch.equal(fast.converged, eager.converged)
+    assert torch.equal(fast.n_iter, eager.n_iter)

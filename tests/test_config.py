@@ -97,3 +97,11 @@ def test_env_variable_is_validated(monkeypatch):
         skct._config._env_threads()
     monkeypatch.setenv("SKCT_TORCH_THREADS", "3")
     assert skct._config._env_threads() == 3
+
+
+def test_fast_search_flag():
+    assert skct.get_config()["fast_search"] is False
+    with skct.config_context(fast_search=True):
+        assert skct.get_config()["fast_search"] is True
+    with pytest.raises(ValueError, match="fast_search"):
+        skct.set_config(fast_search=1)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
+from .._config import get_config
 from .._utils import dense_path_property, eval_mode
 from ..constraints import TorchConstraints
+from . import _compiled
 
 __all__ = ["SearchPath", "SearchResult", "search"]
 
@@ -175,6 +177,12 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
     if c.n_features != d:
         raise ValueError(f"constraints were fitted on {c.n_features} features, x has {d}.")
     x = x.detach()
+    if get_config()["fast_search"] and _compiled.supports(model, generator, constraints, x):
+        # the same search without a loss graph (skct.set_config(fast_search=True))
+        return _compiled.compiled_search(model, x, target, generator, constraints,
+                                         decision_threshold=decision_threshold,
+                                         max_iter=max_iter, epsilon=epsilon,
+                                         return_path=return_path)
     # weighted L1 cost only when weights other than 1 are set (today's generators unchanged)
     weights = {} if c.unit_cost else {"cost_weight": c.cost_weight.to(x.dtype)}
 
