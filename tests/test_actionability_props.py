@@ -60,7 +60,9 @@ def tables(draw):
     return kinds, frame, mutability, bounds, max_changed, seed
 
 
-def _pipeline(kinds, frame, seed):
+def column_transformer(kinds, frame):
+    """The preprocessing of a random table: scaled numbers, passthrough flags, one-hot (with
+    and without a dropped level) and ordinal grades (shared with other test modules)."""
     names = list(frame.columns)
     num = [n for n, k in zip(names, kinds) if k in ("continuous", "integer", "binary")]
     parts = []
@@ -78,6 +80,11 @@ def _pipeline(kinds, frame, seed):
     if grades:
         parts.append(("grade", make_pipeline(OrdinalEncoder(categories=[GRADES] * len(grades)),
                                              MinMaxScaler()), grades))
+    return ColumnTransformer(parts)
+
+
+def _pipeline(kinds, frame, seed):
+    names = list(frame.columns)
     score = np.zeros(N_ROWS)
     rng = np.random.RandomState(seed + 1)
     for n in names:
@@ -87,13 +94,13 @@ def _pipeline(kinds, frame, seed):
         v = np.asarray(values, dtype=float)
         score += rng.randn() * (v - v.mean()) / (v.std() + 1e-9)
     y = (score > np.median(score)).astype(int)
-    pipe = make_pipeline(ColumnTransformer(parts), CounterfactualTrainedClassifier(
+    pipe = make_pipeline(column_transformer(kinds, frame), CounterfactualTrainedClassifier(
         lambda_div=0, lambda_adv=0, lambda_reg=0, max_epochs=12, lr=0.01,
         batch_size=16, random_state=0)).fit(frame, y)
     return pipe, y
 
 
-def _check_row_properties(res, frame, constraints, mutability, bounds, max_changed):
+def check_row_properties(res, frame, constraints, mutability, bounds, max_changed):
     cf, fac = res.counterfactuals, res.factuals
     assert list(cf.columns) == list(frame.columns)
     for j, name in enumerate(frame.columns):
@@ -147,7 +154,7 @@ def test_returned_rows_are_actionable(case):
                                      random_state=0).fit(frame, y)
     rows = frame.iloc[:24]
     res = ex.explain(rows)
-    _check_row_properties(res, frame, ex.constraints_, mutability, bounds, max_changed)
+    check_row_properties(res, frame, ex.constraints_, mutability, bounds, max_changed)
     proba = pipe.predict_proba(res.counterfactuals)
     p_t = proba[np.arange(len(rows)), res.target_index]
     np.testing.assert_array_equal(res.target_proba, p_t)

@@ -10,7 +10,7 @@ from skct.metrics import METRIC_SPECS, compute_metrics, coverage, diversity
 from skct.search import DiverseGenerator, search
 from skct.search.generators import GenericGenerator, REVISEGenerator
 
-from test_actionability_props import _check_row_properties, _column, _pipeline
+from test_actionability_props import _column, _pipeline, check_row_properties
 
 KINDS = ["continuous", "integer", "binary", "onehot", "ordinal", "continuous"]
 MUTABILITY = {"continuous0": "both", "integer1": "increase", "binary2": "both",
@@ -57,7 +57,7 @@ def test_k_options_per_row_are_each_actionable(mixed, div):
     np.testing.assert_array_equal(res.rank, np.tile(np.arange(k), n))
     assert res.counterfactuals.index.equals(rows.index.repeat(k))
     # every entry holds every constraint (immutables, directions, domain, kinds)
-    _check_row_properties(res, frame, ex.constraints_, MUTABILITY, {}, None)
+    check_row_properties(res, frame, ex.constraints_, MUTABILITY, {}, None)
     # the returned rows are checked again: valid means the model gives the target
     proba = pipe.predict_proba(res.counterfactuals)[:, 1]
     np.testing.assert_array_equal(res.valid, proba >= 0.6)

@@ -10,12 +10,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
-from test_actionability_props import GRADES, _check_row_properties, tables
+from sklearn.preprocessing import StandardScaler
+from test_actionability_props import check_row_properties, column_transformer, tables
 
 from skct import ActionabilityConstraints, CounterfactualExplainer, CounterfactualTrainedClassifier
 from skct.datasets import load_adult
@@ -37,28 +36,11 @@ def _blobs(n=120, seed=0):
 
 
 def _sk_pipeline(kinds, frame, seed):
-    names = list(frame.columns)
-    parts = []
-    num = [n for n, k in zip(names, kinds) if k in ("continuous", "integer", "binary")]
-    if num:
-        parts.append(("num", StandardScaler(), num))
-    flags = [n for n, k in zip(names, kinds) if k == "bool"]
-    if flags:
-        parts.append(("flag", "passthrough", flags))
-    for kind, enc in (("onehot", OneHotEncoder(sparse_output=False)),
-                      ("onehot_drop", OneHotEncoder(drop="first", sparse_output=False))):
-        cols = [n for n, k in zip(names, kinds) if k == kind]
-        if cols:
-            parts.append((kind, enc, cols))
-    grades = [n for n, k in zip(names, kinds) if k == "ordinal"]
-    if grades:
-        parts.append(("grade", make_pipeline(OrdinalEncoder(categories=[GRADES] * len(grades)),
-                                             MinMaxScaler()), grades))
     y = np.random.RandomState(seed).randint(0, 2, len(frame))
     y[:2] = [0, 1]
     final = [RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0),
              LogisticRegression(), HistGradientBoostingClassifier(max_iter=10)][seed % 3]
-    return make_pipeline(ColumnTransformer(parts), final).fit(frame, y), y
+    return make_pipeline(column_transformer(kinds, frame), final).fit(frame, y), y
 
 
 @settings(max_examples=8, deadline=None, derandomize=True,
@@ -75,7 +57,7 @@ def test_every_constraint_holds(case):
                                      constraints=constraints, decision_threshold=0.6,
                                      random_state=0).fit(frame, y)
     res = ex.explain(frame.iloc[:24])
-    _check_row_properties(res, frame, ex.constraints_, mutability, bounds, max_changed)
+    check_row_properties(res, frame, ex.constraints_, mutability, bounds, max_changed)
     proba = pipe.predict_proba(res.counterfactuals)[np.arange(24), res.target_index]
     np.testing.assert_array_equal(res.valid, (proba >= 0.6) & (
         pipe.predict_proba(res.counterfactuals).argmax(1) == res.target_index))
