@@ -34,6 +34,7 @@ def test_docs_build_without_warnings(tmp_path):
                  "user_guide/objective.html", "user_guide/constraints.html",
                  "user_guide/generators.html", "user_guide/evaluation.html",
                  "user_guide/audits.html", "user_guide/dask.html",
+                 "user_guide/recourse.html", "user_guide/persistence.html",
                  "auto_examples/index.html",
                  "gen_modules/skct.CounterfactualTrainedClassifier.html"]:
         assert (out / page).is_file(), page
