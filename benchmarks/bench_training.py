@@ -25,8 +25,14 @@ time over the repeats is used.
 
 Usage::
 
-    python benchmarks/bench_training.py            # full run (about a minute)
+    python benchmarks/bench_training.py            # 5000 x 20, MLP (64, 64) (about a minute)
+    python benchmarks/bench_training.py --paper    # the paper's synthetic setting
     python benchmarks/bench_training.py --quick    # smoke run
+
+``--paper`` is the paper's synthetic setting: 3000 rows of ``make_moons`` (2 features), MLP
+(32,), batch 30, 1000 counterfactuals, T = 30, ECCo, decision threshold 0.9 and
+``lambda_reg = 0.25`` (the paper's moons settings). Expectations: CT / conventional at most
+1.3 there, and the ratio to the floor at most 1.1 in every epoch.
 """
 
 from __future__ import annotations
@@ -49,10 +55,12 @@ from skorch.callbacks import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search import machine_info, set_threads  # noqa: E402
 
+import skct  # noqa: E402
 import skct.training._search as _skct_search  # noqa: E402
 from skct import CounterfactualTrainedClassifier  # noqa: E402
 
-TARGET_OVERHEAD = 1.5  # expectation: (CT / conventional) / floor ratio <= 1.5
+TARGET_OVERHEAD = 1.1  # expectation: (CT / conventional) / floor ratio <= 1.1
+TARGET_RATIO_PAPER = 1.3  # expectation at the paper's setting: CT / conventional <= 1.3
 
 
 class EpochClock(Callback):
@@ -95,7 +103,11 @@ class SearchSpy:
         _skct_search.search = self._orig
 
 
-def make_data(n_samples, n_features, seed):
+def make_data(n_samples, n_features, seed, paper=False):
+    if paper:
+        from skct.datasets import make_moons
+        X, y = make_moons(n_samples, random_state=seed)
+        return np.asarray(X, dtype=np.float32), np.asarray(y)
     X, y = make_classification(n_samples=n_samples, n_features=n_features, n_informative=10,
                                n_redundant=5, random_state=seed)
     X = (X - X.mean(axis=0)) / X.std(axis=0)
@@ -106,6 +118,7 @@ def fit_once(X, y, ct, args):
     params = dict(hidden_layer_sizes=args.hidden, max_epochs=args.epochs,
                   batch_size=args.batch_size, n_counterfactuals=args.n_counterfactuals,
                   max_iter_cf=args.max_iter_cf, random_state=args.seed,
+                  decision_threshold=args.decision_threshold, lambda_reg=args.lambda_reg,
                   callbacks=[EpochClock()])
     if not ct:
         params.update(lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0)
@@ -247,7 +260,17 @@ def parse_args(argv=None):
                    help="counterfactuals per epoch (default 1000)")
     p.add_argument("--max-iter-cf", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--decision-threshold", type=float, default=0.75)
+    p.add_argument("--lambda-reg", type=float, default=0.1)
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's synthetic setting (moons, 3000 x 2, MLP (32,), batch 30)")
+    p.add_argument("--fast-search", action="store_true",
+                   help="fit under skct.config_context(fast_search=True)")
     args = p.parse_args(argv)
+    if args.paper:
+        args.n_samples = args.n_samples or 3000
+        args.n_features, args.hidden, args.batch_size = 2, "32", 30
+        args.decision_threshold, args.lambda_reg = 0.9, 0.25
     args.hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
     q = args.quick
     args.n_samples = args.n_samples or (1000 if q else 5000)
@@ -340,7 +363,9 @@ def measure(X, args, runs, clf_ct, n_batches):
 def print_report(X, args, info, res, n_batches):
     rows, tot, fl = res["rows"], res["totals"], res["floor_costs"]
     worst, worst_strict = res["worst"], res["worst_strict"]
-    print(f"CT vs conventional training: {X.shape[0]} x {X.shape[1]} make_classification, MLP "
+    data = "make_moons (paper setting)" if args.paper else "make_classification"
+    fast = ", fast_search=True" if args.fast_search else ""
+    print(f"CT vs conventional training: {X.shape[0]} x {X.shape[1]} {data}{fast}, MLP "
           f"{args.hidden}, batch {args.batch_size}, {len(rows)} epochs, best of {args.repeats} "
           "fits")
     print(f"CT: ECCo, {args.n_counterfactuals} counterfactuals/epoch, T={args.max_iter_cf}; "
@@ -387,15 +412,22 @@ def print_report(X, args, info, res, n_batches):
 def main(argv=None):
     args = parse_args(argv)
     set_threads(args.threads)
-    out_path = args.out or Path(__file__).resolve().parent / "results" / "bench_training.json"
+    name = "bench_training_paper.json" if args.paper else "bench_training.json"
+    out_path = args.out or Path(__file__).resolve().parent / "results" / name
     started = time.perf_counter()
     info = machine_info()
-    X, y = make_data(args.n_samples, args.n_features, args.seed)
+    X, y = make_data(args.n_samples, args.n_features, args.seed, paper=args.paper)
     n_batches = -(-X.shape[0] // args.batch_size)
-    runs, clf_ct = run_fits(X, y, args)
+    with skct.config_context(fast_search=args.fast_search):
+        runs, clf_ct = run_fits(X, y, args)
     res = measure(X, args, runs, clf_ct, n_batches)
     print_report(X, args, info, res, n_batches)
     ok = res["worst"]["wall"] <= TARGET_OVERHEAD
+    if args.paper:
+        ratio = res["totals"]["wall"]["ratio"]
+        print(f"expectation CT/plain <= {TARGET_RATIO_PAPER} at the paper's setting: "
+              f"{'MET' if ratio <= TARGET_RATIO_PAPER else 'NOT MET'} ({ratio:.2f})")
+        ok = ok and ratio <= TARGET_RATIO_PAPER
 
     elapsed = time.perf_counter() - started
     info["loadavg_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -403,12 +435,16 @@ def main(argv=None):
         "benchmark": "bench_training",
         "machine": info,
         "config": {
-            "quick": args.quick, "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+            "quick": args.quick, "paper": args.paper, "fast_search": args.fast_search,
+            "decision_threshold": args.decision_threshold, "lambda_reg": args.lambda_reg,
+            "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
             "hidden": list(args.hidden), "epochs": len(res["rows"]), "repeats": args.repeats,
             "batch_size": args.batch_size, "n_batches": n_batches,
             "n_counterfactuals": args.n_counterfactuals, "max_iter_cf": args.max_iter_cf,
-            "generator": "ecco", "lambdas_ct": [0.5, 0.25, 0.1], "seed": args.seed,
-            "data": "sklearn make_classification, standardised, float32",
+            "generator": "ecco", "lambdas_ct": [0.5, 0.25, args.lambda_reg],
+            "seed": args.seed,
+            "data": ("skct.datasets.make_moons" if args.paper else
+                     "sklearn make_classification, standardised, float32"),
         },
         "floor_costs": res["floor_costs"],
         "epochs": res["rows"],

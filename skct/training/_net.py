@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 
 import torch
@@ -12,7 +13,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 
 from .._utils import draw_seed
-from ..losses import adversarial_loss, contrastive_divergence, energy_ridge
+from ..losses import adversarial_loss, energy
 from ._guard import TrainingGuard, explain_nonfinite
 from ._log import EpochLog
 from ._rng import StreamDataLoader, cuda_seeded, stream_as_global
@@ -189,10 +190,13 @@ class CounterfactualNet(NeuralNet):
             record("train_div", div.item())
             record("train_reg", reg.item())
             record("train_adv", adv.item())
-        record("train_ce", ce.item())
-        state.loss_finite = bool(torch.isfinite(loss))
+        ce_value = ce.item()
+        record("train_ce", ce_value)
+        # a Python float's test: no tensor op per batch
+        state.loss_finite = math.isfinite(loss.item()) if terms is not None else \
+            math.isfinite(ce_value)
         if not state.loss_finite:
-            state.loss_cause = explain_nonfinite(bool(torch.isfinite(ce)), state.input_scale)
+            state.loss_cause = explain_nonfinite(math.isfinite(ce_value), state.input_scale)
         return loss
 
     # -- an interrupted fit says so ----------------------------------------------------------
@@ -230,16 +234,19 @@ def _ct_terms(net, state):
     if cfs is None:
         return None
     b = state.batch
-    if b < 0 or b >= len(cfs.chunks) or cfs.chunks[b].numel() == 0:
+    if b < 0 or b >= len(cfs.bounds):
         return None
-    sel = cfs.chunks[b]
-    target = cfs.target[sel]
-    k = sel.numel()
-    # one forward for x+, x' and x_adv together
-    both = torch.cat([cfs.x_plus[sel], cfs.x_cf[sel], cfs.x_adv[sel]])  # [3K, D]
-    logits = net.infer(both)  # [3K, C]
+    start, stop = cfs.bounds[b]
+    if stop == start:
+        return None
+    # x+, x' and x_adv of the chunk lie next to each other in ``packed``: one forward, no copy
+    logits = net.infer(cfs.packed[3 * start:3 * stop])  # [3K, C]
+    k = stop - start
     lp, lc, la = logits[:k], logits[k:2 * k], logits[2 * k:]
-    div = contrastive_divergence(lp, lc, target).mean()
-    reg = energy_ridge(lp, lc, target).mean()
-    adv = adversarial_loss(la, cfs.y_adv[sel]).mean()
+    target = cfs.target[start:stop]  # [K]
+    # contrastive_divergence and energy_ridge, sharing the two energies
+    e_plus, e_cf = energy(lp, target), energy(lc, target)  # [K], [K]
+    div = (e_plus - e_cf).mean()
+    reg = (e_plus ** 2 + e_cf ** 2).mean()
+    adv = adversarial_loss(la, cfs.y_adv[start:stop]).mean()
     return div, reg, adv

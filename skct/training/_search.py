@@ -113,12 +113,41 @@ def _generate(net, state):
     if net.protect_immutable and constraints is not None:
         x_plus = protect(x_plus, x_cf, constraints.mut)
     n_batches = max(1, -(-n // net.batch_size))
+    x_cf, x_plus, x_adv = x_cf.detach(), x_plus.detach(), res.nascent.detach()
+    bounds, order = _chunk_layout(state, m, n_batches)
     return EpochCounterfactuals(
-        x_cf=x_cf.detach(), x_plus=x_plus.detach(), x_adv=res.nascent.detach(), target=target,
-        y_adv=y[idx], chunks=torch.arange(m, device=X.device).tensor_split(n_batches),
+        x_cf=x_cf, x_plus=x_plus, x_adv=x_adv, target=target, y_adv=y[idx],
+        chunks=torch.arange(m, device=X.device).tensor_split(n_batches),
         valid_share=float(res.converged.float().mean()) if m else float("nan"),
-        steps=res.total_steps,
+        steps=res.total_steps, bounds=bounds,
+        packed=torch.cat([x_plus, x_cf, x_adv])[order.to(X.device)],  # [3M, D]
     )
+
+
+def _chunk_layout(state, m, n_batches):
+    """Chunk bounds of ``m`` counterfactuals over ``n_batches`` batches, and the row order
+    that lays ``cat([x_plus, x_cf, x_adv])`` out chunk by chunk (computed once per fit).
+
+    The bounds are those of ``torch.arange(m).tensor_split(n_batches)``.
+    """
+    key = (m, n_batches)
+    if state.chunk_layout is not None and state.chunk_layout[0] == key:
+        return state.chunk_layout[1:]
+    q, r = divmod(m, n_batches)
+    sizes = np.full(n_batches, q, dtype=np.int64)
+    sizes[:r] += 1  # tensor_split: the first m % n_batches chunks hold one more row
+    stops = np.cumsum(sizes)
+    starts = stops - sizes
+    bounds = tuple(zip(starts.tolist(), stops.tolist()))
+    # chunk c holds rows starts[c]:stops[c] of each of the three parts, part after part
+    rows = np.arange(m)
+    chunk = np.repeat(np.arange(n_batches), sizes)  # [M] chunk of each row
+    within = rows - starts[chunk]
+    order = np.empty(3 * m, dtype=np.int64)
+    for part in range(3):
+        order[3 * starts[chunk] + part * sizes[chunk] + within] = part * m + rows
+    state.chunk_layout = (key, bounds, torch.from_numpy(order))
+    return bounds, state.chunk_layout[2]
 
 
 def _draw_plus(state, target, n_classes):

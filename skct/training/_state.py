@@ -26,6 +26,12 @@ class EpochCounterfactuals:
         Target class ``y+`` of each counterfactual; the factual's label for ``x_adv``.
     chunks : tuple of Tensor
         Indices into the M counterfactuals used by each training batch of the epoch.
+    bounds : tuple of (int, int)
+        The same chunks as ``(start, stop)``: batch b uses counterfactuals ``start:stop``.
+    packed : Tensor [3M, D]
+        ``x_plus``, ``x_cf`` and ``x_adv`` laid out chunk by chunk: the rows of chunk
+        ``(start, stop)`` are ``packed[3 * start:3 * stop]`` (its ``x+``, then its ``x'``,
+        then its ``x_adv``), the rows of one forward pass of the loss.
     valid_share : float
         Share of searches that reached the decision threshold.
     steps : int
@@ -40,6 +46,8 @@ class EpochCounterfactuals:
     chunks: tuple
     valid_share: float
     steps: int
+    bounds: tuple = ()
+    packed: torch.Tensor | None = None
 
 
 @dataclass
@@ -73,6 +81,10 @@ class FitState:
         Whether this epoch's batches add the CT terms.
     cfs : EpochCounterfactuals or None
         This epoch's counterfactuals.
+    chunk_layout : tuple or None
+        ``((M, n_batches), bounds, order)`` of the last epoch's counterfactuals (see
+        ``EpochCounterfactuals.bounds`` and ``packed``), reused while M and the number of
+        batches stay the same.
     loss_finite : bool
         Whether the last training batch's loss was finite.
     loss_cause : str
@@ -99,6 +111,7 @@ class FitState:
     batch: int = -1
     generate: bool = False
     cfs: EpochCounterfactuals | None = None
+    chunk_layout: tuple | None = None
     loss_finite: bool = True
     loss_cause: str = ""
     nonfinite: int = 0
