@@ -5,7 +5,8 @@ the applicants a fitted classifier rejects) under actionability constraints, and
 :class:`~skct.evaluation.RecourseAuditReport` with, per row, the counterfactual, whether it is
 valid, its cost and the changes it asks for in the original columns, and, per group of people
 (sex, an age band, ...), the share that has recourse, the cost of that recourse, which features
-have to change, and the gaps between groups.
+have to change, and the gaps between groups. With ``n_options=k`` every person gets ``k``
+diverse options (the report's ``options_``), the cheapest with recourse deciding theirs.
 """
 
 from __future__ import annotations
@@ -44,13 +45,16 @@ COST_TEXT = {
 }
 
 
-def _check_args(target, constraints, cost, batch_size, X):
+def _check_args(target, constraints, cost, batch_size, X, n_options=1):
     """The audited rows as (X as given, X as a DataFrame); ValueError naming the parameter."""
     if isinstance(cost, str) and cost != "mad" and cost not in _ORD:
         raise ValueError("cost: expected 'mad', 'l1', 'l2', 'linf' or a callable, got "
                          f"{cost!r}.")
     if not (isinstance(batch_size, numbers.Integral) and batch_size >= 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if isinstance(n_options, bool) or not (isinstance(n_options, numbers.Integral)
+                                           and n_options >= 1):
+        raise ValueError(f"n_options must be a positive integer, got {n_options!r}.")
     if constraints is not None and not isinstance(constraints, ActionabilityConstraints):
         raise TypeError("constraints must be an ActionabilityConstraints or None, got "
                         f"{type(constraints).__name__}.")
@@ -85,7 +89,7 @@ def _explain_chunk(explainer, X, targets):
     """Explain one chunk (the explainer runs with the configured torch threads)."""
     r = explainer.explain(X, target=targets)
     return (r.counterfactuals, r.valid, r.target_proba, r.n_iter, r.counterfactuals_model,
-            r.factuals_model, r.feature_names_model, r.n_changed)
+            r.factuals_model, r.feature_names_model, r.n_changed, r.rank)
 
 
 def _search(explainer, X_user, t_labels, batch_size, n_jobs):
@@ -99,6 +103,10 @@ def _search(explainer, X_user, t_labels, batch_size, n_jobs):
         return [_explain_chunk(explainer, Xc, tc) for Xc, tc in tasks]
     return Parallel(n_jobs=n_jobs)(delayed(_explain_chunk)(explainer, Xc, tc)
                                    for Xc, tc in tasks)
+
+
+#: Per-entry arrays of :func:`_explain_chunk`'s results, by position in its tuple.
+_ENTRY = {"valid": 1, "proba": 2, "n_iter": 3, "Z_cf": 4, "Z": 5, "n_changed": 7, "rank": 8}
 
 
 def _row_costs(Z_cf, Z, cost, dtype):
@@ -119,6 +127,50 @@ def _row_costs(Z_cf, Z, cost, dtype):
     if finite.any():
         out[finite] = cost_metric(Z_cf[finite], Z_seen[finite], ord=_ORD[cost], per_row=True)
     return out
+
+
+def _assess(cf, X, fitted, entries, cost, change_tol, dtype):
+    """(cost [n], changed columns, (valid, in_domain, actionable, reason), checked words).
+
+    Every returned row (``cf``, one per row of ``X``) is costed and rechecked on its own.
+    """
+    if isinstance(cost, str) and cost == "mad":
+        row_cost = user_cost(cf, X, fitted)
+    else:
+        row_cost = _row_costs(entries["Z_cf"], entries["Z"], cost, dtype)
+    changed = changed_matrix(cf, X, change_tol)
+    in_domain, ok, reason, checked = recourse_checks(cf, X, fitted, entries["valid"])
+    return row_cost, changed, (entries["valid"], in_domain, ok, reason), checked
+
+
+def _best_options(checks, n, k):
+    """[n] entry of each row's option the audit reports: its first with recourse, else rank 0.
+
+    The ``k`` options of a row are adjacent and ordered by rank (valid first, then cheapest in
+    the user's units), so the first with recourse is the cheapest one.
+    """
+    valid, in_domain, ok, _ = checks
+    rec = (valid & in_domain & ok).reshape(n, k)  # [n, k]
+    return np.arange(n) * k + np.where(rec.any(axis=1), rec.argmax(axis=1), 0)
+
+
+def _option_table(X_all, cf_all, index, k, best, decisions, checks, row_cost, changed,
+                  entries):
+    """The report's ``options_``: every option of every row, by row then rank."""
+    n = len(index)
+    valid, in_domain, ok, _ = checks
+    changes = changes_long(cf_all, X_all, changed, valid & in_domain & ok)
+    pred, t_labels = (np.repeat(np.asarray(a), k) for a in decisions)
+    table = _row_table(X_all, cf_all, {}, pred, t_labels, checks, entries["proba"],
+                       entries["n_iter"], row_cost, entries["n_changed"], changed, changes)
+    table = table.drop(columns=["prediction", "n_iter"])
+    chosen = np.zeros(n * k, dtype=bool)
+    chosen[best] = True
+    lead = {"person": index.to_numpy()[np.repeat(np.arange(n), k)],
+            "position": np.repeat(np.arange(n), k), "rank": entries["rank"], "chosen": chosen}
+    for j, (name, values) in enumerate(lead.items()):
+        table.insert(j, name, values)
+    return table
 
 
 def _row_table(X, cf, group_labels, pred, t_labels, checks, proba, n_iter, row_cost,
@@ -200,7 +252,7 @@ def _params(estimator, target, classes, generator, cost, random_state, class_nam
 def recourse_audit(estimator, X, *, target, constraints=None, groups=None, generator="generic",
                    decision_threshold=0.75, max_iter=100, reference=None, cost="mad",
                    change_tol=0.0, batch_size=128, n_jobs=None, random_state=None,
-                   class_names=None, model_name=None):
+                   class_names=None, model_name=None, n_options=1, diversity="pairwise"):
     """Audit the recourse a fitted classifier offers to a population, per group.
 
     For every row of ``X`` (for example the applicants the model rejects) a counterfactual is
@@ -269,6 +321,18 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         data set's ``target_names``) for the report's texts; None shows the labels.
     model_name : str or None, default=None
         The model's name in the report; None names its class (or its Pipeline's steps).
+    n_options : int, default=1
+        Options per person (``k``): with ``k > 1`` the explainer searches ``k`` diverse
+        counterfactuals per row (``n_per_row=k``), each one costed and rechecked like the
+        single one. ``rows_`` keeps one row per person, the option that decides their
+        recourse: the cheapest of their options with recourse, else their best (rank 0);
+        :attr:`~RecourseAuditReport.options_` holds all ``N * k`` options, the summary counts
+        per group the options with recourse and their distinct change sets, and the page
+        shows the options of the first rows. 1: one counterfactual per row (``options_`` is
+        None).
+    diversity : {"starts", "pairwise", "subsets"}, default="pairwise"
+        How the ``k`` options of a person differ (the explainer's ``diversity``); ignored for
+        ``n_options=1``.
 
     Returns
     -------
@@ -276,7 +340,7 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         Its ``rows_`` hold, per row, ``valid``, ``in_domain``, ``actionable``, ``recourse``
         (all three) and ``reason`` (why a row has no recourse, naming the columns; empty for
         a row with recourse), ``n_changed`` (user columns changed, a one-hot group counting
-        once) and ``cost``.
+        once) and ``cost``; with ``n_options > 1`` its ``options_`` hold every option.
 
     Examples
     --------
@@ -306,47 +370,58 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
     >>> bool(report.rows_.loc[report.rows_["recourse"], "reason"].eq("").all())
     True
     """
-    X_user, X = _check_args(target, constraints, cost, batch_size, X)
+    X_user, X = _check_args(target, constraints, cost, batch_size, X, n_options)
     is_frame = isinstance(X_user, pd.DataFrame)
     group_labels = resolve_groups(groups, X)
     X_ref, y_ref = reference if isinstance(reference, tuple) else (
         X_user if reference is None else reference, None)
+    options = {} if n_options == 1 else dict(n_per_row=n_options, diversity=diversity)
     explainer = CounterfactualExplainer(
         estimator, generator=generator, constraints=constraints,
         decision_threshold=decision_threshold, max_iter=max_iter, prefit=True,
-        random_state=random_state).fit(X_ref, y_ref)  # labels: ECCCo calibrates on them
+        random_state=random_state, **options).fit(X_ref, y_ref)  # ECCCo calibrates on labels
     classes = explainer.classes_
     # targets resolved once for all rows (chunking and n_jobs cannot change them)
     pred, pred_idx = _predicted_indices(explainer, X_user)
     t_labels = classes[resolve_targets(target, classes, pred_idx,
                                        check_random_state(random_state))]
     parts = _search(explainer, X_user, t_labels, batch_size, n_jobs)
+    k = n_options
     if is_frame:  # the explainer returns unchanged values exactly as given, dtypes included
         cf = pd.concat([p[0] for p in parts], axis=0)
     else:
         cf = pd.DataFrame(np.concatenate([np.asarray(p[0]) for p in parts]),
-                          columns=X.columns, index=X.index).infer_objects()
+                          columns=X.columns, index=X.index if k == 1 else None).infer_objects()
         X = X.infer_objects()
-    valid = np.concatenate([p[1] for p in parts]).astype(bool)
-    Z_cf = np.concatenate([p[4] for p in parts])
-    Z = np.concatenate([p[5] for p in parts])
+    entries = {key: np.concatenate([p[j] for p in parts]) for key, j in _ENTRY.items()}
+    entries["valid"] = entries["valid"].astype(bool)
+    X_all = X if k == 1 else X.iloc[np.repeat(np.arange(len(X)), k)].reset_index(drop=True)
+    cf_all = cf if k == 1 else cf.reset_index(drop=True)  # k entries per row, by rank
     fitted = explainer.constraints_
-    if isinstance(cost, str) and cost == "mad":
-        row_cost = user_cost(cf, X, fitted)
-    else:
-        row_cost = _row_costs(Z_cf, Z, cost, getattr(explainer.adapter_, "dtype", None))
-    changed = changed_matrix(cf, X, change_tol)
-    in_domain, ok, reason, checked = recourse_checks(cf, X, fitted, valid)
-    changes = changes_long(cf, X, changed, valid & in_domain & ok)
-    rows = _row_table(X, cf, group_labels, pred, t_labels, (valid, in_domain, ok, reason),
-                      np.concatenate([p[2] for p in parts]),
-                      np.concatenate([p[3] for p in parts]), row_cost,
-                      np.concatenate([p[7] for p in parts]), changed, changes)
+    row_cost, changed, checks, checked = _assess(
+        cf_all, X_all, fitted, entries, cost, change_tol,
+        getattr(explainer.adapter_, "dtype", None))
+    option_table = None
+    if k > 1:
+        best = _best_options(checks, len(X), k)
+        option_table = _option_table(
+            X_all, cf_all, X.index, k, best, (pred, t_labels), checks, row_cost, changed,
+            entries)
+        cf = cf_all.iloc[best].set_axis(X.index)
+        changed = changed.iloc[best].set_axis(X.index)
+        checks = tuple(c[best] for c in checks)
+        row_cost = row_cost[best]
+        entries = {key: v[best] for key, v in entries.items()}
+    changes = changes_long(cf, X, changed, checks[0] & checks[1] & checks[2])
+    rows = _row_table(X, cf, group_labels, pred, t_labels, checks, entries["proba"],
+                      entries["n_iter"], row_cost, entries["n_changed"], changed, changes)
+    settings = {} if k == 1 else dict(n_options=k, diversity=diversity)
     params = _params(estimator, target, classes, generator, cost, random_state, class_names,
                      model_name, decision_threshold=decision_threshold, max_iter=max_iter,
-                     change_tol=change_tol, batch_size=batch_size)
+                     change_tol=change_tol, batch_size=batch_size, **settings)
     return RecourseAuditReport(
         rows=rows, counterfactuals=cf, factuals=X.copy(), changed=changed,
-        changes=changes, groups={k: order for k, (_, order) in group_labels.items()},
-        counterfactuals_model=Z_cf, factuals_model=Z, feature_names_model=parts[0][6],
-        explainer=explainer, checked_constraints=checked, params=params)
+        changes=changes, groups={g: order for g, (_, order) in group_labels.items()},
+        counterfactuals_model=entries["Z_cf"], factuals_model=entries["Z"],
+        feature_names_model=parts[0][6], explainer=explainer, checked_constraints=checked,
+        params=params, options=option_table)

@@ -21,6 +21,14 @@ GAP_LABEL = "gap (max - min)"
 _STATISTICS = ("share_recourse", "median_n_changed", "median_cost", "mean_cost",
                "mean_n_changed")
 
+#: Per-group statistics of the options, with ``n_options > 1``: options with recourse per
+#: person, and distinct sets of changed columns among them.
+_OPTION_STATISTICS = ("mean_n_options", "mean_n_change_sets")
+
+#: The options the HTML page shows (the columns of ``options_``, without ``cf_`` ones).
+_OPTION_COLUMNS = ["person", "rank", "chosen", "recourse", "valid", "reason", "target_proba",
+                   "cost", "n_changed", "changes"]
+
 #: Why a row has no recourse, as ``rows_["reason"]`` starts each part.
 REASONS = ("invalid", "out of domain", "not actionable")
 
@@ -84,14 +92,23 @@ class RecourseAuditReport:
     params_ : dict
         The audit's settings: ``model`` (its name), ``target`` (as given, or "per row"),
         ``target_name`` (the desired class as the report names it), ``generator``,
-        ``decision_threshold``, ``cost``, ...
+        ``decision_threshold``, ``cost``, ... (``n_options`` and ``diversity`` when
+        ``n_options > 1``).
+    options_ : DataFrame or None
+        With ``n_options=k > 1``, every option of every person (``N * k`` rows, by person,
+        then rank; a RangeIndex): ``person`` (the index label of the row in ``X``),
+        ``position`` (its position), ``rank`` (0 for the explainer's best: valid first, then
+        cheapest in the user's units), ``chosen`` (the option ``rows_`` reports: the first
+        with recourse, else rank 0), ``target``, then the columns of ``rows_`` from ``valid``
+        to ``changes`` (``prediction`` and ``n_iter`` aside), and the option's ``cf_``
+        columns, in the user's units. None with ``n_options=1``.
     figure_ : matplotlib Figure
         Set by :meth:`plot`.
     """
 
     def __init__(self, *, rows, counterfactuals, factuals, changed, changes, groups,
                  counterfactuals_model, factuals_model, feature_names_model, explainer,
-                 checked_constraints, params):
+                 checked_constraints, params, options=None):
         self.rows_ = rows
         self.counterfactuals_ = counterfactuals
         self.factuals_ = factuals
@@ -104,6 +121,7 @@ class RecourseAuditReport:
         self.explainer_ = explainer
         self.checked_constraints_ = checked_constraints
         self.params_ = params
+        self.options_ = options
 
     def __repr__(self):
         n = len(self.rows_)
@@ -112,6 +130,20 @@ class RecourseAuditReport:
                 f"groupings={list(self.groups_)})")
 
     # -- tables ----------------------------------------------------------------------------
+    def _statistics(self):
+        """The statistics compared between groups (with those of the options, if any)."""
+        return _STATISTICS if self.options_ is None else (*_STATISTICS, *_OPTION_STATISTICS)
+
+    def _option_counts(self):
+        """Per person (rows_ order): (options with recourse [N], distinct change sets [N])."""
+        opts = self.options_
+        n = len(self.rows_)
+        ok = opts.loc[opts["recourse"].to_numpy(dtype=bool)]
+        n_options = np.bincount(ok["position"].to_numpy(np.int64), minlength=n)
+        pairs = ok[["position", "changed_features"]].drop_duplicates()
+        n_sets = np.bincount(pairs["position"].to_numpy(np.int64), minlength=n)
+        return n_options.astype(np.float64), n_sets.astype(np.float64)
+
     def _masks(self):
         """Yield (grouping, group label, boolean row mask) in report order."""
         for grouping, order in self.groups_.items():
@@ -162,14 +194,20 @@ class RecourseAuditReport:
             columns), ``median_cost``, ``mean_cost`` and ``mean_n_changed`` (over the rows
             with recourse), ``share_valid`` (share of valid rows, recourse or not),
             ``top_changed`` (features most often changed by them, with their frequency).
-            After the groups of each grouping comes a row ``"gap (max - min)"`` holding, per
-            statistic, the largest minus the smallest group value (see :meth:`gaps`).
+            With ``n_options > 1``, after ``mean_n_changed``: ``mean_n_options`` (mean
+            number of options with recourse per person of the group) and
+            ``mean_n_change_sets`` (mean number of distinct sets of changed columns among
+            them; a person without recourse counts 0 for both). After the groups of each
+            grouping comes a row ``"gap (max - min)"`` holding, per statistic, the largest
+            minus the smallest group value (see :meth:`gaps`).
         """
         freq = self.feature_change_frequencies(valid_only=True)
         cost = self.rows_["cost"].to_numpy()
         nch = self.rows_["n_changed"].to_numpy()
         ok = self.rows_["recourse"].to_numpy()
         valid = self.rows_["valid"].to_numpy() if "valid" in self.rows_ else ok
+        counts = None if self.options_ is None else self._option_counts()
+        statistics = self._statistics()
         records, index = [], []
         for grouping, order in self.groups_.items():
             labels = self.rows_[grouping].to_numpy()
@@ -187,6 +225,9 @@ class RecourseAuditReport:
                     "median_cost": float(np.median(cost[m])) if m.any() else np.nan,
                     "mean_cost": float(np.mean(cost[m])) if m.any() else np.nan,
                     "mean_n_changed": float(np.mean(nch[m])) if m.any() else np.nan,
+                    **({} if counts is None else {
+                        name: float(np.mean(c[mask])) if mask.any() else np.nan
+                        for name, c in zip(_OPTION_STATISTICS, counts)}),
                     "share_valid": float((mask & valid).sum() / mask.sum()) if mask.any()
                     else np.nan,
                     "top_changed": ", ".join(f"{k} ({v:.0%})" for k, v in f.items()),
@@ -195,14 +236,14 @@ class RecourseAuditReport:
                 records.append(rec)
                 index.append((grouping, g))
             gap = {"n": pd.NA, "n_recourse": pd.NA, "top_changed": ""}
-            for key in (*_STATISTICS, "share_valid"):
+            for key in (*statistics, "share_valid"):
                 vals = np.array([s[key] for s in stats], dtype=np.float64)
                 gap[key] = float(np.nanmax(vals) - np.nanmin(vals)) \
                     if np.isfinite(vals).any() else np.nan
             records.append(gap)
             index.append((grouping, GAP_LABEL))
         out = pd.DataFrame.from_records(
-            records, columns=["n", "n_recourse", *_STATISTICS, "share_valid", "top_changed"])
+            records, columns=["n", "n_recourse", *statistics, "share_valid", "top_changed"])
         out.index = pd.MultiIndex.from_tuples(index, names=["grouping", "group"])
         out["n"] = out["n"].astype("Int64")
         out["n_recourse"] = out["n_recourse"].astype("Int64")
@@ -238,7 +279,8 @@ class RecourseAuditReport:
         -------
         DataFrame
             Index (grouping, statistic) for share_recourse, median_n_changed, median_cost,
-            mean_cost and mean_n_changed; columns ``highest_group``, ``highest``, ``lowest_group``,
+            mean_cost and mean_n_changed (and, with ``n_options > 1``, mean_n_options and
+            mean_n_change_sets); columns ``highest_group``, ``highest``, ``lowest_group``,
             ``lowest``, ``gap`` (highest - lowest) and ``ratio`` (highest / lowest). When
             several groups share the highest (or lowest) value, the group column reads
             ``"tie: a, b"``; groups that are all equal tie on both sides, with a gap of 0.
@@ -247,7 +289,7 @@ class RecourseAuditReport:
         records, index = [], []
         for grouping in self.groups_:
             part = s.loc[grouping].drop(index=GAP_LABEL)
-            for key in _STATISTICS:
+            for key in self._statistics():
                 col = part[key].astype(np.float64).dropna()
                 if col.empty:
                     rec = dict(highest_group=None, highest=np.nan, lowest_group=None,
@@ -340,12 +382,13 @@ class RecourseAuditReport:
             text.set_parse_math(False)
 
     # -- HTML ------------------------------------------------------------------------------
-    def to_html(self, path, max_rows=500, title="Recourse audit"):
+    def to_html(self, path, max_rows=500, title="Recourse audit", max_option_rows=20):
         """Write a self-contained HTML report (tables and an embedded PNG figure).
 
         The page names the model and the target class and holds the settings, the recourse
         per group, the gaps, the figure, the feature change frequencies and the individual
-        rows. Every text is escaped: nothing the data holds becomes markup.
+        rows, and, with ``n_options > 1``, the options of the first persons. Every text is
+        escaped: nothing the data holds becomes markup.
 
         Parameters
         ----------
@@ -354,6 +397,9 @@ class RecourseAuditReport:
         max_rows : int or None, default=500
             Show at most this many individual rows (None: all).
         title : str, default="Recourse audit"
+        max_option_rows : int or None, default=20
+            With ``n_options > 1``, show the options of at most this many persons, the first
+            ones (None: all).
 
         Returns
         -------
@@ -384,10 +430,27 @@ class RecourseAuditReport:
             png=base64.b64encode(buf.getvalue()).decode("ascii"), frequencies=freq.to_html(**fmt),
             more="" if len(shown) == len(rows) else
             f"<p>First {len(shown)} of {len(rows)} rows.</p>",
-            individuals=shown.to_html(**fmt))
+            individuals=shown.to_html(**fmt), options=self._options_html(max_option_rows, fmt))
         path = Path(path)
         path.write_text(page, encoding="utf-8")
         return path
+
+    def _options_html(self, max_option_rows, fmt):
+        """The page's section of options per person ('' without options)."""
+        if self.options_ is None:
+            return ""
+        opts = self.options_
+        n = len(self.rows_)
+        m = n if max_option_rows is None else min(n, max_option_rows)
+        shown = opts.loc[opts["position"].to_numpy() < m, _OPTION_COLUMNS]
+        k = self.params_.get("n_options", "")
+        first = "" if m == n else f" First {m} of {n} persons."
+        return ("\n<h2>Options per person</h2>\n"
+                f"<p>Up to {html.escape(str(k))} diverse counterfactuals per person, each "
+                "costed and rechecked like the individual rows, by rank (valid first, then "
+                "cheapest); chosen marks the option the individual rows report (the cheapest "
+                f"with recourse, else rank 0).{first}</p>\n"
+                + shown.to_html(index=False, **fmt))
 
     def _settings_html(self):
         p = self.params_
@@ -403,6 +466,9 @@ class RecourseAuditReport:
             "model": p["model"],
             "target": p["target_name"],
             "rows audited": n,
+            **({} if self.options_ is None else {
+                "options per person": f"{p.get('n_options', '')} "
+                                      f"(diversity: {p.get('diversity', '')})"}),
             "with recourse (valid, in the domain and actionable)":
                 f"{k} of {n} ({k / n:.1%})" if n else "0",
             "median changed columns (rows with recourse)": f"{median:g}",
