@@ -147,3 +147,55 @@ def test_errors_name_what_is_missing(batch, kwargs, match):
     metrics = kwargs.pop("metrics")
     with pytest.raises(ValueError, match=match):
         compute_metrics(metrics, X_cf, X, t, **kwargs)
+
+
+def test_row_id_is_an_argument_of_compute_metrics():
+    X_cf = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 0.0], [5.0, 5.0]])
+    X = np.zeros_like(X_cf)
+    ids = np.array([0, 0, 0, 1])
+    assert {n for n, s in METRIC_SPECS.items() if s.needs_row_id} == {"diversity", "coverage"}
+    out = compute_metrics(["diversity", "coverage"], X_cf, X, row_id=ids)
+    assert out == {"diversity": 2.0, "coverage": 2.0}
+    # the former way, through metric_params, gives the same values
+    old = compute_metrics(["diversity", "coverage"], X_cf, X,
+                          metric_params={"diversity": {"row_id": ids},
+                                         "coverage": {"row_id": ids}})
+    assert old == out
+    # other keywords still travel through metric_params, row_id with them
+    w = compute_metrics(["diversity"], X_cf, row_id=ids,
+                        metric_params={"diversity": {"weights": [1.0, 0.0]}})
+    assert w["diversity"] == pytest.approx((1 + 2 + 1) / 3)
+    # a metric without row_id ignores it; the valid-only rows keep their row ids
+    model = linear()
+    both = compute_metrics(["cost", "coverage"], X_cf, X, [1, 1, 1, 1], model=model,
+                           row_id=ids)
+    assert both["coverage"] == 2.0 and both["cost"] == cost(X_cf[[1, 2, 3]], X[[1, 2, 3]])
+    with pytest.raises(ValueError, match=r"row_id is None but \['diversity'\] need"):
+        compute_metrics(["diversity", "cost"], X_cf, X)
+    with pytest.raises(ValueError, match="row_id is given both"):
+        compute_metrics(["coverage"], X_cf, X, row_id=ids,
+                        metric_params={"coverage": {"row_id": ids}})
+    with pytest.raises(ValueError, match="row_id has 2 entries but X_cf has 4 rows"):
+        compute_metrics(["coverage"], X_cf, X, row_id=[0, 1])
+
+
+def test_row_id_follows_the_valid_only_rows(monkeypatch):
+    """A metric computed on the valid rows only gets the row ids of those rows."""
+    import dataclasses
+
+    from skct.metrics import _compute, _registry
+
+    seen = {}
+
+    def fake(X_cf, *, row_id=None):
+        seen["row_id"] = np.asarray(row_id)
+        return float(len(row_id))
+
+    spec = dataclasses.replace(METRIC_SPECS["diversity"], function=fake, valid_only=True)
+    specs = dict(_registry.METRIC_SPECS, diversity=spec)
+    monkeypatch.setattr(_compute, "METRIC_SPECS", specs)
+    monkeypatch.setattr(_registry, "METRIC_SPECS", specs)
+    X_cf = np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 0.0]])
+    out = compute_metrics(["diversity"], X_cf, valid=[True, False, True], row_id=[7, 8, 9])
+    assert out == {"diversity": 2.0}
+    np.testing.assert_array_equal(seen["row_id"], [7, 9])

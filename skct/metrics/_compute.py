@@ -171,6 +171,30 @@ def _check_inputs(specs, X, y_target, model, reference, valid, n):
     return X, t
 
 
+def _check_row_id(specs, params, row_id, n):
+    """``row_id`` [n] or None, checked against the metrics that need it.
+
+    Such a metric takes ``compute_metrics``' ``row_id``, or (the former way) ``row_id`` in its
+    ``metric_params``; not both.
+    """
+    row_id = None if row_id is None else as_1d(row_id, "row_id", n, "X_cf")
+    missing = []
+    for spec in specs:
+        if not spec.needs_row_id:
+            continue
+        if "row_id" in params.get(spec.name, {}):
+            if row_id is not None:
+                raise ValueError(f"row_id is given both to compute_metrics and in "
+                                 f"metric_params[{spec.name!r}]: give it once, as "
+                                 "compute_metrics' row_id.")
+        elif row_id is None:
+            missing.append(spec.name)
+    if missing:
+        raise ValueError(f"row_id is None but {missing} need(s) it: the factual of each "
+                         "counterfactual (e.g. the explainer result's row_id).")
+    return row_id
+
+
 def _valid_rows(specs, fn, X_cf, t, valid, valid_only):
     """(per-row validity [n] float or None, valid mask [n] bool or None)."""
     wanted = any(s.name == "validity" for s in specs) or (
@@ -192,13 +216,14 @@ def _nan(n, per_row):
 
 def _one_metric(spec, batch, rows, kw, per_row, seeds):
     """One (not two-sample) metric on the rows ``rows`` (bool mask or None: all) of the batch."""
-    fn, X_cf, X, t, reference, context = batch
+    fn, X_cf, X, t, reference, context, row_id = batch
     n = X_cf.shape[0]
     row_values = per_row and spec.per_row
     if rows is not None:
         X_cf = X_cf[rows]
         X = None if X is None else X[rows]
         t = None if t is None else t[rows]
+        row_id = None if row_id is None else row_id[rows]
     if X_cf.shape[0] < spec.min_rows:
         return _nan(n, row_values)
     args = [fn] if spec.needs_model else []
@@ -206,6 +231,8 @@ def _one_metric(spec, batch, rows, kw, per_row, seeds):
     args += [X] if spec.needs_factuals else []
     args += [t] if spec.needs_target else []
     args += [reference.X_ref, reference.y_ref] if spec.needs_reference else []
+    if spec.needs_row_id and "row_id" not in kw:
+        kw["row_id"] = row_id
     for key in spec.context:
         if key not in kw and context.get(key) is not None:
             kw[key] = context[key]
@@ -264,8 +291,8 @@ def _two_sample(spec, X_cf, t, rows, reference, kw, seeds):
 
 
 def compute_metrics(metrics, X_cf, X=None, y_target=None, *, model=None, valid=None,
-                    reference=None, valid_only=True, per_row=False, decision_threshold=0.75,
-                    metric_params=None, random_state=None):
+                    row_id=None, reference=None, valid_only=True, per_row=False,
+                    decision_threshold=0.75, metric_params=None, random_state=None):
     """Compute several counterfactual metrics for one batch of counterfactuals.
 
     Every metric is looked up in :data:`METRIC_SPECS` and called with what its
@@ -289,6 +316,12 @@ def compute_metrics(metrics, X_cf, X=None, y_target=None, *, model=None, valid=N
     valid : array-like of bool of shape (n,) or None, default=None
         Which counterfactuals are valid; None computes it with the model
         (``argmax logits == y_target``). Also the per-row validity when given.
+    row_id : array-like of shape (n,) or None, default=None
+        The factual each counterfactual belongs to, for the metrics of several
+        counterfactuals per factual (diversity, coverage: those whose
+        :class:`MetricSpec` has ``needs_row_id``), e.g. the explainer result's ``row_id``
+        with ``n_per_row > 1``. Giving it in ``metric_params`` instead still works; both at
+        once is an error.
     reference : ReferenceData or None, default=None
         Reference rows for implausibility, MMD and energy differential (and faithfulness's
         starting range).
@@ -330,10 +363,17 @@ def compute_metrics(metrics, X_cf, X=None, y_target=None, *, model=None, valid=N
     {'validity': 0.5, 'cost': 1.5, 'implausibility': 1.0}
     >>> compute_metrics(["cost"], X_cf, X, [1, 1], model=model, per_row=True)
     {'cost': array([1.5, nan])}
+
+    Several counterfactuals per factual: ``row_id`` tells which factual each belongs to.
+
+    >>> X_cf = np.array([[0.0, 1.0], [1.0, 1.0], [5.0, 5.0]])
+    >>> compute_metrics(["diversity", "coverage"], X_cf, np.zeros((3, 2)), row_id=[0, 0, 1])
+    {'diversity': 1.0, 'coverage': 1.5}
     """
     specs, params = _check_request(metrics, metric_params)
     X_cf = check_2d(X_cf, "X_cf")
     X, t = _check_inputs(specs, X, y_target, model, reference, valid, X_cf.shape[0])
+    row_id = _check_row_id(specs, params, row_id, X_cf.shape[0])
     fn = None if model is None else as_logits_fn(model)
     if getattr(fn, "differentiable", True) is False:
         bad = [s.name for s in specs if s.needs_gradients]
@@ -346,7 +386,7 @@ def compute_metrics(metrics, X_cf, X=None, y_target=None, *, model=None, valid=N
     context = {"decision_threshold": decision_threshold}
     if reference is not None:
         context.update(n_neighbors=reference.n_reference, bounds=reference.bounds)
-    batch = (fn, X_cf, X, t, reference, context)
+    batch = (fn, X_cf, X, t, reference, context, row_id)
     out = {}
     for spec in specs:
         kw = dict(params.get(spec.name, {}))

@@ -29,8 +29,8 @@ class MetricSpec:
         Short name (the key of :data:`METRIC_SPECS`).
     function : callable
         The metric function of :mod:`skct.metrics`. It is called as
-        ``function([model,] X_cf, [X,] [y_target,] [X_ref, y_ref,] **keywords)``, the
-        bracketed arguments given when the flags below ask for them.
+        ``function([model,] X_cf, [X,] [y_target,] [X_ref, y_ref,] [row_id=row_id,]
+        **keywords)``, the bracketed arguments given when the flags below ask for them.
     greater_is_better : bool
         Whether larger values are better (scorers negate the others).
     needs_model : bool, default=False
@@ -41,6 +41,9 @@ class MetricSpec:
         Takes the target class indices.
     needs_reference : bool, default=False
         Takes reference rows and their class indices (see :class:`ReferenceData`).
+    needs_row_id : bool, default=False
+        Takes the keyword ``row_id``: the factual each counterfactual belongs to, for the
+        metrics of several counterfactuals per factual (``compute_metrics``' ``row_id``).
     valid_only : bool, default=True
         Under the valid-only convention (the paper's), computed on the valid counterfactuals
         only; validity itself is computed on every row.
@@ -70,6 +73,8 @@ class MetricSpec:
     >>> spec = METRIC_SPECS["implausibility"]
     >>> spec.greater_is_better, spec.needs_reference, spec.per_row
     (False, True, True)
+    >>> METRIC_SPECS["coverage"].needs_row_id
+    True
     """
 
     name: str
@@ -79,6 +84,7 @@ class MetricSpec:
     needs_factuals: bool = False
     needs_target: bool = True
     needs_reference: bool = False
+    needs_row_id: bool = False
     valid_only: bool = True
     per_row: bool = False
     min_rows: int = 1
@@ -104,10 +110,11 @@ _SPECS = (
                two_sample=True, default=True),
     MetricSpec("faithfulness", faithfulness, False, needs_model=True, per_row=True,
                random=True, context=("bounds",), needs_gradients=True),
-    # several counterfactuals per factual: they take ``row_id`` through ``metric_params``
-    MetricSpec("diversity", diversity, True, needs_target=False, valid_only=False),
-    MetricSpec("coverage", coverage, True, needs_factuals=True, needs_target=False,
+    # several counterfactuals per factual: they take compute_metrics' ``row_id``
+    MetricSpec("diversity", diversity, True, needs_target=False, needs_row_id=True,
                valid_only=False),
+    MetricSpec("coverage", coverage, True, needs_factuals=True, needs_target=False,
+               needs_row_id=True, valid_only=False),
     MetricSpec("energy_differential", energy_differential, False, needs_model=True,
                needs_reference=True, per_row=True, needs_gradients=True),
 )
