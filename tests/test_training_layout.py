@@ -14,7 +14,7 @@ from skct.training._search import _chunk_layout
 
 @pytest.mark.parametrize("m, n_batches", [(1000, 100), (1000, 40), (7, 3), (5, 8), (1, 1)])
 def test_chunk_layout_matches_tensor_split_and_packs_each_chunk(m, n_batches):
-    bounds, order = _chunk_layout(SimpleNamespace(chunk_layout=None), m, n_batches)
+    bounds, order, order2 = _chunk_layout(SimpleNamespace(chunk_layout=None), m, n_batches)
     chunks = torch.arange(m).tensor_split(n_batches)
     assert len(bounds) == len(chunks)
     for (start, stop), chunk in zip(bounds, chunks):
@@ -22,6 +22,8 @@ def test_chunk_layout_matches_tensor_split_and_packs_each_chunk(m, n_batches):
     packed = torch.arange(3 * m)[order]
     expect = torch.cat([torch.cat([c, c + m, c + 2 * m]) for c in chunks])
     assert torch.equal(packed, expect)
+    expect2 = torch.cat([torch.cat([c, c + m]) for c in chunks])
+    assert torch.equal(torch.arange(2 * m)[order2], expect2)
 
 
 def test_chunk_layout_is_computed_once_per_fit():

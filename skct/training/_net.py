@@ -242,10 +242,10 @@ def _ct_terms(net, state):
     # x+, x' and x_adv of the chunk lie next to each other in ``packed``: one forward, no copy
     logits = net.infer(cfs.packed[3 * start:3 * stop])  # [3K, C]
     k = stop - start
-    lp, lc, la = logits[:k], logits[k:2 * k], logits[2 * k:]
-    target = cfs.target[start:stop]  # [K]
-    # contrastive_divergence and energy_ridge, sharing the two energies
-    e_plus, e_cf = energy(lp, target), energy(lc, target)  # [K], [K]
+    la = logits[2 * k:]  # [K, C]
+    # contrastive_divergence and energy_ridge, sharing the energies of x+ and x' (one gather)
+    energies = energy(logits[:2 * k], cfs.target2[2 * start:2 * stop])  # [2K]
+    e_plus, e_cf = energies[:k], energies[k:]  # [K], [K]
     div = (e_plus - e_cf).mean()
     reg = (e_plus ** 2 + e_cf ** 2).mean()
     adv = adversarial_loss(la, cfs.y_adv[start:stop]).mean()

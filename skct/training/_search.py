@@ -114,19 +114,21 @@ def _generate(net, state):
         x_plus = protect(x_plus, x_cf, constraints.mut)
     n_batches = max(1, -(-n // net.batch_size))
     x_cf, x_plus, x_adv = x_cf.detach(), x_plus.detach(), res.nascent.detach()
-    bounds, order = _chunk_layout(state, m, n_batches)
+    bounds, order3, order2 = _chunk_layout(state, m, n_batches)
     return EpochCounterfactuals(
         x_cf=x_cf, x_plus=x_plus, x_adv=x_adv, target=target, y_adv=y[idx],
         chunks=torch.arange(m, device=X.device).tensor_split(n_batches),
         valid_share=float(res.converged.float().mean()) if m else float("nan"),
         steps=res.total_steps, bounds=bounds,
-        packed=torch.cat([x_plus, x_cf, x_adv])[order.to(X.device)],  # [3M, D]
+        packed=torch.cat([x_plus, x_cf, x_adv])[order3.to(X.device)],  # [3M, D]
+        target2=torch.cat([target, target])[order2.to(X.device)],  # [2M]
     )
 
 
 def _chunk_layout(state, m, n_batches):
-    """Chunk bounds of ``m`` counterfactuals over ``n_batches`` batches, and the row order
-    that lays ``cat([x_plus, x_cf, x_adv])`` out chunk by chunk (computed once per fit).
+    """Chunk bounds of ``m`` counterfactuals over ``n_batches`` batches, and the row orders
+    that lay ``cat([x_plus, x_cf, x_adv])`` and ``cat([target, target])`` out chunk by chunk
+    (computed once per fit).
 
     The bounds are those of ``torch.arange(m).tensor_split(n_batches)``.
     """
@@ -139,15 +141,22 @@ def _chunk_layout(state, m, n_batches):
     stops = np.cumsum(sizes)
     starts = stops - sizes
     bounds = tuple(zip(starts.tolist(), stops.tolist()))
-    # chunk c holds rows starts[c]:stops[c] of each of the three parts, part after part
+    orders = tuple(torch.from_numpy(_packing_order(starts, sizes, parts)) for parts in (3, 2))
+    state.chunk_layout = (key, bounds, *orders)
+    return state.chunk_layout[1:]
+
+
+def _packing_order(starts, sizes, parts):
+    """Order of the rows of ``parts`` stacked [M, ...] arrays so that chunk c holds rows
+    ``starts[c]:starts[c] + sizes[c]`` of each part, part after part."""
+    m = int(sizes.sum())
     rows = np.arange(m)
-    chunk = np.repeat(np.arange(n_batches), sizes)  # [M] chunk of each row
+    chunk = np.repeat(np.arange(sizes.size), sizes)  # [M] chunk of each row
     within = rows - starts[chunk]
-    order = np.empty(3 * m, dtype=np.int64)
-    for part in range(3):
-        order[3 * starts[chunk] + part * sizes[chunk] + within] = part * m + rows
-    state.chunk_layout = (key, bounds, torch.from_numpy(order))
-    return bounds, state.chunk_layout[2]
+    order = np.empty(parts * m, dtype=np.int64)
+    for part in range(parts):
+        order[parts * starts[chunk] + part * sizes[chunk] + within] = part * m + rows
+    return order
 
 
 def _draw_plus(state, target, n_classes):

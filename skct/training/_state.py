@@ -32,6 +32,9 @@ class EpochCounterfactuals:
         ``x_plus``, ``x_cf`` and ``x_adv`` laid out chunk by chunk: the rows of chunk
         ``(start, stop)`` are ``packed[3 * start:3 * stop]`` (its ``x+``, then its ``x'``,
         then its ``x_adv``), the rows of one forward pass of the loss.
+    target2 : Tensor [2M] long
+        ``target`` laid out the same way for the ``x+`` and ``x'`` rows: chunk
+        ``(start, stop)``'s are ``target2[2 * start:2 * stop]``.
     valid_share : float
         Share of searches that reached the decision threshold.
     steps : int
@@ -48,6 +51,7 @@ class EpochCounterfactuals:
     steps: int
     bounds: tuple = ()
     packed: torch.Tensor | None = None
+    target2: torch.Tensor | None = None
 
 
 @dataclass
