@@ -22,8 +22,8 @@ def _groups(row_id, n, valid):
     """Row ids [n] checked, and the mask of entries taken (``valid`` or all)."""
     if row_id is None:
         raise ValueError("row_id is required: the factual of each counterfactual (e.g. "
-                         "result.row_id; with compute_metrics, metric_params={name: "
-                         "{'row_id': result.row_id}}).")
+                         "result.row_id; with compute_metrics, "
+                         "compute_metrics(..., row_id=result.row_id)).")
     row_id = np.asarray(row_id).reshape(-1)
     if row_id.shape[0] != n:
         raise ValueError(f"row_id has {row_id.shape[0]} entries for {n} counterfactuals.")
