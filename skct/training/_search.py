@@ -114,25 +114,25 @@ def _generate(net, state):
         x_plus = protect(x_plus, x_cf, constraints.mut)
     n_batches = max(1, -(-n // net.batch_size))
     x_cf, x_plus, x_adv = x_cf.detach(), x_plus.detach(), res.nascent.detach()
-    bounds, order3, order2 = _chunk_layout(state, m, n_batches)
+    bounds, order3, order2 = _chunk_layout(state, m, n_batches, X.device)
     return EpochCounterfactuals(
         x_cf=x_cf, x_plus=x_plus, x_adv=x_adv, target=target, y_adv=y[idx],
         chunks=torch.arange(m, device=X.device).tensor_split(n_batches),
         valid_share=float(res.converged.float().mean()) if m else float("nan"),
         steps=res.total_steps, bounds=bounds,
-        packed=torch.cat([x_plus, x_cf, x_adv])[order3.to(X.device)],  # [3M, D]
-        target2=torch.cat([target, target])[order2.to(X.device)],  # [2M]
+        packed=torch.cat([x_plus, x_cf, x_adv])[order3],  # [3M, D]
+        target2=torch.cat([target, target])[order2],  # [2M]
     )
 
 
-def _chunk_layout(state, m, n_batches):
+def _chunk_layout(state, m, n_batches, device="cpu"):
     """Chunk bounds of ``m`` counterfactuals over ``n_batches`` batches, and the row orders
     that lay ``cat([x_plus, x_cf, x_adv])`` and ``cat([target, target])`` out chunk by chunk
-    (computed once per fit).
+    (computed once per fit, the orders kept on ``device``).
 
     The bounds are those of ``torch.arange(m).tensor_split(n_batches)``.
     """
-    key = (m, n_batches)
+    key = (m, n_batches, torch.device(device))
     if state.chunk_layout is not None and state.chunk_layout[0] == key:
         return state.chunk_layout[1:]
     q, r = divmod(m, n_batches)
@@ -141,7 +141,8 @@ def _chunk_layout(state, m, n_batches):
     stops = np.cumsum(sizes)
     starts = stops - sizes
     bounds = tuple(zip(starts.tolist(), stops.tolist()))
-    orders = tuple(torch.from_numpy(_packing_order(starts, sizes, parts)) for parts in (3, 2))
+    orders = tuple(torch.from_numpy(_packing_order(starts, sizes, parts)).to(device)
+                   for parts in (3, 2))
     state.chunk_layout = (key, bounds, *orders)
     return state.chunk_layout[1:]
 

@@ -86,9 +86,9 @@ class FitState:
     cfs : EpochCounterfactuals or None
         This epoch's counterfactuals.
     chunk_layout : tuple or None
-        ``((M, n_batches), bounds, order)`` of the last epoch's counterfactuals (see
-        ``EpochCounterfactuals.bounds`` and ``packed``), reused while M and the number of
-        batches stay the same.
+        ``((M, n_batches, device), bounds, order3, order2)`` of the last epoch's
+        counterfactuals (see ``EpochCounterfactuals.bounds``, ``packed`` and ``target2``),
+        reused while M, the number of batches and the device stay the same.
     loss_finite : bool
         Whether the last training batch's loss was finite.
     loss_cause : str
