@@ -575,3 +575,34 @@ def test_harden_groups_with_dropped_levels_properties(problem, data):
         assert torch.equal(block[active].argmax(dim=1), soft[active].argmax(dim=1))
     assert torch.equal(project(out, x_ref, c), out)
     assert torch.equal(project(x_ref, x_ref, c), x_ref)
+
+
+def test_harden_groups_with_a_factual_equals_the_rule_on_every_group():
+    # hardening against a factual computes only the mutable groups (padded to their own width);
+    # the result must equal the rule applied to all groups: immutable groups and groups equal
+    # to the factual's take the factual, the others their argmax level (or the dropped one)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        sizes = rng.integers(1, 6, size=rng.integers(1, 5))
+        pos, groups = int(rng.integers(0, 3)), []
+        for s in sizes:
+            groups.append(list(range(pos, pos + int(s))))
+            pos += int(s)
+        d = pos + int(rng.integers(0, 2))
+        mut = ["both"] * d
+        for g in groups:
+            if rng.random() < 0.4:
+                for j in g:
+                    mut[j] = "none"
+        drop = [bool(rng.random() < 0.4) for _ in groups]
+        c = TorchConstraints.from_arrays(np.full(d, -np.inf), np.full(d, np.inf), mut, groups,
+                                         group_has_dropped=drop)
+        x = torch.tensor(rng.normal(size=(6, d)), dtype=torch.float32)
+        ref = torch.tensor(rng.integers(0, 2, size=(6, d)), dtype=torch.float32)
+        x[:2] = ref[:2]
+        expected = harden_groups(x, c)  # every group hardened, no factual
+        for g, word in zip(groups, [mut[g[0]] for g in groups]):
+            keep = (x[:, g] == ref[:, g]).all(dim=1) | (word == "none")
+            rows = keep.nonzero().squeeze(1)
+            expected[rows[:, None], torch.as_tensor(g)[None, :]] = ref[rows][:, g]
+        assert torch.equal(harden_groups(x, c, ref), expected)

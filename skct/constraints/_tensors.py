@@ -76,6 +76,10 @@ class TorchConstraints:
     has_grid: bool = field(init=False, repr=False)
     unit_cost: bool = field(init=False, repr=False)
     needs_hardening: bool = field(init=False, repr=False)
+    mutable_group_index: torch.Tensor = field(init=False, repr=False)
+    mutable_group_mask: torch.Tensor = field(init=False, repr=False)
+    mutable_group_has_dropped: torch.Tensor = field(init=False, repr=False)
+    immutable_group_columns: torch.Tensor = field(init=False, repr=False)
 
     def __post_init__(self):
         lo = self.lower
@@ -93,6 +97,7 @@ class TorchConstraints:
         if self.group_has_dropped is None:
             self.group_has_dropped = torch.zeros(self.group_index.shape[0], dtype=torch.bool,
                                                  device=lo.device)
+        self._split_groups()
         self.step_lower = torch.where((self.mut == 0) | (self.mut == 1), zero, -inf)
         self.step_upper = torch.where((self.mut == 0) | (self.mut == 2), zero, inf)
         _, self.feature_index = torch.unique(self.feature_id, return_inverse=True)  # [D]
@@ -111,6 +116,18 @@ class TorchConstraints:
             and torch.isinf(self.upper).all()
             and not self.needs_hardening
         )
+
+    def _split_groups(self):
+        """The mutable groups alone (padded only to their own widest group) and the columns of
+        the immutable ones, so that hardening against a factual skips groups that never change
+        (e.g. an immutable 41-level country)."""
+        mutable = self.group_mutable  # [G]
+        gi, gm = self.group_index[mutable], self.group_mask[mutable]  # [Gm, L]
+        used = gm.any(dim=0).nonzero()
+        width = int(used.max()) + 1 if used.numel() else 0
+        self.mutable_group_index, self.mutable_group_mask = gi[:, :width], gm[:, :width]
+        self.mutable_group_has_dropped = self.group_has_dropped[mutable]  # [Gm]
+        self.immutable_group_columns = self.group_index[~mutable][self.group_mask[~mutable]]
 
     @staticmethod
     def grid_tolerance(x, scale, offset):

@@ -58,25 +58,36 @@ def harden_groups(x, c: TorchConstraints, x_ref=None):
     """
     if not c.has_groups:
         return x
-    gi, gm = c.group_index, c.group_mask  # [G, L]
+    out = x.clone()
+    if x_ref is None:  # every group hardened, immutable ones too
+        gi, gm = c.group_index, c.group_mask
+        out[:, gi[gm]] = _hard_levels(x, gi, gm, c.group_has_dropped)[:, gm]
+        return out
+    # immutable groups keep the factual's columns; only the mutable ones are hardened
+    imm = c.immutable_group_columns  # [K_imm]
+    if imm.numel():
+        out[:, imm] = x_ref[:, imm]
+    gi, gm = c.mutable_group_index, c.mutable_group_mask  # [Gm, Lm]
+    if gi.shape[0]:
+        hard = _hard_levels(x, gi, gm, c.mutable_group_has_dropped)  # [N, Gm, Lm]
+        block, ref = x[:, gi], x_ref[:, gi]
+        same = ((block == ref) | ~gm).all(dim=-1, keepdim=True)  # [N, Gm, 1]
+        hard = torch.where(same, ref, hard)
+        out[:, gi[gm]] = hard[:, gm]
+    return out
+
+
+def _hard_levels(x, gi, gm, has_dropped):
+    """One-hot [N, G, L] at the argmax level of each group (index gi, mask gm [G, L]) of x."""
     block = x[:, gi]  # [N, G, L]
     vals = block.masked_fill(~gm, float("-inf"))
-    if bool(c.group_has_dropped.any()):
+    if bool(has_dropped.any()):
         implicit = 1.0 - block.masked_fill(~gm, 0.0).sum(dim=-1)  # [N, G]
-        implicit = implicit.masked_fill(~c.group_has_dropped, float("-inf"))
+        implicit = implicit.masked_fill(~has_dropped, float("-inf"))
         vals = torch.cat([vals, implicit[..., None]], dim=-1)  # [N, G, L + 1]
     winner = vals.argmax(dim=-1, keepdim=True)  # [N, G, 1]; L means the dropped level
     levels = torch.arange(gi.shape[1], device=x.device)  # [L]
-    hard = (levels == winner).to(x.dtype)  # [N, G, L]
-    if x_ref is not None:
-        ref = x_ref[:, gi]  # [N, G, L]
-        same = ((block == ref) | ~gm).all(dim=-1, keepdim=True)  # [N, G, 1]
-        keep = same | ~c.group_mutable[None, :, None]  # [N, G, 1]
-        hard = torch.where(keep, ref, hard)
-    flat_idx = gi[gm]  # [K]
-    out = x.clone()
-    out[:, flat_idx] = hard[:, gm]
-    return out
+    return (levels == winner).to(x.dtype)  # [N, G, L]
 
 
 def _raw_direction(c: TorchConstraints, cols):
