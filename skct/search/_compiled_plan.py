@@ -36,7 +36,8 @@ _KNOWN_FIELDS = {"lower", "upper", "mut", "group_index", "group_mask", "group_mu
                  "step_lower", "step_upper", "is_trivial", "all_mutable", "feature_id",
                  "grid_scale", "grid_offset", "cost_weight", "max_changed", "group_has_dropped",
                  "feature_index", "n_feature_ids", "grid_columns", "grid_lower", "grid_upper",
-                 "has_grid", "unit_cost", "needs_hardening"}
+                 "has_grid", "unit_cost", "needs_hardening", "mutable_group_index",
+                 "mutable_group_mask", "mutable_group_has_dropped", "immutable_group_columns"}
 
 
 def _signature(model):
