@@ -471,9 +471,7 @@ default="generic"
             return self._search_gradient_free(x, t, p0)
         # without sparsification every row goes through the engine (it decides step 0 itself)
         todo = np.flatnonzero(p0 < tau) if self.sparsify_changes else np.arange(len(p0))
-        x_cf = x.clone()
-        converged = np.ones(len(p0), dtype=bool)
-        n_iter = np.zeros(len(p0), dtype=np.int64)
+        x_cf, converged, n_iter = _unsearched(x)
         if todo.size == 0:
             return x_cf, converged, n_iter, None
         rows = torch.as_tensor(todo, device=x.device)
@@ -504,9 +502,7 @@ default="generic"
         """
         tau = self.decision_threshold
         todo = np.flatnonzero(p0 < tau)
-        x_cf = x.clone()
-        converged = np.ones(len(p0), dtype=bool)
-        n_iter = np.zeros(len(p0), dtype=np.int64)
+        x_cf, converged, n_iter = _unsearched(x)
         if todo.size == 0:
             return x_cf, converged, n_iter, None
         rows = torch.as_tensor(todo, device=x.device)
@@ -592,4 +588,8 @@ default="generic"
             self._torch_constraints = self._to_torch()
 
 
-_concat_rows = concat_rows  # the name the chunking tests know
+def _unsearched(x):
+    """Every row as given, before its search: ``(x_cf [N, D], converged [N], n_iter [N])``
+    (rows already at the target need no step: converged, 0 steps)."""
+    n = x.shape[0]
+    return x.clone(), np.ones(n, dtype=bool), np.zeros(n, dtype=np.int64)
