@@ -253,27 +253,117 @@ def adversarial_accuracy(model, X, y, *, attack="fgsm", epsilons=None, n_steps=4
 
 
 # -- protected-feature sensitivity -----------------------------------------------------------
+#: Normalisations of the mean attribution vector ``g`` (one per round) across its features.
+#: They follow the reference implementation of the counterfactual training paper,
+#: ``paper/experiments/run_integrated_gradients.jl`` of
+#: github.com/JuliaTrustworthyAI/CounterfactualTraining.jl: ``|g| / (max g - min g)`` for
+#: 2-D data, ``(g - min g) / (max g - min g)`` otherwise (its appendix, "Integrated
+#: Gradients"); ``"paper"`` picks between the two by the number of features as it does.
+NORMALIZATIONS = ("range", "minmax", "paper")
+#: Most interpolation points x features captum holds at once (float32: 128 MiB).
+_IG_POINTS = 2 ** 25
+
+
+def _check_features(features, d):
+    """Protected column indices in [0, d) (negative ones count from the end)."""
+    feats = np.asarray(features).ravel()
+    if feats.size == 0:
+        raise ValueError("features is empty; give the indices of the protected features.")
+    if feats.dtype.kind not in "iu":
+        raise ValueError(f"features must hold integer column indices, got dtype {feats.dtype}.")
+    if (feats < -d).any() or (feats >= d).any():
+        raise ValueError(f"features holds indices out of range for {d} features: "
+                         f"{feats[(feats < -d) | (feats >= d)].tolist()}.")
+    return feats % d
+
+
+def _baseline_bounds(baseline, X):
+    """Per-feature ``(low, high)`` [d] of the uniform baseline."""
+    d = X.shape[1]
+    if isinstance(baseline, str):  # "data_range"
+        return X.min(axis=0), X.max(axis=0)
+    try:
+        low, high = (np.broadcast_to(np.asarray(v, dtype=np.float64), (d,)) for v in baseline)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("baseline must be 'data_range' or a pair (low, high) of floats or "
+                         f"arrays of shape ({d},).") from exc
+    if not (np.isfinite(low).all() and np.isfinite(high).all()) or (low > high).any():
+        raise ValueError("baseline (low, high) must be finite with low <= high.")
+    return low, high
+
+
+def _round_weights(n, n_rounds, round_size, rng):
+    """[n_rounds, n] weights: share of each row in a round of ``round_size`` draws (with
+    replacement), so that ``weights @ values`` is the mean of each round."""
+    idx = rng.randint(0, n, size=(n_rounds, round_size))  # [R, m]
+    flat = (idx + n * np.arange(n_rounds)[:, None]).ravel()
+    return np.bincount(flat, minlength=n_rounds * n).reshape(n_rounds, n) / round_size
+
+
+def _normalize_rounds(g, how):
+    """Round means g [R, d] normalised across the features of each round -> [R, d]."""
+    if how == "paper":
+        how = "range" if g.shape[1] == 2 else "minmax"
+    lo, hi = g.min(axis=1, keepdims=True), g.max(axis=1, keepdims=True)
+    top = np.abs(g) if how == "range" else g - lo
+    span = hi - lo
+    # every feature with the same attribution: no relative contribution, 0 by convention
+    return np.divide(top, span, out=np.zeros_like(g), where=span > 0)
+
+
+def _targets(fn, X, target, n):
+    """Class index [n] whose logit is attributed: ``target`` or the predicted class."""
+    logits = predict_logits(fn, X)  # [n, C]
+    if target is None:
+        t = logits.argmax(dim=1).cpu().numpy()
+    elif isinstance(target, numbers.Integral):
+        t = np.full(n, int(target))
+    else:
+        t = as_indices(target, "target", n, "X")
+    check_n_classes(t, "target", logits.shape[1])
+    return t
+
+
 @validate_params(
     {"model": "no_validation", "X": ["array-like"], "features": ["array-like"],
      "target": [None, numbers.Integral, "array-like"],
      "n_steps": [Interval(numbers.Integral, 1, None, closed="left")],
-     "per_feature": ["boolean"], "random_state": ["random_state"]},
+     "per_feature": ["boolean"], "normalize": [StrOptions(set(NORMALIZATIONS)), None],
+     "baseline": [StrOptions({"data_range"}), "array-like"],
+     "n_rounds": [Interval(numbers.Integral, 1, None, closed="left"), None],
+     "round_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+     "random_state": ["random_state"]},
     prefer_skip_nested_validation=True,
 )
 def protected_feature_sensitivity(model, X, *, features, target=None, n_steps=50,
-                                  per_feature=False, random_state=None):
-    """Mean absolute integrated-gradients attribution of protected features.
+                                  per_feature=False, normalize=None, baseline="data_range",
+                                  n_rounds=None, round_size=None, random_state=None):
+    """Integrated-gradients attribution of protected features, absolute or normalised.
 
     Integrated gradients (Sundararajan et al., 2017) of the logit ``f_t`` of class ``t``::
 
         IG_j(x) = (x_j - b_j) * int_0^1 d f_t(b + a (x - b)) / d x_j  da
 
-    with a random baseline ``b`` drawn per row uniformly in the per-feature range of ``X``
-    (``b_j ~ U[min_i X_ij, max_i X_ij]``) and ``t`` the predicted class (or ``target``). The
-    sensitivity is ``(1/(n |P|)) * sum_i sum_{j in P} |IG_j(x_i)|`` over the protected features
-    ``P``. This follows the sensitivity measure of the counterfactual training paper
-    (Altmeyer et al.): a model trained to keep protected features immutable in its
-    counterfactuals should also rely less on them, i.e. have smaller attributions.
+    with a random baseline ``b`` drawn per row uniformly, by default in the per-feature range
+    of ``X`` (``b_j ~ U[min_i X_ij, max_i X_ij]``), and ``t`` the predicted class (or
+    ``target``). Without ``normalize`` the sensitivity is the mean absolute attribution
+    ``(1/(n |P|)) * sum_i sum_{j in P} |IG_j(x_i)|`` over the protected features ``P``; it
+    grows with the scale of the logits, so it compares models of similar scale only.
+
+    With ``normalize`` the signed attributions are first averaged over the rows,
+    ``g_j = (1/n) sum_i IG_j(x_i)``, then normalised across the features, and the sensitivity
+    is the mean of the normalised ``g`` over ``P``:
+
+    - ``"range"``: ``|g_j| / (max_k g_k - min_k g_k)``;
+    - ``"minmax"``: ``(g_j - min_k g_k) / (max_k g_k - min_k g_k)``, in [0, 1];
+    - ``"paper"``: ``"range"`` for 2-D data, ``"minmax"`` otherwise.
+
+    This is the relative contribution of the protected features compared with the others,
+    as in the counterfactual training paper (Altmeyer et al.): a model trained to keep
+    protected features immutable in its counterfactuals should also rely less on them. The
+    paper computes it in bootstrap rounds (``n_rounds=100``, ``round_size=2500``, a baseline
+    ``U(-1, 1)``, i.e. ``baseline=(-1, 1)``, and the true labels as ``target``) and reports
+    the median and percentile interval over the rounds.
 
     Needs captum (``pip install skct[attribution]``).
 
@@ -291,26 +381,44 @@ def protected_feature_sensitivity(model, X, *, features, target=None, n_steps=50
     n_steps : int, default=50
         Number of points of the path integral (captum's Gauss-Legendre rule).
     per_feature : bool, default=False
-        Return the mean absolute attribution of each protected feature (in the order given)
-        instead of their mean.
+        Return the sensitivity of each protected feature (in the order given) instead of
+        their mean.
+    normalize : {"range", "minmax", "paper"} or None, default=None
+        Normalise the mean signed attribution across features (see above); None: the mean
+        absolute attribution.
+    baseline : "data_range" or (low, high), default="data_range"
+        Distribution of the baseline: uniform in the per-feature range of ``X``, or uniform
+        in ``[low, high]`` (floats, or arrays of shape (d,)).
+    n_rounds : int or None, default=None
+        Bootstrap rounds: the figure is computed ``n_rounds`` times, each on ``round_size``
+        rows drawn with replacement (the attributions are computed once per row). None: once,
+        on all rows.
+    round_size : int or None, default=None
+        Rows drawn per round (None: ``n``). Ignored without ``n_rounds``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the baselines.
+        Seeds the baselines and the rounds.
 
     Returns
     -------
-    float or ndarray of shape (len(features),)
+    float or ndarray
+        A float, or shape (len(features),) with ``per_feature``; with ``n_rounds``, one value
+        per round: shape (n_rounds,), or (n_rounds, len(features)) with ``per_feature``.
         Lower means a model less sensitive to the protected features.
 
     Examples
     --------
     >>> import numpy as np, torch
     >>> from skct.metrics import protected_feature_sensitivity
-    >>> model = torch.nn.Linear(2, 2, bias=False)
+    >>> model = torch.nn.Linear(3, 2, bias=False)
     >>> with torch.no_grad():
-    ...     _ = model.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
-    >>> X = np.random.default_rng(0).normal(size=(10, 2))
+    ...     _ = model.weight.copy_(torch.tensor([[1.0, 0.0, 0.5], [-1.0, 0.0, -0.5]]))
+    >>> X = np.random.default_rng(0).normal(size=(10, 3))
     >>> protected_feature_sensitivity(model, X, features=[1], random_state=0)  # unused feature
     0.0
+    >>> s = protected_feature_sensitivity(model, X, features=[1], normalize="minmax",
+    ...                                   n_rounds=20, random_state=0)
+    >>> s.shape, bool(((s >= 0) & (s <= 1)).all())
+    ((20,), True)
     """
     try:
         from captum.attr import IntegratedGradients
@@ -322,36 +430,37 @@ def protected_feature_sensitivity(model, X, *, features, target=None, n_steps=50
     fn = as_logits_fn(model)
     X = check_2d(X, "X")
     n, d = X.shape
-    feats = np.asarray(features).ravel()
-    if feats.size == 0:
-        raise ValueError("features is empty; give the indices of the protected features.")
-    if feats.dtype.kind not in "iu":
-        raise ValueError(f"features must hold integer column indices, got dtype {feats.dtype}.")
-    if (feats < -d).any() or (feats >= d).any():
-        raise ValueError(f"features holds indices out of range for {d} features: "
-                         f"{feats[(feats < -d) | (feats >= d)].tolist()}.")
-    feats = feats % d
-
-    logits = predict_logits(fn, X)  # [n, C]
-    n_classes = logits.shape[1]
-    if target is None:
-        t = logits.argmax(dim=1).cpu().numpy()
-    elif isinstance(target, numbers.Integral):
-        t = np.full(n, int(target))
-    else:
-        t = as_indices(target, "target", n, "X")
-    check_n_classes(t, "target", n_classes)
+    feats = _check_features(features, d)
+    t = _targets(fn, X, target, n)
 
     rng = check_random_state(random_state)
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    baseline = lo + (hi - lo) * rng.random_sample((n, d))  # [n, d]
+    lo, hi = _baseline_bounds(baseline, X)
+    b = lo + (hi - lo) * rng.random_sample((n, d))  # [n, d]
     device, dtype = device_dtype(fn)
-    x = to_tensor(X, device, dtype)
-    b = to_tensor(baseline, device, dtype)
     ig = IntegratedGradients(lambda inp: checked_forward(fn, inp))
+    x, b, t = to_tensor(X, device, dtype), to_tensor(b, device, dtype), torch.as_tensor(t)
+    # captum evaluates rows x steps points at once: chunk the rows to bound that batch
+    chunk = max(1, _IG_POINTS // (n_steps * d))
     with eval_mode(fn):
-        attr = ig.attribute(x, baselines=b, target=torch.as_tensor(t, device=device),
-                            n_steps=n_steps)  # [n, d]
-    scores = attr.detach().abs()[:, torch.as_tensor(feats, device=device)].mean(dim=0)
-    scores = scores.double().cpu().numpy()  # [len(features)]
-    return scores if per_feature else float(scores.mean())
+        attr = torch.cat([
+            ig.attribute(x[i:i + chunk], baselines=b[i:i + chunk],
+                         target=t[i:i + chunk].to(device), n_steps=n_steps).detach()
+            for i in range(0, n, chunk)])  # [n, d]
+    if normalize is None and n_rounds is None:
+        scores = attr.abs()[:, torch.as_tensor(feats, device=device)].mean(dim=0)
+        scores = scores.double().cpu().numpy()  # [len(features)]
+        return scores if per_feature else float(scores.mean())
+    values = attr.double().cpu().numpy()  # [n, d]
+    if normalize is None:
+        values = np.abs(values)
+    weights = (np.full((1, n), 1.0 / n) if n_rounds is None
+               else _round_weights(n, n_rounds, round_size or n, rng))  # [R, n]
+    g = weights @ values  # [R, d]: mean attribution of each round
+    if normalize is not None:
+        g = _normalize_rounds(g, normalize)
+    scores = g[:, feats]  # [R, len(features)]
+    if not per_feature:
+        scores = scores.mean(axis=1)  # [R]
+    if n_rounds is None:
+        return scores[0] if per_feature else float(scores[0])
+    return scores
