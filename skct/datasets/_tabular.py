@@ -363,12 +363,14 @@ _PARAMS = """
 """
 
 
-def load_adult(*, data_home=None, as_frame=True, subset="train"):
+def load_adult(*, data_home=None, as_frame=True, subset="train", missing="drop"):
     """Load UCI Adult (census income), reading ``adult.csv`` or ``adult_test.data``.
 
-    Leading spaces of values are stripped, ``"?"`` is read as missing and rows with a missing
-    value are dropped (train: 30162 of 32561 rows remain; test: 15060 of 16281), and the index
-    is reset. Target ``income``: 1 = ``">50K"`` (about 25%). Categorical: workclass,
+    Leading spaces of values are stripped. By default ``"?"`` is read as missing and rows with
+    a missing value are dropped (train: 30162 of 32561 rows remain; test: 15060 of 16281), and
+    the index is reset; ``missing="keep"`` keeps every row, ``"?"`` being one more level of
+    the categorical columns that hold it (workclass, occupation, native-country), as the
+    paper's code does. Target ``income``: 1 = ``">50K"`` (about 25%). Categorical: workclass,
     education, marital-status, occupation, relationship, race, sex, native-country.
     Immutable (as in the paper): age. Duplicate rows are kept.
     {params}
@@ -377,6 +379,10 @@ def load_adult(*, data_home=None, as_frame=True, subset="train"):
         ``adult_test.data`` (no header, a comment first line, labels ending in ``"."``).
         The test file lacks the native-country level "Holand-Netherlands"; the preprocessor's
         one-hot encoder ignores unknown levels.
+    missing : {{"drop", "keep"}}, default="drop"
+        ``"drop"``: drop the rows with a ``"?"``. ``"keep"``: keep them, with ``"?"`` as a
+        level of its categorical column (train: 32561 rows; test: 16281); the one-hot
+        encoding of the training file then has 102 columns (98 with the default).
     {returns}
     Examples
     --------
@@ -384,11 +390,17 @@ def load_adult(*, data_home=None, as_frame=True, subset="train"):
     >>> adult = load_adult()
     >>> adult.data.shape, round(float(adult.target.mean()), 3)
     ((30162, 14), 0.249)
+    >>> full = load_adult(missing="keep")
+    >>> full.data.shape, int((full.data["workclass"] == "?").sum())
+    ((32561, 14), 1836)
     """
     subset = check_subset(subset)
     as_frame = check_bool(as_frame, "as_frame")
+    if missing not in ("drop", "keep"):
+        raise ValueError(f"missing must be 'drop' or 'keep', got {missing!r}.")
     spec = _ADULT
-    common = {"skipinitialspace": True, "na_values": ["?"], "keep_default_na": False}
+    na = ["?"] if missing == "drop" else []
+    common = {"skipinitialspace": True, "na_values": na, "keep_default_na": False}
     if subset == "train":
         path = find_file(spec.filename, data_home)
         df = _read_csv(path, spec, **common)
@@ -403,7 +415,12 @@ def load_adult(*, data_home=None, as_frame=True, subset="train"):
     if unknown:
         raise ValueError(f"Unexpected income labels in '{path}': {unknown[:10]}.")
     df["income"] = (labels == ">50K").astype("int64")
-    return _tabular_bunch(df, spec, as_frame)
+    descr = None
+    if missing == "keep":
+        descr = (f"UCI Adult (census income), {subset} file with every row kept ({len(df)}): "
+                 "'?' is a level of workclass, occupation and native-country. Target income: "
+                 "1 = '>50K'. Immutable in the paper: age.")
+    return _tabular_bunch(df, spec, as_frame, descr=descr)
 
 
 def load_california_housing(*, data_home=None, as_frame=True):
