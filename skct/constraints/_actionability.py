@@ -80,6 +80,13 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         Overrides inferred kinds by column: ``{"grade": "ordinal", "zip": "categorical"}``.
     max_changed : int or None, default=None
         At most this many features (user columns; a one-hot group is one) change per row.
+    widen_bounds : bool, default=True
+        True: the search widens the domain per row to contain the factual (see Notes).
+        False: every search iterate is clamped to the domain exactly, so a factual outside it
+        is pulled inside, even along an immutable feature or against its direction: the
+        bounds win over mutability, as in CounterfactualExplanations.jl, whose
+        ``apply_domain_constraints`` clamps every continuous feature to its domain after each
+        step. ``transform`` clips the same way either way.
 
     Attributes
     ----------
@@ -121,10 +128,10 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
 
     Notes
     -----
-    Factuals that lie outside the domain are not moved into it by the search: the domain is
-    widened per row to contain the factual, so that an immutable feature never changes and an
-    "increase" feature never decreases even then. Bounds on an immutable feature therefore
-    restrict nothing (a warning says so).
+    With ``widen_bounds=True``, factuals that lie outside the domain are not moved into it by
+    the search: the domain is widened per row to contain the factual, so that an immutable
+    feature never changes and an "increase" feature never decreases even then. Bounds on an
+    immutable feature therefore restrict nothing (a warning says so).
 
     Examples
     --------
@@ -149,10 +156,11 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         "integer": [list, tuple, None],
         "kinds": [dict, None],
         "max_changed": [Interval(numbers.Integral, 0, None, closed="left"), None],
+        "widen_bounds": ["boolean"],
     }
 
     def __init__(self, *, mutability=None, bounds="default", n_sigma=3.0, categorical=None,
-                 integer=None, kinds=None, max_changed=None):
+                 integer=None, kinds=None, max_changed=None, widen_bounds=True):
         self.mutability = mutability
         self.bounds = bounds
         self.n_sigma = n_sigma
@@ -160,6 +168,7 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         self.integer = integer
         self.kinds = kinds
         self.max_changed = max_changed
+        self.widen_bounds = widen_bounds
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, *, encoding=None, X_model=None):
@@ -427,7 +436,12 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
                 "input space.")
 
     def _warn_immutable_bounds(self, explicit):
-        """One warning naming every immutable column that was given bounds (not one each)."""
+        """One warning naming every immutable column that was given bounds (not one each).
+
+        Only when the bounds are widened to the factual: otherwise they do restrict.
+        """
+        if not self.widen_bounds:
+            return
         cols = [j for j in explicit if j < len(self.mutability_) and self.mutability_[j] == "none"]
         if not cols:
             return
@@ -490,6 +504,7 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         Returns
         -------
         TorchConstraints
+            With ``exact_bounds=not widen_bounds``.
         """
         check_is_fitted(self)
         if cost not in ("l1", "mad"):
@@ -503,4 +518,5 @@ class ActionabilityConstraints(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             cost_weight=self.cost_weight_model_ if cost == "mad" else None,
             max_changed=self.max_changed,
             group_has_dropped=self.group_has_dropped_,
+            exact_bounds=not self.widen_bounds,
         )

@@ -40,6 +40,11 @@ class TorchConstraints:
         At most that many features (by ``feature_id``) differ from the factual per row.
     group_has_dropped : Tensor [G] bool
         Whether the group's all-zero pattern is a legal level (``OneHotEncoder(drop=...)``).
+    exact_bounds : bool
+        False (default): the bounds are widened per row to contain the factual, so a factual
+        outside the domain keeps its value. True: every iterate is clamped to
+        ``[lower, upper]`` exactly, and a factual outside the domain is pulled inside
+        (``ActionabilityConstraints(widen_bounds=False)``).
     step_lower, step_upper : Tensor [D]
         Limits of one search step implied by mutability (0 or +-inf), derived.
     feature_index : Tensor [D] long
@@ -64,6 +69,7 @@ class TorchConstraints:
     cost_weight: torch.Tensor | None = None
     max_changed: int | None = None
     group_has_dropped: torch.Tensor | None = None
+    exact_bounds: bool = False
     step_lower: torch.Tensor = field(init=False, repr=False)
     step_upper: torch.Tensor = field(init=False, repr=False)
     feature_index: torch.Tensor = field(init=False, repr=False)
@@ -158,7 +164,7 @@ class TorchConstraints:
     @classmethod
     def from_arrays(cls, lower, upper, mutability, groups, dtype=torch.float32, device="cpu",
                     *, feature_id=None, grid_scale=None, grid_offset=None, cost_weight=None,
-                    max_changed=None, group_has_dropped=None):
+                    max_changed=None, group_has_dropped=None, exact_bounds=False):
         """Build the tensors from per-column arrays in the model's input space.
 
         Parameters
@@ -182,6 +188,8 @@ class TorchConstraints:
             Most features (by ``feature_id``) that may differ from the factual per row.
         group_has_dropped : array-like of bool of shape (G,), optional
             Per group, whether its all-zero pattern is a legal (dropped) level.
+        exact_bounds : bool, default=False
+            Clamp to the bounds exactly instead of widening them per row to the factual.
 
         Examples
         --------
@@ -223,6 +231,8 @@ class TorchConstraints:
                                         or isinstance(max_changed, bool) or max_changed < 0):
             raise ValueError(f"max_changed must be a non-negative integer or None, got "
                              f"{max_changed!r}.")
+        if not isinstance(exact_bounds, (bool, np.bool_)):
+            raise TypeError(f"exact_bounds must be True or False, got {exact_bounds!r}.")
 
         def f(a):
             return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype, device=device)
@@ -237,6 +247,7 @@ class TorchConstraints:
             grid_scale=f(scale), grid_offset=f(offset), cost_weight=f(weight),
             max_changed=None if max_changed is None else int(max_changed),
             group_has_dropped=torch.as_tensor(dropped, device=device),
+            exact_bounds=bool(exact_bounds),
         )
 
     @classmethod

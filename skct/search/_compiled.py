@@ -32,6 +32,7 @@ threshold), the same ``n_iter``, ``nascent``, ``target_proba`` and ``path``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -104,7 +105,12 @@ def _structure_key(model, generator, constraints, x):
     if constraints is not None:
         if constraints.n_features != x.shape[1]:
             return None
+        exact = bool(getattr(constraints, "exact_bounds", False))
+        if exact:  # the widened twin: the same search while every factual is in the domain
+            constraints = dataclasses.replace(constraints, exact_bounds=False)
         if not constraints_supported(constraints, x.dtype):
+            return None
+        if exact and not _inside_bounds(constraints, x):
             return None
         trivial = bool(constraints.is_trivial)
     plan = model_plan(model)
@@ -112,6 +118,11 @@ def _structure_key(model, generator, constraints, x):
     if plan is not None and _plan_fits(model, plan, x):
         layers = plan_key(plan)
     return (layers, objective[0], trivial, x.dtype, torch.get_num_threads())
+
+
+def _inside_bounds(c, x):
+    """Whether every entry of x [N, D] lies within [c.lower, c.upper] [D]."""
+    return bool(((x >= c.lower) & (x <= c.upper)).all())
 
 
 def _plan_fits(model, plan, x):
@@ -132,6 +143,12 @@ def supports(model, generator, constraints, x):
     skct's ``MLP``, without hooks) gets analytic gradients; any other model runs with autograd
     through the model only. ``SKCT_COMPILED_SEARCH=0`` in the
     environment turns the fast path off.
+
+    Constraints that clamp to the bounds exactly (``exact_bounds``, from
+    ``ActionabilityConstraints(widen_bounds=False)``) run here only when every factual lies
+    inside the bounds, where the exact and the widened clamp are the same. A generator's
+    ``one_hot`` setting changes nothing here: it only acts on one-hot groups, which the fast
+    path declines.
 
     Parameters
     ----------

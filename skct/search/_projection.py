@@ -12,7 +12,7 @@ import torch
 from ..constraints import TorchConstraints
 
 __all__ = ["mask_step", "project", "straight_through_harden", "harden_groups", "round_to_grid",
-           "limit_changes", "feature_changes", "harden"]
+           "limit_changes", "feature_changes", "harden", "reharden_groups"]
 
 
 def _apply_mutability(x_new, x_ref, mut):
@@ -37,11 +37,28 @@ def mask_step(step, c: TorchConstraints):
     return torch.clamp(step, c.step_lower, c.step_upper)
 
 
-def _clip_to_bounds(x, x_ref, lower, upper):
-    """Clip x [N, D] to [lower, upper] [D], widened per row to contain the factual x_ref."""
+def _clip_to_bounds(x, x_ref, lower, upper, widen=True):
+    """Clip x [N, D] to [lower, upper] [D], widened per row to contain the factual x_ref.
+
+    With ``widen=False`` the bounds are used as they are (a factual outside them does not
+    widen them; ``x_ref`` is then unused).
+    """
+    if not widen:
+        return torch.maximum(torch.minimum(x, upper), lower)
     lo = torch.minimum(lower, x_ref)
     hi = torch.maximum(upper, x_ref)
     return torch.maximum(torch.minimum(x, hi), lo)
+
+
+def _domain_reference(x_ref, c: TorchConstraints):
+    """The factual x_ref [N, D] the hardening keeps or reverts to.
+
+    With ``c.exact_bounds`` it is the factual clamped into the domain (so that what is kept or
+    reverted never leaves it); otherwise the factual itself.
+    """
+    if not c.exact_bounds:
+        return x_ref
+    return _clip_to_bounds(x_ref, x_ref, c.lower, c.upper, widen=False)
 
 
 def harden_groups(x, c: TorchConstraints, x_ref=None):
@@ -106,7 +123,8 @@ def round_to_grid(x, x_ref, c: TorchConstraints):
     back. An entry equal to its factual, an immutable one, or one whose rounded value is the
     (on-grid) factual's keeps the factual bit for bit; an off-grid factual (e.g. 2.3) moves
     only to ``ceil``/``floor`` in the allowed direction, and stays where no grid value is
-    allowed. Continuous columns are returned as they are.
+    allowed. Continuous columns are returned as they are. With ``c.exact_bounds`` the factual
+    kept (and the widening) is the factual clamped into the domain.
 
     Examples
     --------
@@ -122,6 +140,7 @@ def round_to_grid(x, x_ref, c: TorchConstraints):
     """
     if not c.has_grid:
         return x
+    x_ref = _domain_reference(x_ref, c)
     cols = c.grid_columns  # [K]
     s, o = c.grid_scale[cols], c.grid_offset[cols]  # [K]
     xs, xr = x[:, cols], x_ref[:, cols]  # [N, K]
@@ -164,8 +183,9 @@ def limit_changes(x, x_ref, c: TorchConstraints):
     """Keep at most ``c.max_changed`` changed features per row of x [N, D], revert the others.
 
     The features (by ``feature_id``; a one-hot group is one feature) with the largest weighted
-    change stay; every column of the others is set back to the factual ``x_ref`` exactly. Ties
-    keep the feature that comes first.
+    change stay; every column of the others is set back to the factual ``x_ref`` exactly (with
+    ``c.exact_bounds``: to the factual clamped into the domain, against which the changes are
+    then counted). Ties keep the feature that comes first.
 
     Examples
     --------
@@ -179,9 +199,10 @@ def limit_changes(x, x_ref, c: TorchConstraints):
     k = c.max_changed
     if k is None:
         return x
-    change, changed = feature_changes(x, x_ref, c)  # [N, F]
-    if k >= change.shape[1]:
+    if k >= c.n_feature_ids:
         return x
+    x_ref = _domain_reference(x_ref, c)
+    change, changed = feature_changes(x, x_ref, c)  # [N, F]
     key = torch.where(changed, change, torch.full_like(change, -1.0))  # unchanged rank last
     order = key.argsort(dim=1, descending=True, stable=True)  # [N, F]
     ranks = torch.arange(change.shape[1], device=x.device).expand_as(order)
@@ -195,7 +216,9 @@ def harden(x, x_ref, c: TorchConstraints):
     """Turn x [N, D] into a valid point: groups hardened, grid columns rounded, changes limited.
 
     ``x`` should already satisfy mutability and bounds (see :func:`project`). The limit on
-    changed features (``max_changed``) counts what changed after hardening and rounding.
+    changed features (``max_changed``) counts what changed after hardening and rounding. With
+    ``c.exact_bounds``, the factual that rounding and the limit keep or revert to is the
+    factual clamped into the domain (a feature pulled inside does not count as a change).
     """
     if not c.needs_hardening:
         return x
@@ -209,23 +232,61 @@ def project(x, x_ref, c: TorchConstraints, hard=True):
     """Full projection used after every search step.
 
     Mutability relative to the factual ``x_ref``, then domain bounds (widened per row to contain
-    the factual), then (when ``hard``) :func:`harden`: one-hot groups hardened, integer
+    the factual; with ``c.exact_bounds`` the bounds as they are, which win over mutability for a
+    factual outside them), then (when ``hard``) :func:`harden`: one-hot groups hardened, integer
     columns rounded on their grid and at most ``max_changed`` features changed.
     """
     if c.is_trivial:
         return x
     x = _apply_mutability(x, x_ref, c.mut)
-    x = _clip_to_bounds(x, x_ref, c.lower, c.upper)
+    x = _clip_to_bounds(x, x_ref, c.lower, c.upper, widen=not c.exact_bounds)
     if hard:
         x = harden(x, x_ref, c)
     return x
 
 
 def straight_through_harden(x, x_ref, c: TorchConstraints):
-    """:func:`harden` in the forward pass, identity gradient in the backward pass."""
-    if not c.needs_hardening:
+    """:func:`harden` in the forward pass, identity gradient in the backward pass.
+
+    With ``c.exact_bounds`` the forward value is also clamped into the domain, so that even
+    the first iterate (the factual itself) of a factual outside it lies inside.
+    """
+    exact = c.exact_bounds and not c.is_trivial
+    if not (c.needs_hardening or exact):
         return x
-    hard = harden(x.detach(), x_ref, c)
+    hard = x.detach()
+    if exact:
+        hard = _clip_to_bounds(hard, x_ref, c.lower, c.upper, widen=False)
+    hard = harden(hard, x_ref, c)
     # hard + (x - x) is exactly ``hard`` in the forward pass; x + (hard - x) is not in floating
     # point (e.g. -0.3 + 1.3 == 0.99999994 in float32) when soft values leave [0, 1].
     return hard + (x - x.detach())
+
+
+def reharden_groups(x, x_ref, c: TorchConstraints):
+    """Replace a stepped search state x [N, D] by its valid point in the one-hot groups.
+
+    Mutability relative to the factual ``x_ref``, then every mutable one-hot group hardened at
+    the argmax of the stepped (unclipped) values, then the domain bounds as in
+    :func:`project`. Integer grids and the limit on changed features are left to
+    :func:`straight_through_harden`, as in the default search. This is how
+    CounterfactualExplanations.jl (1.4, ``src/counterfactuals/search.jl``: ``update!`` then
+    ``apply_domain_constraints!``) advances its state: the stepped state is decoded (its
+    ``decode_state`` reconstructs every categorical encoding at its maximum, see
+    ``reconstruct_cat_encoding`` in ``src/data_preprocessing/counterfactual_data.jl``), clamped
+    to the domain and encoded again, so soft changes of a group never accumulate over steps.
+    Ties go to the first level (the reference draws one at random).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skct.constraints import TorchConstraints
+    >>> c = TorchConstraints.from_arrays(np.zeros(3), np.ones(3), ["both"] * 3, [[0, 1, 2]])
+    >>> reharden_groups(torch.tensor([[0.6, 0.7, -0.3]]), torch.tensor([[1.0, 0.0, 0.0]]), c)
+    tensor([[0., 1., 0.]])
+    """
+    if c.is_trivial:
+        return x
+    x = _apply_mutability(x, x_ref, c.mut)
+    x = harden_groups(x, c, x_ref)
+    return _clip_to_bounds(x, x_ref, c.lower, c.upper, widen=not c.exact_bounds)

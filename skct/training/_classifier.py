@@ -32,7 +32,8 @@ _ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__", "iterator_train__"
 
 #: The classifier's parameters that are also parameters of the inner net, read at every fit.
 _CT_PARAMS = ("lambda_div", "lambda_adv", "lambda_reg", "epsilon", "decision_threshold",
-              "max_iter_cf", "n_counterfactuals", "burn_in", "protect_immutable", "random_state")
+              "max_iter_cf", "n_counterfactuals", "burn_in", "protect_immutable", "weight_init",
+              "random_state")
 
 
 def _first_seed(random_state):
@@ -74,6 +75,12 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         ``module__`` prefix (e.g. ``module__n_channels=1``).
     hidden_layer_sizes : tuple of int, default=(32,)
         Hidden layers of the default MLP (``()`` for a linear model).
+    weight_init : {"torch", "glorot"}, default="torch"
+        Initial weights. ``"torch"``: each layer's own PyTorch initialisation. ``"glorot"``:
+        every ``nn.Linear`` weight drawn Glorot (Xavier) uniform and every bias 0, Flux's
+        ``Dense`` default used by the paper's code, seeded by ``random_state``. With a
+        ``module`` of your own, ``"glorot"`` re-initialises each of its ``nn.Linear`` layers
+        the same way and leaves its other layers as they are.
     lambda_div, lambda_adv, lambda_reg : float >= 0, default=0.5, 0.25, 0.1
         Weights of the contrastive divergence, adversarial and ridge terms.
     epsilon : float > 0, default=0.3
@@ -100,6 +107,11 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
     lr : float, default=1e-3
     max_epochs : int, default=100
     batch_size : int, default=128
+    shuffle : bool, default=True
+        Draw the training batches in a new random order every epoch (seeded by
+        ``random_state``). False iterates them in row order every epoch, as
+        ``Flux.DataLoader`` does by default in the paper's code; the epoch's counterfactuals
+        are still drawn at random.
     train_split : callable or None, default=None
         skorch's validation split. None (default) trains on all data: unlike skorch's
         ``NeuralNetClassifier``, no 20% is silently held out.
@@ -164,6 +176,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "module": [None, type, nn.Module],
         "hidden_layer_sizes": [tuple, list],
+        "weight_init": [StrOptions({"torch", "glorot"})],
         "lambda_div": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_adv": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_reg": [Interval(numbers.Real, 0, None, closed="left")],
@@ -179,6 +192,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
         "train_split": [callable, None],
         "callbacks": [list, None],
         "warm_start": ["boolean"],
@@ -187,14 +201,16 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, module=None, *, hidden_layer_sizes=(32,), lambda_div=0.5,
-                 lambda_adv=0.25, lambda_reg=0.1, epsilon=0.3, generator="ecco",
-                 decision_threshold=0.75, max_iter_cf=30, n_counterfactuals=1000, burn_in=0.0,
-                 protect_immutable=True, constraints=None, optimizer=torch.optim.Adam, lr=1e-3,
-                 max_epochs=100, batch_size=128, train_split=None, callbacks=None,
-                 warm_start=False, verbose=0, device="cpu", random_state=None, **kwargs):
+    def __init__(self, module=None, *, hidden_layer_sizes=(32,), weight_init="torch",
+                 lambda_div=0.5, lambda_adv=0.25, lambda_reg=0.1, epsilon=0.3,
+                 generator="ecco", decision_threshold=0.75, max_iter_cf=30,
+                 n_counterfactuals=1000, burn_in=0.0, protect_immutable=True, constraints=None,
+                 optimizer=torch.optim.Adam, lr=1e-3, max_epochs=100, batch_size=128,
+                 shuffle=True, train_split=None, callbacks=None, warm_start=False, verbose=0,
+                 device="cpu", random_state=None, **kwargs):
         self.module = module
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.weight_init = weight_init
         self.lambda_div = lambda_div
         self.lambda_adv = lambda_adv
         self.lambda_reg = lambda_reg
@@ -210,6 +226,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.shuffle = shuffle
         self.train_split = train_split
         self.callbacks = callbacks
         self.warm_start = warm_start
@@ -247,6 +264,9 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
                     f"Unknown parameter {k!r} of CounterfactualTrainedClassifier: extra "
                     f"parameters must start with one of {list(_ROUTED_PREFIXES)}."
                 )
+            if k == "iterator_train__shuffle":
+                raise ValueError("iterator_train__shuffle: set the classifier's own shuffle "
+                                 "parameter instead (shuffle=True or False).")
 
     # -- fitting --------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -276,6 +296,9 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         with torch_threads():
             if warm:
                 self.net_.set_params(**self._net_ct_params())
+                # read from the net's attributes when the epoch's loader is built (skorch's
+                # set_params refuses iterator parameters on an initialised net)
+                setattr(self.net_, "iterator_train__shuffle", self.shuffle)
                 self.net_.partial_fit(X32, y64)
             else:
                 self.constraints_ = self._fit_constraints(X32)
@@ -352,7 +375,10 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
             warm_start=self.warm_start,
             verbose=self.verbose,
             device=self.device,
-            iterator_train__shuffle=True,
+            # shuffle=False is the paper's code: Flux.DataLoader((Xtrain, ytrain); batchsize)
+            # keeps row order (CounterfactualTraining.jl,
+            # paper/experiments/CTExperiments/src/experiment.jl)
+            iterator_train__shuffle=self.shuffle,
             **self._net_ct_params(),
             **routed,
         )

@@ -16,6 +16,7 @@ from .._utils import draw_seed
 from ..losses import adversarial_loss, energy
 from ._guard import TrainingGuard, explain_nonfinite
 from ._log import EpochLog
+from ._mlp import glorot_init_
 from ._rng import StreamDataLoader, cuda_seeded, stream_as_global
 from ._search import CounterfactualSearch
 from ._state import FitState
@@ -63,6 +64,10 @@ class CounterfactualNet(NeuralNet):
     burn_in : float, default=0.0
         Share of ``max_epochs`` trained conventionally before CT starts.
     protect_immutable : bool, default=True
+    weight_init : {"torch", "glorot"}, default="torch"
+        "torch": the module's own initialisation. "glorot": after it, every ``nn.Linear`` gets
+        Glorot-uniform weights and zero biases (``glorot_init_`` of ``skct.training._mlp``, drawn
+        from the fit's stream).
     random_state : int, RandomState or None, default=None
         Every fit draws a seed from it first (module initialisation, batch order, dropout),
         then the searched rows, their targets and ``x+``.
@@ -90,7 +95,8 @@ class CounterfactualNet(NeuralNet):
     def __init__(self, module, *args, criterion=nn.CrossEntropyLoss, lambda_div=0.5,
                  lambda_adv=0.25, lambda_reg=0.1, epsilon=0.3, generator=None, constraints=None,
                  decision_threshold=0.75, max_iter_cf=30, n_counterfactuals=1000, burn_in=0.0,
-                 protect_immutable=True, random_state=None, iterator_train=StreamDataLoader,
+                 protect_immutable=True, weight_init="torch", random_state=None,
+                 iterator_train=StreamDataLoader,
                  iterator_valid=StreamDataLoader, train_split=None, **kwargs):
         super().__init__(module, *args, criterion=criterion, iterator_train=iterator_train,
                          iterator_valid=iterator_valid, train_split=train_split, **kwargs)
@@ -105,6 +111,7 @@ class CounterfactualNet(NeuralNet):
         self.n_counterfactuals = n_counterfactuals
         self.burn_in = burn_in
         self.protect_immutable = protect_immutable
+        self.weight_init = weight_init
         self.random_state = random_state
         self.fit_state_ = None
 
@@ -149,12 +156,21 @@ class CounterfactualNet(NeuralNet):
             self.fit_state_ = None
 
     def initialize_module(self):
-        """skorch's module initialisation, drawing from the fit's stream (under a lock)."""
+        """skorch's module initialisation, drawing from the fit's stream (under a lock).
+
+        With ``weight_init="glorot"`` every ``nn.Linear`` is then re-initialised from the same
+        stream (Glorot-uniform weights, zero biases).
+        """
+        if self.weight_init not in ("torch", "glorot"):
+            raise ValueError(f"weight_init must be 'torch' or 'glorot', got {self.weight_init!r}.")
         state = self.fit_state_
         stream = state.stream if state is not None else \
             torch.Generator().manual_seed(draw_seed(check_random_state(self.random_state)))
         with stream_as_global(stream):
-            return super().initialize_module()
+            out = super().initialize_module()
+        if self.weight_init == "glorot":
+            glorot_init_(self.module_, generator=stream)
+        return out
 
     def get_params_for(self, prefix):
         params = super().get_params_for(prefix)

@@ -9,12 +9,15 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
-from ..._utils import Interval
+from ..._utils import Interval, StrOptions
 from ...losses import energy  # noqa: F401  (re-exported for generators)
 from ...constraints import TorchConstraints
-from .._projection import mask_step, project, straight_through_harden
+from .._projection import mask_step, project, reharden_groups, straight_through_harden
 
-__all__ = ["BaseGenerator"]
+__all__ = ["BaseGenerator", "ONE_HOT_MODES"]
+
+#: How a search treats one-hot groups between steps (see ``BaseGenerator``'s ``one_hot``).
+ONE_HOT_MODES = ("accumulate", "reharden")
 
 
 class BaseGenerator(BaseEstimator):
@@ -35,6 +38,17 @@ class BaseGenerator(BaseEstimator):
         Learning rate of the gradient step on the search state.
     lambda_cost : float
         Weight of the L1 distance between counterfactual and factual.
+    one_hot : {"accumulate", "reharden"}, default="accumulate"
+        How the search state of a one-hot group evolves between steps. ``"accumulate"``: the
+        state stays soft and the steps add up behind the hard value the model sees
+        (straight-through), so a level switches once the accumulated changes make it the
+        largest. ``"reharden"``: after every step the state is replaced by its valid point
+        (every mutable group at its argmax level, then the bounds), as
+        CounterfactualExplanations.jl does, so soft changes never accumulate and a level
+        switches only when a single step moves another level above the current one. Integer
+        grids and ``max_changed`` act as with ``"accumulate"``. Without one-hot groups both
+        are the same search. :class:`~skct.search.generators.REVISEGenerator` re-encodes the
+        rehardened decoded point into its latent space.
 
     Notes
     -----
@@ -45,6 +59,7 @@ class BaseGenerator(BaseEstimator):
     _parameter_constraints = {
         "step_size": [Interval(numbers.Real, 0, None, closed="neither")],
         "lambda_cost": [Interval(numbers.Real, 0, None, closed="left")],
+        "one_hot": [StrOptions(set(ONE_HOT_MODES))],
     }
 
     #: True when the search runs in a latent space (``init_state``/``decode`` are not the
@@ -55,9 +70,10 @@ class BaseGenerator(BaseEstimator):
     #: (see :meth:`calibrate`) before searching.
     requires_calibration = False
 
-    def __init__(self, *, step_size=0.25, lambda_cost=0.001):
+    def __init__(self, *, step_size=0.25, lambda_cost=0.001, one_hot="accumulate"):
         self.step_size = step_size
         self.lambda_cost = lambda_cost
+        self.one_hot = one_hot
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -99,9 +115,24 @@ class BaseGenerator(BaseEstimator):
         return straight_through_harden(state, x, constraints)
 
     def update(self, state, grad, x, constraints: TorchConstraints):
-        """One masked, projected gradient step on the state (detached)."""
+        """One masked, projected gradient step on the state (detached).
+
+        With ``one_hot="reharden"`` the stepped state is replaced by its valid point in the
+        one-hot groups (``reharden_groups`` of ``skct.search._projection``).
+        """
         step = mask_step(-self.step_size * grad, constraints)
+        if self._rehardens():
+            return reharden_groups(state.detach() + step, x, constraints)
         return project(state.detach() + step, x, constraints, hard=False)
+
+    def _rehardens(self):
+        """Whether ``one_hot`` asks for a rehardened state (a clear error for other values)."""
+        mode = getattr(self, "one_hot", "accumulate")
+        if mode == "accumulate":
+            return False
+        if mode == "reharden":
+            return True
+        raise ValueError(f"one_hot must be one of {list(ONE_HOT_MODES)}, got {mode!r}.")
 
     # -- objective -------------------------------------------------------------------------
     def loss(self, x_cf, x, target, logits, t, max_iter, cost_weight=None):

@@ -60,6 +60,9 @@ class ECCCoGenerator(ECCoGenerator):
         Temperature of the smooth set membership.
     kappa : float, default=1.0
         Set sizes up to ``kappa`` are not penalised.
+    one_hot : {"accumulate", "reharden"}, default="accumulate"
+        One-hot groups between steps: soft changes accumulate, or the state is rehardened
+        after every step (see :class:`~skct.search.generators.BaseGenerator`).
 
     Attributes
     ----------
@@ -89,9 +92,10 @@ class ECCCoGenerator(ECCoGenerator):
 
     def __init__(self, *, step_size=0.25, lambda_cost=0.001, lambda_energy=5.0,
                  reg_strength=1e-3, lambda_setsize=1.0, alpha=0.05, temperature=0.1,
-                 kappa=1.0):
+                 kappa=1.0, one_hot="accumulate"):
         super().__init__(step_size=step_size, lambda_cost=lambda_cost,
-                         lambda_energy=lambda_energy, reg_strength=reg_strength)
+                         lambda_energy=lambda_energy, reg_strength=reg_strength,
+                         one_hot=one_hot)
         self.lambda_setsize = lambda_setsize
         self.alpha = alpha
         self.temperature = temperature

@@ -41,6 +41,9 @@ class ECCoGenerator(BaseGenerator):
         Weight of the energy penalty (5.0 is the training-time default of the paper).
     reg_strength : float, default=1e-3
         Weight of the squared energy, which keeps energies bounded.
+    one_hot : {"accumulate", "reharden"}, default="accumulate"
+        One-hot groups between steps: soft changes accumulate, or the state is rehardened
+        after every step (see :class:`~skct.search.generators.BaseGenerator`).
 
     Examples
     --------
@@ -56,8 +59,8 @@ class ECCoGenerator(BaseGenerator):
     }
 
     def __init__(self, *, step_size=0.25, lambda_cost=0.001, lambda_energy=5.0,
-                 reg_strength=1e-3):
-        super().__init__(step_size=step_size, lambda_cost=lambda_cost)
+                 reg_strength=1e-3, one_hot="accumulate"):
+        super().__init__(step_size=step_size, lambda_cost=lambda_cost, one_hot=one_hot)
         self.lambda_energy = lambda_energy
         self.reg_strength = reg_strength
 

@@ -18,6 +18,9 @@ class GenericGenerator(BaseGenerator):
         SGD step size.
     lambda_cost : float, default=0.001
         Weight of the (weighted) L1 cost.
+    one_hot : {"accumulate", "reharden"}, default="accumulate"
+        One-hot groups between steps: soft changes accumulate, or the state is rehardened
+        after every step (see :class:`~skct.search.generators.BaseGenerator`).
 
     Examples
     --------
@@ -26,5 +29,5 @@ class GenericGenerator(BaseGenerator):
     0.1
     """
 
-    def __init__(self, *, step_size=0.25, lambda_cost=0.001):
-        super().__init__(step_size=step_size, lambda_cost=lambda_cost)
+    def __init__(self, *, step_size=0.25, lambda_cost=0.001, one_hot="accumulate"):
+        super().__init__(step_size=step_size, lambda_cost=lambda_cost, one_hot=one_hot)

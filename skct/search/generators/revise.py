@@ -14,7 +14,7 @@ from torch import nn
 
 from ..._utils import Interval
 from ...constraints import TorchConstraints
-from .._projection import project, straight_through_harden
+from .._projection import project, reharden_groups, straight_through_harden
 from ._base import BaseGenerator
 
 __all__ = ["REVISEGenerator", "TabularVAE"]
@@ -121,6 +121,13 @@ class REVISEGenerator(BaseGenerator):
     random_state : int, RandomState or None, default=None
         Seeds the VAE's initialisation and training (generators of its own: concurrent fits
         in threads give the same VAE as a fit alone).
+    one_hot : {"accumulate", "reharden"}, default="accumulate"
+        ``"accumulate"``: the latent code moves freely and the decoded point is projected and
+        hardened for the model only. ``"reharden"``: after every step the latent code is
+        replaced by the encoding of its valid point: the decoded point with every one-hot
+        group at its argmax level and the bounds applied, encoded again (the encoder mean),
+        as CounterfactualExplanations.jl re-encodes its decoded, clamped state after every
+        step (it draws from the encoder instead of taking its mean).
 
     Attributes
     ----------
@@ -152,8 +159,9 @@ class REVISEGenerator(BaseGenerator):
     latent = True
 
     def __init__(self, *, step_size=0.1, lambda_cost=0.001, latent_dim=8, hidden=64,
-                 vae_epochs=50, vae_lr=1e-3, vae_batch_size=128, beta=1.0, random_state=None):
-        super().__init__(step_size=step_size, lambda_cost=lambda_cost)
+                 vae_epochs=50, vae_lr=1e-3, vae_batch_size=128, beta=1.0, random_state=None,
+                 one_hot="accumulate"):
+        super().__init__(step_size=step_size, lambda_cost=lambda_cost, one_hot=one_hot)
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.vae_epochs = vae_epochs
@@ -236,7 +244,17 @@ class REVISEGenerator(BaseGenerator):
         return straight_through_harden(x_dec, x, constraints)
 
     def update(self, state, grad, x, constraints: TorchConstraints):
-        return state.detach() - self.step_size * grad
+        z = state.detach() - self.step_size * grad  # [N, K]
+        if not self._rehardens():
+            return z
+        # CounterfactualExplanations.jl, src/counterfactuals/search.jl (update!,
+        # apply_domain_constraints!): decode the stepped state, reconstruct the categorical
+        # encodings, clamp to the domain, encode again
+        vae = self._vae_for(x)
+        with torch.no_grad():
+            x_valid = reharden_groups(vae.decode(z), x, constraints)  # [N, D]
+            mu, _ = vae.encode(x_valid)
+        return mu
 
     def _vae_for(self, x):
         if not hasattr(self, "vae_"):
