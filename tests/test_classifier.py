@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import skorch
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
@@ -344,3 +345,106 @@ def test_train_split_keeps_validation_rows_out_of_the_search(monkeypatch):
                                           n_counterfactuals=500, random_state=0).fit(X, y)
     assert seen["n_rows"] == 150  # 3/4 of the rows: the validation quarter is not used
     assert "valid_loss" in clf.history_[-1]
+
+
+class _BatchRecorder(skorch.callbacks.Callback):
+    """Records the rows of every training batch, per epoch."""
+
+    def initialize(self):
+        self.epochs = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.epochs.append([])
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.epochs[-1].append(np.asarray(batch[0]).copy())
+
+
+@pytest.mark.parametrize("ct", [False, True])
+def test_shuffle_false_iterates_the_batches_in_row_order(ct):
+    X, y = _blobs(100)
+    params = {} if ct else CONVENTIONAL
+    rec = _BatchRecorder()
+    CounterfactualTrainedClassifier(max_epochs=3, batch_size=32, shuffle=False, callbacks=[rec],
+                                    n_counterfactuals=20, random_state=0, **params).fit(X, y)
+    for batches in rec.epochs:
+        np.testing.assert_array_equal(np.concatenate(batches), X.astype(np.float32))
+    rec = _BatchRecorder()
+    CounterfactualTrainedClassifier(max_epochs=3, batch_size=32, callbacks=[rec],
+                                    n_counterfactuals=20, random_state=0, **params).fit(X, y)
+    orders = [np.concatenate(b) for b in rec.epochs]
+    assert not np.array_equal(orders[0], X.astype(np.float32))  # shuffled by default
+    assert not np.array_equal(orders[0], orders[1])
+
+
+def test_shuffle_is_read_again_by_a_warm_fit():
+    X, y = _blobs(64)
+    rec = _BatchRecorder()
+    clf = CounterfactualTrainedClassifier(max_epochs=1, batch_size=16, warm_start=True,
+                                          callbacks=[rec], random_state=0, **CONVENTIONAL)
+    clf.fit(X, y)
+    clf.set_params(shuffle=False).fit(X, y)
+    recorded = [cb for name, cb in clf.net_.callbacks_ if isinstance(cb, _BatchRecorder)][0]
+    assert not np.array_equal(np.concatenate(recorded.epochs[0]), X.astype(np.float32))
+    np.testing.assert_array_equal(np.concatenate(recorded.epochs[1]), X.astype(np.float32))
+
+
+def test_iterator_train_shuffle_points_to_the_shuffle_parameter():
+    X, y = _blobs(20)
+    with pytest.raises(ValueError, match="shuffle parameter"):
+        CounterfactualTrainedClassifier(max_epochs=1, iterator_train__shuffle=False).fit(X, y)
+
+
+def _initial_weights(**params):
+    """Module parameters after one epoch at a learning rate too small to move them."""
+    X, y = _blobs(40)
+    clf = CounterfactualTrainedClassifier(max_epochs=1, lr=1e-12, **CONVENTIONAL, **params)
+    return clf.fit(X, y).logits_module_
+
+
+def test_glorot_init_draws_glorot_weights_and_zero_biases_from_random_state():
+    module = _initial_weights(hidden_layer_sizes=(16, 8), weight_init="glorot", random_state=0)
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3
+    for layer in linears:
+        fan_out, fan_in = layer.weight.shape
+        bound = (6.0 / (fan_in + fan_out)) ** 0.5
+        assert float(layer.bias.detach().abs().max()) < 1e-9
+        w = layer.weight.detach()
+        assert float(w.abs().max()) <= bound + 1e-9
+        assert float(w.abs().max()) > 0.5 * bound  # spread over the Glorot range
+    again = _initial_weights(hidden_layer_sizes=(16, 8), weight_init="glorot", random_state=0)
+    other = _initial_weights(hidden_layer_sizes=(16, 8), weight_init="glorot", random_state=1)
+    torch_init = _initial_weights(hidden_layer_sizes=(16, 8), random_state=0)
+    first = module.net[0].weight
+    assert torch.equal(first, again.net[0].weight)
+    assert not torch.equal(first, other.net[0].weight)
+    assert not torch.equal(first, torch_init.net[0].weight)
+    assert float(torch_init.net[0].bias.detach().abs().max()) > 0  # PyTorch's default init
+
+
+def test_glorot_init_reinitialises_the_linear_layers_of_a_custom_module():
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+            self.norm = torch.nn.LayerNorm(2)
+            with torch.no_grad():
+                self.norm.weight.fill_(3.0)
+
+        def forward(self, X):
+            return self.norm(self.lin(X))
+
+    module = _initial_weights(module=Scaled, weight_init="glorot", random_state=0)
+    assert float(module.lin.bias.detach().abs().max()) < 1e-9
+    assert torch.allclose(module.norm.weight, torch.full((2,), 3.0))  # left as it was
+
+
+def test_bad_weight_init_and_shuffle_raise_clear_errors():
+    X, y = _blobs(20)
+    with pytest.raises(ValueError, match="weight_init"):
+        CounterfactualTrainedClassifier(max_epochs=1, weight_init="xavier").fit(X, y)
+    with pytest.raises(ValueError, match="shuffle"):
+        CounterfactualTrainedClassifier(max_epochs=1, shuffle="no").fit(X, y)
