@@ -208,3 +208,21 @@ def test_bounds_on_an_immutable_feature_warn_only_when_they_are_widened():
         c = ActionabilityConstraints(widen_bounds=False, **spec).fit(X).to_torch()
     x = torch.tensor([[25.0, 5.0]])
     assert float(project(x, x, c)[0, 0]) == 30.0  # pulled inside although immutable
+
+
+def test_the_classifier_searches_with_exact_bounds(monkeypatch):
+    import skct.training._search as search_module
+    from skct import CounterfactualTrainedClassifier
+
+    seen = []
+
+    def spy(module, x, target, generator, constraints, **kw):
+        seen.append(constraints.exact_bounds)
+        return search(module, x, target, generator, constraints, **kw)
+
+    monkeypatch.setattr(search_module, "search", spy)
+    X = _frame().to_numpy(dtype=np.float32)
+    y = (X[:, 0] > 40).astype(int)
+    CounterfactualTrainedClassifier(constraints=ActionabilityConstraints(widen_bounds=False),
+                                    max_epochs=2, n_counterfactuals=20, random_state=0).fit(X, y)
+    assert seen == [True, True]

@@ -1,6 +1,7 @@
 """Generators' ``one_hot`` setting: soft one-hot states that accumulate, or are rehardened."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -248,3 +249,25 @@ def test_revise_reharden_reencodes_the_valid_decoded_point():
                  c, max_iter=5)
     block = res.counterfactuals[:, 1:]
     assert torch.all((block == 0) | (block == 1)) and torch.all(block.sum(dim=1) == 1)
+
+
+def test_the_classifier_and_the_explainer_accept_a_rehardening_generator():
+    from skct import ActionabilityConstraints, CounterfactualExplainer
+    from skct import CounterfactualTrainedClassifier
+
+    rng = np.random.RandomState(0)
+    level = rng.randint(0, 3, 150)
+    X = pd.DataFrame({"a": rng.randn(150), "c0": (level == 0) * 1.0, "c1": (level == 1) * 1.0,
+                      "c2": (level == 2) * 1.0})
+    y = ((X.a + 1.5 * X.c1 - X.c2) > 0.3).astype(int).to_numpy()
+    spec = ActionabilityConstraints(categorical=[["c0", "c1", "c2"]])
+    clf = CounterfactualTrainedClassifier(
+        generator=ECCoGenerator(one_hot="reharden"), constraints=spec, max_epochs=2,
+        n_counterfactuals=40, random_state=0).fit(X, y)
+    assert clf.generator_.one_hot == "reharden"
+    explainer = CounterfactualExplainer(clf, generator=GenericGenerator(one_hot="reharden"),
+                                        constraints=spec, random_state=0).fit(X, y)
+    assert explainer.generator_.one_hot == "reharden"
+    cf = np.asarray(explainer.explain(X.iloc[:20]).counterfactuals_model, dtype=float)
+    block = cf[:, 1:]
+    assert np.all((block == 0) | (block == 1)) and np.all(block.sum(axis=1) == 1)
