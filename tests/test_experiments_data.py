@@ -198,3 +198,9 @@ def test_constraints_for_without_groups_is_unchanged():
     b = constraints_for(d, True, categorical=False).fit(d.X_train)
     np.testing.assert_array_equal(a.lower_model_, b.lower_model_)
     assert list(a.mutability_model_) == list(b.mutability_model_) == ["none", "both"]
+
+
+def test_constraints_for_passes_widen_bounds():
+    d = load_experiment_data("moons", n_samples=100, domain="reference")
+    assert constraints_for(d, False).widen_bounds is True
+    assert constraints_for(d, False, widen_bounds=False).widen_bounds is False

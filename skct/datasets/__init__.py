@@ -1,8 +1,9 @@
 """Data sets of the counterfactual training paper: synthetic generators and real-data loaders.
 
-Synthetic sets are generated in code (``make_*``). Real sets are read from CSV/NPZ files that are
-**not** shipped with the package (their licences differ); the loaders look for them in a data
-directory, resolved in this order:
+Synthetic sets are generated in code (``make_*``; ``variant="reference"`` gives the generators
+the paper's code calls, MLJBase's through TaijaData.jl). Real sets are read from CSV/NPZ files
+that are **not** shipped with the package (their licences differ); the loaders look for them in
+a data directory, resolved in this order:
 
 1. the ``data_home`` argument, when given (only that directory is searched);
 2. else the environment variable ``SKCT_DATA_HOME``, when set and not empty (only that

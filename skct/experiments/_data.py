@@ -365,12 +365,14 @@ def _tabular(dataset, data_home, random_state, reference):
 
 
 # -- constraints and attack domain -------------------------------------------------------------
-def constraints_for(data, protect, *, categorical=True):
+def constraints_for(data, protect, *, categorical=True, widen_bounds=True):
     """Index-based constraints: one-hot groups, bounds and (when ``protect``) immutability.
 
     ``categorical=False`` leaves out the one-hot groups: their columns are then plain
     continuous columns (kind ``"continuous"``, so never rounded), bounded by ``data.bounds``
-    like any other, as in the training searches of the paper's code.
+    like any other, as in the training searches of the paper's code. ``widen_bounds`` is
+    passed to :class:`~skct.constraints.ActionabilityConstraints` (False: a plain clamp to
+    the bounds, as the paper's code applies its domain).
     """
     mutability = {int(j): "none" for j in data.immutable} if protect else None
     groups = data.categorical or None
@@ -379,7 +381,7 @@ def constraints_for(data, protect, *, categorical=True):
         kinds = {int(j): "continuous" for g in groups for j in g}
         groups = None
     return ActionabilityConstraints(mutability=mutability, bounds=data.bounds,
-                                    categorical=groups, kinds=kinds)
+                                    categorical=groups, kinds=kinds, widen_bounds=widen_bounds)
 
 
 def attack_bounds(bounds, n_features):
