@@ -1,31 +1,33 @@
 #!/usr/bin/env python
-"""Reproduce the counterfactual training paper on every data set and write the results page.
+"""Reproduce the counterfactual training paper: two tables over training seeds, an ablation.
 
-For each data set (default: all nine of the paper) this runs
-:func:`skct.experiments.run_experiment` with the paper's training settings (100 epochs, the
-per-data-set table in :data:`skct.experiments.PAPER_SETTINGS`; three models: the baseline and
-the CT models of the reference's *single* and *mutability* experiments) and the evaluation
-budget of :data:`BUDGETS` below, writes ``OUT/<dataset>/results.json`` (plus models,
-per-counterfactual values, metrics and plots), records the wall-clock time and the budget note
-in ``OUT/reproduction.json`` and regenerates ``docs/results.md`` with
-:func:`skct.experiments.write_results_markdown`.
+What it runs (every run is :func:`skct.experiments.run_experiment`, resumable):
 
-It is resumable: run it again after an interruption and finished stages are read from disk
-(``--force`` recomputes everything). The budgets (:data:`BUDGETS`, explained in
-:data:`BUDGET_NOTE`) keep the whole reproduction well within 30 minutes on 2 cores. Measured
-with ``--n-jobs 2`` on a 2-core machine: about 40 s per synthetic set (LS 38 s, moons 36 s:
-three trainings of ~10 s, evaluation 3-5 s), 2.2 min for Adult (the slowest tabular set: two
-CT trainings of ~50 s); MNIST is estimated at 3-4 min (two CT trainings of ~65 s, evaluation
-tasks of ~3.5 s), about 11-12 minutes in all on idle cores, two to three times that when other
-jobs share them.
+1. **Selection** (validation rows only): on the synthetic data sets the paper's CT-mut models
+   have no energy regularisation (lambda_reg = 0). Each candidate lambda_reg of
+   :data:`LAMBDA_REG_GRID` is trained with the selection seeds and evaluated on the validation
+   rows held out of training; the candidate with the largest mean cost reduction whose
+   validity is at least the baseline's minus 5 points and whose accuracy is within 1 point of
+   the baseline's is the recommended setting (the paper's own value when none qualifies).
+   The test rows are never read.
+2. **Reference table**: every data set under ``protocol="reference"`` (the paper's own code's
+   choices, :data:`skct.experiments.PROTOCOL_ITEMS`) with the paper's lambdas, for each
+   training seed.
+3. **Recommended table**: the same runs with the selected CT-mut settings (the baseline and
+   the CT model of the *single* experiment are the reference runs' own, reused from disk).
+4. **Ablation**: seed 0 of the reference protocol with one item at a time switched to skct's
+   own choice; each item's change of the three averages.
+
+Runs go to ``OUT/<part>/...``; ``OUT/reproduction.json`` records the choices and times, and the
+results page (``docs/results.md``) and ``docs/results.json`` are written by
+:func:`skct.experiments.write_reproduction`. Independent runs execute in ``--n-jobs`` worker
+processes (one torch thread each), longest first.
 
 Usage::
 
-    python benchmarks/reproduce.py                          # everything
-    python benchmarks/reproduce.py --datasets moons gmsc    # a subset
-    python benchmarks/reproduce.py --quick --out /tmp/repro --docs /tmp/results.md  # smoke run
-    python benchmarks/reproduce.py --step-size 0.25         # the training step at test time
-    python benchmarks/reproduce.py --tau 0.9                # one test-time tau for all columns
+    python benchmarks/reproduce.py                    # everything (about 50 min on 2 cores)
+    python benchmarks/reproduce.py --quick --out /tmp/repro --docs /tmp/results.md
+    python benchmarks/reproduce.py --parts reference  # one part only
 """
 
 from __future__ import annotations
@@ -35,161 +37,326 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-
-import torch
-
-from skct.experiments import DATASET_NAMES, run_experiment, write_results_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Number of runs of every data set's budget (the reference: 100).
-N_RUNS = 30
-
-#: Evaluation budget per data set: runs x factuals per factual -> target pair, per generator
-#: (5 ECCo energy penalties) and experiment (single, mutability). Individuals per run match the
-#: reference's (250 on the synthetic sets, 100 on the tabular sets: both binary, so half per
-#: pair); MNIST explains one factual for each of its 90 ordered pairs of digits per run (90
-#: individuals; the reference fixes 25 random factual/target labels), so that each target class
-#: has 9 counterfactuals per run for IP*.
+#: Runs per training seed (the reference: 100 runs of one trained model). Individuals per run
+#: as in the reference: 250 on the synthetic sets and 100 on the tabular sets (both binary, so
+#: half per factual -> target pair); MNIST explains one factual per ordered pair of digits per
+#: run (90 individuals).
+N_RUNS = 10
 BUDGETS = {
-    "linearly_separable": {"n_runs": N_RUNS, "n_factuals": 125},
-    "circles": {"n_runs": N_RUNS, "n_factuals": 125},
-    "moons": {"n_runs": N_RUNS, "n_factuals": 125},
-    "overlapping": {"n_runs": N_RUNS, "n_factuals": 125},
-    "adult": {"n_runs": N_RUNS, "n_factuals": 50},
-    "california_housing": {"n_runs": N_RUNS, "n_factuals": 50},
-    "credit_default": {"n_runs": N_RUNS, "n_factuals": 50},
-    "gmsc": {"n_runs": N_RUNS, "n_factuals": 50},
-    "mnist": {"n_runs": N_RUNS, "n_factuals": 1, "max_pairs": None},
+    **{d: {"n_runs": N_RUNS, "n_factuals": 125}
+       for d in ("linearly_separable", "circles", "moons", "overlapping")},
+    **{d: {"n_runs": N_RUNS, "n_factuals": 50}
+       for d in ("adult", "california_housing", "credit_default", "gmsc")},
+    "mnist": {"n_runs": N_RUNS, "n_factuals": 1},
 }
+#: Candidate lambda_reg of the CT-mut models on the synthetic sets (the paper: 0).
+LAMBDA_REG_GRID = (0.0, 0.1, 0.25, 0.5)
+#: Training seeds of the tables and of the selection.
+SEEDS = (0, 1, 2, 3, 4)
+SELECTION_SEEDS = (0, 1)
+#: Seed of the data (generation, splits, samples): the same for every training seed.
+DATA_SEED = 0
+#: Rough relative cost of one run per data set, to start the longest first.
+COST = {"mnist": 9, "adult": 8, "credit_default": 3, "linearly_separable": 3,
+        "overlapping": 3, "circles": 3, "moons": 3, "gmsc": 2.5, "california_housing": 2.5}
+QUICK = {"n_runs": 2, "n_factuals": 8, "max_epochs": 2, "lambda_energies": [5.0]}
+PARTS = ("selection", "reference", "recommended", "ablation")
+SYNTHETIC = ("linearly_separable", "circles", "moons", "overlapping")
 
-#: Written to reproduction.json and shown on the results page.
-BUDGET_NOTE = (
-    f"Budget choice (`benchmarks/reproduce.py`): {N_RUNS} runs per data set instead of the "
-    "reference's 100, with the reference's number of individuals per run (250 synthetic, 100 "
-    "tabular; MNIST 90, one per ordered pair of digits, instead of 25), so that the whole "
-    "reproduction (three models per data set, 2 experiments x 2 models x 5 energy penalties "
-    "per run) stays within about 30 minutes on 2 CPU cores. The `±` (standard deviation of "
-    "the per-run ratio) does not shrink with more runs, it only becomes more precise; the 99% "
-    f"percentile intervals over {N_RUNS} runs lie close to the extreme runs.")
 
-QUICK = {"n_runs": 3, "n_factuals": 10, "max_epochs": 2, "lambda_energies": [5.0]}
+# -- the jobs --------------------------------------------------------------------------------
+
+
+def _job(spec):
+    """Run one experiment in a worker process; ``(name, seconds, error or None)``."""
+    import torch
+
+    import skct
+    from skct.experiments import run_experiment
+
+    torch.set_num_threads(1)
+
+    start = time.perf_counter()
+    log = Path(spec["out_dir"]) / f"{spec['dataset']}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(log, "a") as fh, _redirect(fh), skct.config_context(fast_search=True):
+            run_experiment(spec["dataset"], out_dir=spec["out_dir"], n_jobs=1,
+                           data_home=spec.get("data_home"), random_state=spec["seed"],
+                           data_seed=DATA_SEED, protocol=spec["protocol"],
+                           model_overrides=spec.get("model_overrides"),
+                           evaluate_on=spec.get("evaluate_on", "test"),
+                           plots=spec.get("plots", False), verbose=1, **spec["budget"])
+    except Exception:  # reported by the parent, which carries on with the other runs
+        return spec["name"], time.perf_counter() - start, traceback.format_exc()
+    return spec["name"], time.perf_counter() - start, None
+
+
+class _redirect:
+    """Send this process's stdout and stderr to ``fh`` for the duration."""
+
+    def __init__(self, fh):
+        self.fh = fh
+
+    def __enter__(self):
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = self.fh
+
+    def __exit__(self, *exc):
+        sys.stdout, sys.stderr = self.saved
+
+
+def _seed_folder(source, target):
+    """Copy the models and evaluation tasks of ``source`` into ``target`` (runs reuse what
+    still matches their own settings; everything is verified by its fingerprint and digest)."""
+    if not source.is_dir():
+        return
+    for sub in ("models", "evaluation/tasks"):
+        src = source / sub
+        if src.is_dir() and not src.is_symlink():
+            dst = target / sub
+            dst.mkdir(parents=True, exist_ok=True)
+            for f in src.iterdir():
+                if f.is_file() and not f.is_symlink() and not (dst / f.name).exists():
+                    shutil.copyfile(f, dst / f.name)
+
+
+def _spec(name, dataset, out_dir, seed, protocol, budget, args, parent=None,
+          parent_dir=None, **extra):
+    """One run: its name, data set, results folder, seed, protocol, budget and the run it
+    reuses models and evaluation tasks from (``parent``, whose folder is ``parent_dir``)."""
+    return {"name": name, "dataset": dataset, "out_dir": str(out_dir), "seed": seed,
+            "protocol": protocol, "budget": budget, "data_home": args.data_home,
+            "parent": parent, "parent_dir": None if parent_dir is None else str(parent_dir),
+            **extra}
+
+
+def _budget(dataset, args):
+    b = dict(BUDGETS[dataset])
+    if args.quick:
+        b.update(QUICK)
+    return b
+
+
+def selection_jobs(args, out):
+    """The candidates of the lambda_reg search (validation rows), per synthetic data set."""
+    jobs = []
+    for d in [d for d in args.datasets if d in SYNTHETIC]:
+        for seed in args.selection_seeds:
+            first = first_dir = None
+            for lam in LAMBDA_REG_GRID:
+                name = f"selection/{d}/seed{seed}/lambda_reg={lam:g}"
+                folder = out / "selection" / f"lambda_reg={lam:g}" / f"seed{seed}"
+                jobs.append(_spec(name, d, folder, seed, "reference", _budget(d, args), args,
+                                  parent=first, parent_dir=first_dir, evaluate_on="validation",
+                                  model_overrides={"ct_mutability": {"lambda_reg": lam}}))
+                if first is None:
+                    first, first_dir = name, folder / d
+    return jobs
+
+
+def table_jobs(args, out, table, chosen):
+    jobs = []
+    for d in args.datasets:
+        for seed in args.seeds:
+            name = f"{table}/{d}/seed{seed}"
+            folder = out / table / f"seed{seed}"
+            extra = {}
+            if table == "recommended":
+                extra.update(parent=f"reference/{d}/seed{seed}",
+                             parent_dir=out / "reference" / f"seed{seed}" / d)
+                if d in chosen:
+                    extra["model_overrides"] = {"ct_mutability": chosen[d]}
+            jobs.append(_spec(name, d, folder, seed, "reference", _budget(d, args), args,
+                              plots=seed == args.seeds[0], **extra))
+    return jobs
+
+
+def ablation_jobs(args, out, items):
+    jobs = []
+    for item in items:
+        for d in args.datasets:
+            seed = args.seeds[0]
+            jobs.append(_spec(f"ablation/{item}/{d}", d, out / "ablation" / item, seed,
+                              {item: "skct"}, _budget(d, args), args,
+                              parent=f"reference/{d}/seed{seed}",
+                              parent_dir=out / "reference" / f"seed{seed}" / d))
+    return jobs
+
+
+def run_jobs(jobs, n_jobs, log):
+    """Run ``jobs`` (dicts) in ``n_jobs`` processes, longest first; a job whose ``parent`` is
+    among them starts after it, seeded with its folder. Returns ``{name: seconds}`` and the
+    failures ``{name: traceback}``.
+    """
+    pending = sorted(jobs, key=lambda j: -COST.get(j["dataset"], 1))
+    times, failed, running = {}, {}, {}
+    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        while pending or running:
+            waiting = {j["name"] for j in pending} | {j["name"] for j in running.values()}
+            ready = [j for j in pending if j["parent"] not in waiting]
+            for j in ready[:max(0, n_jobs - len(running))]:
+                pending.remove(j)
+                if j["parent_dir"] is not None:
+                    _seed_folder(Path(j["parent_dir"]), Path(j["out_dir"]) / j["dataset"])
+                running[pool.submit(_job, j)] = j
+            if not running:
+                break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                j = running.pop(fut)
+                name, seconds, error = fut.result()
+                if error:
+                    failed[name] = error
+                    log(f"FAILED {name} after {seconds:.0f}s:\n{error}")
+                else:
+                    times[name] = seconds
+                    log(f"done {name} in {seconds:.0f}s ({len(pending)} waiting, "
+                        f"{len(running)} running)")
+    return times, failed
+
+
+# -- the selection rule ----------------------------------------------------------------------
+
+
+def choose(out, args):
+    """The recommended CT-mut settings per synthetic data set from the selection runs."""
+    chosen, report = {}, {}
+    for d in [d for d in args.datasets if d in SYNTHETIC]:
+        rows = []
+        for lam in LAMBDA_REG_GRID:
+            res = [_read(out / "selection" / f"lambda_reg={lam:g}" / f"seed{s}" / d)
+                   for s in args.selection_seeds]
+            res = [r for r in res if r]
+            if not res:
+                continue
+            red = _mean(r["reductions"]["cost"]["estimate"] for r in res)
+            mods = [r["models"] for r in res]
+            v_bl = _mean(m["baseline"]["counterfactuals"]["mutability"]["validity"] for m in mods)
+            v_ct = _mean(m["ct_mutability"]["counterfactuals"]["mutability"]["validity"]
+                         for m in mods)
+            a_bl = _mean(m["baseline"]["accuracy"] for m in mods)
+            a_ct = _mean(m["ct_mutability"]["accuracy"] for m in mods)
+            ok = v_ct >= v_bl - 0.05 and a_ct >= a_bl - 0.01
+            rows.append({"lambda_reg": lam, "cost_reduction": red, "validity_baseline": v_bl,
+                         "validity_ct": v_ct, "accuracy_baseline": a_bl, "accuracy_ct": a_ct,
+                         "qualifies": bool(ok)})
+        good = [r for r in rows if r["qualifies"] and r["cost_reduction"] == r["cost_reduction"]]
+        best = max(good, key=lambda r: r["cost_reduction"]) if good else None
+        if best is not None:
+            chosen[d] = {"lambda_reg": best["lambda_reg"]}
+        report[d] = {"candidates": rows, "chosen": chosen.get(d)}
+    return chosen, report
+
+
+def _read(folder):
+    try:
+        return json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _mean(values):
+    v = [float(x) for x in values if x is not None]
+    return sum(v) / len(v) if v else float("nan")
+
+
+# -- main ------------------------------------------------------------------------------------
 
 
 def _parse(argv):
+    from skct.experiments import DATASET_NAMES, PROTOCOL_ITEMS
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", nargs="+", default=list(DATASET_NAMES), metavar="NAME",
-                   help=f"data sets to run (default: all of {', '.join(DATASET_NAMES)})")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "reproduction"),
-                   help="results directory (default benchmarks/results/reproduction)")
+                   choices=list(DATASET_NAMES), help="data sets (default: all nine)")
+    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS,
+                   help="parts to run (default: all)")
+    p.add_argument("--seeds", type=int, default=len(SEEDS), help="training seeds (default 5)")
+    p.add_argument("--ablation-items", nargs="+", default=list(PROTOCOL_ITEMS),
+                   choices=list(PROTOCOL_ITEMS), help="protocol items of the ablation")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "reproduction"))
     p.add_argument("--docs", default=str(REPO / "docs" / "results.md"),
-                   help="results page to regenerate (default docs/results.md)")
+                   help="results page to write (docs/results.json is written next to it)")
     p.add_argument("--data-home", default=None, help="directory of the real data files")
-    p.add_argument("--n-jobs", type=int, default=2,
-                   help="workers for the evaluation (default 2)")
-    p.add_argument("--n-runs", type=int, default=None, help="override every budget's runs")
-    p.add_argument("--n-factuals", type=int, default=None,
-                   help="override every budget's factuals per run")
-    p.add_argument("--max-epochs", type=int, default=None,
-                   help="override the paper's 100 epochs (for trials only)")
-    p.add_argument("--tau", default=None,
-                   help="test-time decision threshold for both experiments: a number, or "
-                        "'paper' (default) for the reference's per-column values (0.95 for "
-                        "IP/IP*, 0.5 for cost)")
-    p.add_argument("--step-size", type=float, default=None,
-                   help="test-time search step (default 0.1, the reference code's effective "
-                        "step; training searches keep the paper's 0.25)")
-    p.add_argument("--random-state", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="recompute every stage")
+    p.add_argument("--n-jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny budgets and 2 epochs: a smoke run of the pipeline")
-    p.add_argument("--quiet", action="store_true", help="less output")
+                   help="tiny budgets and 2 epochs: a smoke run (the numbers mean nothing)")
     args = p.parse_args(argv)
-    unknown = [d for d in args.datasets if d not in DATASET_NAMES]
-    if unknown:
-        p.error(f"unknown dataset(s) {unknown}; choose from {list(DATASET_NAMES)}")
-    if args.tau not in (None, "paper"):
-        try:
-            args.tau = float(args.tau)
-        except ValueError:
-            p.error(f"--tau must be a number or 'paper', got {args.tau!r}")
-    if args.step_size is not None and not args.step_size > 0:
-        p.error(f"--step-size must be > 0, got {args.step_size!r}")
+    args.seeds = list(range(args.seeds))
+    args.selection_seeds = [s for s in SELECTION_SEEDS if args.quick is False or s == 0]
     return args
 
 
 def main(argv=None):
+    import torch
+
+    from skct.experiments import write_reproduction
+
     args = _parse(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now().isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    verbose = 0 if args.quiet else 1
-    per_dataset, failed, resumed = {}, [], {}
-    print(f"Reproduction of {len(args.datasets)} data set(s) into {out} "
-          f"({os.cpu_count()} CPU cores, n_jobs={args.n_jobs})", flush=True)
-    for i, name in enumerate(args.datasets, 1):
-        budget = dict(BUDGETS[name])
-        if args.quick:
-            budget.update(QUICK)
-        if args.n_runs is not None:
-            budget["n_runs"] = args.n_runs
-        if args.n_factuals is not None:
-            budget["n_factuals"] = args.n_factuals
-        if args.max_epochs is not None:
-            budget["max_epochs"] = args.max_epochs
-        evaluation = {}
-        if args.tau is not None:
-            evaluation["decision_threshold"] = args.tau
-        if args.step_size is not None:
-            evaluation["step_size"] = args.step_size
-        elapsed = time.perf_counter() - t0
-        print(f"\n=== [{i}/{len(args.datasets)}] {name} (elapsed {elapsed / 60:.1f} min) "
-              f"budget {budget} ===", flush=True)
-        start = time.perf_counter()
-        try:
-            res = run_experiment(name, out_dir=out, data_home=args.data_home,
-                                 n_jobs=args.n_jobs, random_state=args.random_state,
-                                 force=args.force, verbose=verbose,
-                                 evaluation=evaluation or None,
-                                 **budget)
-        except Exception as exc:  # keep going with the other data sets
-            traceback.print_exc()
-            print(f"!!! {name} failed: {exc!r}", file=sys.stderr, flush=True)
-            failed.append(name)
+
+    def log(msg):
+        print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {msg}", flush=True)
+
+    record_path = out / "reproduction.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record.setdefault("parts", {})
+    all_failed = {}
+    chosen = {d: c for d, c in (record.get("selection", {}).get("chosen") or {}).items()}
+    for part in PARTS:
+        if part not in args.parts:
             continue
-        per_dataset[name] = {"wall_clock_s": time.perf_counter() - start, "budget": budget}
-        if res.get("skipped"):
-            resumed[name] = res["skipped"]
+        t_part = time.perf_counter()
+        if part == "selection":
+            jobs = selection_jobs(args, out)
+        elif part == "ablation":
+            jobs = ablation_jobs(args, out, args.ablation_items)
+        else:
+            jobs = table_jobs(args, out, part, chosen)
+        log(f"{part}: {len(jobs)} runs")
+        times, failed = run_jobs(jobs, args.n_jobs, log)
+        all_failed.update(failed)
+        record["parts"][part] = {"wall_clock_s": time.perf_counter() - t_part,
+                                 "runs": len(jobs), "run_seconds": times,
+                                 "failed": sorted(failed)}
+        if part == "selection":
+            chosen, report = choose(out, args)
+            record["selection"] = {"grid": {"lambda_reg": list(LAMBDA_REG_GRID)},
+                                   "seeds": args.selection_seeds, "chosen": chosen,
+                                   "candidates": report}
+            log(f"selection: chosen {chosen}")
     wall = time.perf_counter() - t0
-    record = {
-        "started": started,
-        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
-        "wall_clock_s": wall,
-        "command": "python benchmarks/reproduce.py" + (
-            " " + " ".join(argv) if argv else (" " + " ".join(sys.argv[1:])
-                                               if len(sys.argv) > 1 else "")),
+    record.update({
+        "started": started, "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+        "wall_clock_s": wall if set(args.parts) == set(PARTS) else record.get("wall_clock_s"),
+        "command": "python benchmarks/reproduce.py" + (" " + " ".join(argv or sys.argv[1:])
+                                                       if (argv or sys.argv[1:]) else ""),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                     "python": sys.version.split()[0], "torch": torch.__version__,
                     "n_jobs": args.n_jobs},
-        "budget_note": BUDGET_NOTE if not args.quick else
-        "Smoke run (`--quick`): tiny budgets and 2 epochs; the numbers mean nothing.",
-        "datasets": per_dataset,
-        "failed": failed,
-        "resumed_stages": resumed,
-    }
-    (out / "reproduction.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nTotal wall-clock: {wall / 60:.1f} min for {len(per_dataset)} data set(s)"
-          + (f"; failed: {', '.join(failed)}" if failed else "")
-          + (f"; resumed stages in {', '.join(resumed)}" if resumed else ""), flush=True)
-    if per_dataset:
-        write_results_markdown(out, path=args.docs)  # the tracked page: always explicit
-        print(f"Wrote {args.docs}", flush=True)
-    return 1 if failed else 0
+        "seeds": args.seeds, "data_seed": DATA_SEED, "budgets": BUDGETS, "quick": args.quick,
+        "datasets": args.datasets, "ablation_items": args.ablation_items,
+    })
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    log(f"total {wall / 60:.1f} min" + (f"; failed: {sorted(all_failed)}" if all_failed
+                                        else ""))
+    docs = Path(args.docs)
+    write_reproduction(out, page=docs, json_path=docs.with_suffix(".json"))
+    log(f"wrote {docs} and {docs.with_suffix('.json')}")
+    return 1 if all_failed else 0
 
 
 if __name__ == "__main__":

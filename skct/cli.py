@@ -101,7 +101,15 @@ def _parser():
                           "and IP* (single), 0.5 for cost (mutability))")
     exp.add_argument("--step-size", type=_positive_float, metavar="X",
                      help="test-time search step (default 0.1, the reference code's "
-                          "effective step; training searches keep the paper's 0.25)")
+                          "effective step)")
+    exp.add_argument("--protocol", choices=("reference", "skct"), default="reference",
+                     help="how the experiment runs: 'reference' (default) follows the paper's "
+                          "own code in every protocol item (domain, training step, one-hot "
+                          "columns, data, initialisation and batch order), 'skct' takes "
+                          "skct's own choices")
+    exp.add_argument("--data-seed", type=int, default=None, metavar="SEED",
+                     help="seed of the data (default: --random-state); training seeds of "
+                          "one data set share it")
     exp.add_argument("--n-bootstrap", type=_non_negative_int, metavar="N",
                      help="resamples of the counterfactual-level bootstrap shown next to the "
                           "reference's per-run uncertainty (default 1000; 0 skips it)")
@@ -174,7 +182,8 @@ def _cmd_experiment(args, parser):
                            max_epochs=args.max_epochs, n_runs=args.n_runs,
                            n_factuals=args.n_factuals, max_pairs=args.max_pairs,
                            lambda_energies=args.lambda_energy, n_jobs=args.n_jobs,
-                           random_state=args.random_state, force=args.force,
+                           random_state=args.random_state, data_seed=args.data_seed,
+                           protocol=args.protocol, force=args.force,
                            plots=not args.no_plots, verbose=verbose,
                            evaluation=evaluation or None)
         except KeyboardInterrupt as exc:  # main() prints one line and returns 130

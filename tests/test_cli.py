@@ -42,10 +42,19 @@ def test_help_and_datasets_do_not_import_the_runner():
 
 def test_package_names_match_the_modules():
     import skct.experiments as experiments
-    from skct.experiments import _data, _report, _runner, _settings, _statistics
+    from skct.experiments import (
+        _data,
+        _names,
+        _report,
+        _reproduction,
+        _runner,
+        _seeds,
+        _settings,
+        _statistics,
+    )
 
-    names = (_settings.__all__ + _data.__all__ + _statistics.__all__ + _runner.__all__
-             + _report.__all__)
+    names = set(_settings.__all__ + _data.__all__ + _statistics.__all__ + _runner.__all__
+                + _report.__all__ + _names.__all__ + _seeds.__all__ + _reproduction.__all__)
     assert experiments.__all__ == sorted(names)
     for name in names:
         assert getattr(experiments, name) is not None

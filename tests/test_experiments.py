@@ -466,4 +466,4 @@ def test_user_facing_text_speaks_of_the_project():
     template = (REPO / "skct" / "experiments" / "templates" / "results.md").read_text()
     for text in (help_text, template):
         assert "issue" not in text.lower()
-    assert "training searches keep the paper's 0.25" in " ".join(help_text.split())
+    assert "'reference' (default) follows the paper's own code" in " ".join(help_text.split())

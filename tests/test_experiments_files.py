@@ -172,7 +172,7 @@ def test_checkpoints_round_trip_and_reject_tampering(tmp_path):
     back = read_part(folder, "fp", "task", logged.append)
     assert back[2] == 1.5 and list(back[0].columns) == list(rows.columns)
     assert read_part(folder, "other-fp", "task", logged.append) is None
-    path = tmp_path / "evaluation" / "parts-fp" / "task.json"
+    path = tmp_path / "evaluation" / "tasks" / "task.json"
     record = json.loads(path.read_text())
     record["fingerprint"] = "forged"
     path.write_text(json.dumps(record))
@@ -232,8 +232,8 @@ def test_planted_checkpoints_never_run(results, tmp_path):
     evaluation = out / DATASET / "evaluation"
     fp = json.loads((evaluation / "meta.json").read_text())["fingerprint"]
     (evaluation / "meta.json").unlink()
-    parts = evaluation / f"parts-{fp}"
-    parts.mkdir()
+    parts = evaluation / "tasks"
+    parts.mkdir(exist_ok=True)
     shutil.copy(planted, parts / "single_baseline_5.joblib")  # the old checkpoint format
     shutil.copy(planted, parts / "single_ct_single_5.json")
     (parts / "mutability_baseline_5.json").write_text(json.dumps(

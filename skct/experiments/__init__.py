@@ -76,23 +76,34 @@ from __future__ import annotations
 
 import importlib
 
-from ._names import DATASET_NAMES, PAPER_LABELS, SYNTHETIC_DATASETS  # noqa: F401
+from ._names import (  # noqa: F401
+    DATASET_NAMES,
+    DATASET_TITLES,
+    PAPER_LABELS,
+    SYNTHETIC_DATASETS,
+)
 
 #: Public name -> the private module that defines it (imported on first use).
 _LAZY = {
     **dict.fromkeys(("EVALUATION_SETTINGS", "EXPERIMENTS", "MODELS", "MUTABILITY_SETTINGS",
                      "PAPER_ACCURACY", "PAPER_AVERAGES", "PAPER_RESULTS", "PAPER_SETTINGS",
                      "REFERENCE_BUDGETS", "REFERENCE_EVAL_THRESHOLDS", "REFERENCE_STEP_SIZE",
-                     "SHARED_SETTINGS", "paper_settings"), "_settings"),
+                     "SHARED_SETTINGS", "paper_settings", "PROTOCOL_ITEMS", "PROTOCOLS",
+                     "resolve_protocol"), "_settings"),
     "load_experiment_data": "_data",
+    **dict.fromkeys(("seed_interval", "seed_table", "table_averages", "table_checks"),
+                    "_seeds"),
     "bootstrap_reduction": "_statistics",
     "reference_reduction": "_statistics",
     "run_experiment": "_runner",
     "load_results": "_report",
+    "load_seed_runs": "_reproduction",
+    "write_reproduction": "_reproduction",
     "write_results_markdown": "_report",
 }
 
-__all__ = sorted(["DATASET_NAMES", "PAPER_LABELS", "SYNTHETIC_DATASETS", *_LAZY])
+__all__ = sorted(["DATASET_NAMES", "DATASET_TITLES", "PAPER_LABELS", "SYNTHETIC_DATASETS",
+                  *_LAZY])
 
 
 def __getattr__(name):

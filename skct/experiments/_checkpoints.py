@@ -1,11 +1,13 @@
 """Checkpoints of the evaluation: one JSON file per finished (experiment, model, generator) task.
 
-A long evaluation writes each finished task to ``evaluation/parts-<fingerprint>/<task>.json``
-so that an interrupted run resumes with the tasks left. The files are plain JSON tables
-(:func:`~skct.experiments._files.frame_to_json`): reading one never executes code, and a file
-whose format, fingerprint, task name or columns do not match is ignored and its task
-recomputed. Checkpoints of other settings (other ``parts-*`` entries) are deleted without
-following links.
+The evaluation writes each finished task to ``evaluation/tasks/<task>.json`` with the
+fingerprint of that task's own inputs (the model's training, the test-time settings), so that
+an interrupted run resumes with the tasks left and a run that changes one model recomputes only
+that model's tasks (a results folder may be seeded with another folder's models and tasks).
+The files are plain JSON tables (:func:`~skct.experiments._files.frame_to_json`): reading one
+never executes code, and a file whose format, fingerprint, task name or columns do not match is
+ignored and its task recomputed. Checkpoints of earlier versions (``parts-*`` entries) are
+deleted without following links.
 """
 
 from __future__ import annotations
@@ -21,34 +23,37 @@ __all__ = []
 PART_FORMAT = "skct-evaluation-part-1"
 
 
-def parts_dir(fingerprint):
-    """The checkpoint directory of an evaluation (relative to the results folder)."""
-    return f"evaluation/parts-{fingerprint}"
+#: The checkpoint directory (relative to the results folder).
+TASKS_DIR = "evaluation/tasks"
 
 
-def remove_stale_parts(folder, fingerprint):
-    """Delete every ``evaluation/parts-*`` entry except this evaluation's directory (links are
-    removed themselves, also one planted at this evaluation's name)."""
-    keep = f"parts-{fingerprint}"
+def remove_stale_parts(folder, keys=None):
+    """Delete the checkpoints of earlier versions (every ``evaluation/parts-*`` entry), a link
+    planted at :data:`TASKS_DIR`, and, when ``keys`` is given, the task files of other tasks."""
     for name in folder.list("evaluation", "parts-*"):
-        rel = f"evaluation/{name}"
-        if name != keep or folder.is_link(rel):
-            folder.remove(rel)
+        folder.remove(f"evaluation/{name}")
+    if folder.is_link(TASKS_DIR):
+        folder.remove(TASKS_DIR)
+    if keys is not None and folder.exists(TASKS_DIR):
+        wanted = {f"{k}.json" for k in keys}
+        for name in folder.list(TASKS_DIR, "*"):
+            if name not in wanted or folder.is_link(f"{TASKS_DIR}/{name}"):
+                folder.remove(f"{TASKS_DIR}/{name}")
 
 
 def write_part(folder, fingerprint, key, result):
-    """Store one task's ``(per_row, per_cell, seconds)``."""
+    """Store one task's ``(per_row, per_cell, seconds)`` under the task's own fingerprint."""
     per_row, per_cell, seconds = result
     record = {"format": PART_FORMAT, "fingerprint": fingerprint, "key": key,
               "time_s": float(seconds), "per_row": frame_to_json(per_row),
               "per_cell": frame_to_json(per_cell)}
-    folder.write_bytes(f"{parts_dir(fingerprint)}/{key}.json", json.dumps(record).encode())
+    folder.write_bytes(f"{TASKS_DIR}/{key}.json", json.dumps(record).encode())
 
 
 def read_part(folder, fingerprint, key, log):
     """One task's ``(per_row, per_cell, seconds)`` from its checkpoint, or None (missing, or
     rejected with a log line saying why)."""
-    rel = f"{parts_dir(fingerprint)}/{key}.json"
+    rel = f"{TASKS_DIR}/{key}.json"
     record = folder.read_json(rel)
     if record is None:
         if folder.exists(rel):

@@ -85,7 +85,8 @@ def _evaluate_task_inner(experiment, model_name, clf, lambda_energy, X_train, X_
     start = time.perf_counter()
     tau = cfg["decision_threshold"][experiment]
     generator = ECCoGenerator(step_size=cfg["step_size"], lambda_cost=cfg["lambda_cost"],
-                              lambda_energy=float(lambda_energy))
+                              lambda_energy=float(lambda_energy),
+                              one_hot=cfg.get("one_hot", "accumulate"))
     explainer = CounterfactualExplainer(
         clf, generator=generator, constraints=constraints, decision_threshold=tau,
         max_iter=cfg["max_iter"], prefit=True, cost="l1", sparsify_changes=False,

@@ -13,7 +13,7 @@ True
 'CH'
 """
 
-__all__ = ["DATASET_NAMES", "PAPER_LABELS", "SYNTHETIC_DATASETS"]
+__all__ = ["DATASET_NAMES", "DATASET_TITLES", "PAPER_LABELS", "SYNTHETIC_DATASETS"]
 
 #: Data sets of the paper, in the order of its tables.
 DATASET_NAMES = ("linearly_separable", "circles", "moons", "overlapping", "adult",
@@ -27,3 +27,10 @@ SYNTHETIC_DATASETS = ("linearly_separable", "circles", "moons", "overlapping")
 PAPER_LABELS = {"linearly_separable": "LS", "circles": "Circ", "moons": "Moon",
                 "overlapping": "OL", "adult": "Adult", "california_housing": "CH",
                 "credit_default": "Cred", "gmsc": "GMSC", "mnist": "MNIST"}
+
+#: Each data set's name in full, as pages show it (with the paper's abbreviation).
+DATASET_TITLES = {"linearly_separable": "Linearly separable", "circles": "Circles",
+                  "moons": "Moons", "overlapping": "Overlapping",
+                  "adult": "Adult (census income)", "california_housing": "California housing",
+                  "credit_default": "Credit card default (Taiwan)",
+                  "gmsc": "Give Me Some Credit", "mnist": "MNIST"}

@@ -77,7 +77,8 @@ def _setting(data, model, cfg):
     tau = cfg["decision_threshold"][exp]
     name = (f"{MODELS[model]['label']} ({exp}: tau {tau:g}"
             + (", x0 immutable)" if protect else ")"))
-    return constraints_for(data, protect=protect), tau, name
+    widen = (cfg.get("protocol") or {}).get("domain", "skct") == "skct"
+    return constraints_for(data, protect=protect, widen_bounds=widen), tau, name
 
 
 def _counterfactual_figures(plt, data, models, cfg):
@@ -85,7 +86,7 @@ def _counterfactual_figures(plt, data, models, cfg):
     from ..plotting import CounterfactualDisplay, ImageCounterfactualDisplay
 
     gen = ECCoGenerator(step_size=cfg["step_size"], lambda_cost=cfg["lambda_cost"],
-                        lambda_energy=5.0)
+                        lambda_energy=5.0, one_hot=cfg.get("one_hot", "accumulate"))
     if data.X_train.shape[1] == 2:
         fig, axes = plt.subplots(1, len(MODEL_NAMES), figsize=(5.5 * len(MODEL_NAMES), 4.5))
         rng = np.random.default_rng(derive_seed(cfg["random_state"], "plot"))

@@ -9,10 +9,6 @@ numbers or from the paper's (:data:`PAPER_RESULTS`), never written for a named d
 from __future__ import annotations
 
 import json
-import re
-import string
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -36,27 +32,16 @@ from ._settings import (
     REFERENCE_STEP_SIZE,
     SHARED_SETTINGS,
 )
+from ._templates import say
 
 __all__ = ["load_results", "write_results_markdown"]
 
 _COLUMN_NAMES = {"implausibility": "IP", "mmd": "IP*", "cost": "cost (mutability)"}
-_MARKER = re.compile(r"^@@ (\w+)\n", re.MULTILINE)
-
-
-@lru_cache(maxsize=None)
-def _sections():
-    """{name: Template} of ``templates/results.md`` (each without its last newline)."""
-    text = resources.files(__package__).joinpath("templates", "results.md").read_text("utf-8")
-    pieces = _MARKER.split(text)[1:]  # name, body, name, body, ...
-    out = {}
-    for name, body in zip(pieces[::2], pieces[1::2]):
-        out[name] = string.Template(body[:-1] if body.endswith("\n") else body)
-    return out
 
 
 def _say(section, /, **values):
-    """The template ``section`` with ``values`` filled in."""
-    return _sections()[section].substitute(values)
+    """The template ``section`` of ``templates/results.md`` with ``values`` filled in."""
+    return say("results.md", section, **values)
 
 
 # -- reading the saved results ---------------------------------------------------------------

@@ -3,6 +3,7 @@ reductions, plots), each stage through :func:`~skct.experiments._stages.run_stag
 
 from __future__ import annotations
 
+import copy
 import numbers
 import os
 import platform
@@ -19,7 +20,7 @@ from .._config import get_config, torch_threads
 from .._utils.parallel import Parallel, delayed
 from .._version import __version__
 from ..metrics import MMDReference
-from ._checkpoints import parts_dir, read_part, remove_stale_parts, write_part
+from ._checkpoints import TASKS_DIR, read_part, remove_stale_parts, write_part
 from ._data import constraints_for, load_experiment_data
 from ._evaluation import (
     cell_metrics,
@@ -30,6 +31,7 @@ from ._evaluation import (
 )
 from ._files import (
     ResultsFolder,
+    fingerprint,
     finite_float,
     frame_from_csv_bytes,
     frame_to_csv_bytes,
@@ -51,6 +53,7 @@ from ._settings import (
     REDUCTION_KEYS,
     check_dataset,
     evaluation_config,
+    resolve_protocol,
 )
 from ._stages import Computed, Stage, run_stage
 from ._statistics import all_reductions
@@ -70,7 +73,7 @@ ROWS_FILE, CELLS_FILE = "evaluation/counterfactuals.csv.gz", "evaluation/runs.cs
 #: Settings each stage depends on (besides the fingerprints of the stages it reads).
 EVALUATION_KEYS = ("decision_threshold", "max_iter", "lambda_energies", "lambda_cost",
                    "step_size", "n_runs", "n_factuals", "max_pairs", "n_reference",
-                   "mmd_length_scale", "random_state")
+                   "mmd_length_scale", "random_state", "protocol", "one_hot")
 ROBUSTNESS_KEYS = ("epsilons", "n_attack", "pgd_steps", "pgd_step_size", "n_sensitivity",
                    "random_state")
 
@@ -88,6 +91,7 @@ class _Run:
     verbose: int
     n_jobs: int
     random_state: int
+    protocol: dict = field(default_factory=dict)
     data: object = None
     timings: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
@@ -106,7 +110,8 @@ class _Run:
 def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factuals=None,
                    n_runs=None, lambda_energies=None, max_pairs=None, n_jobs=1,
                    random_state=0, force=False, plots=True, verbose=1, evaluation=None,
-                   **overrides):
+                   protocol="reference", data_seed=None, model_overrides=None,
+                   evaluate_on="test", **overrides):
     """Train the baseline and the two CT models on one data set, evaluate, reduce, save.
 
     See :mod:`skct.experiments` for the stages and :data:`EXPERIMENTS` for which model each
@@ -146,7 +151,8 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
         joblib workers for the evaluation (one task per experiment, model and generator);
         they run with the caller's :func:`skct.config_context`.
     random_state : int, default=0
-        Seeds data generation, all models (the same seed) and the evaluation.
+        Seeds all models (the same seed) and the evaluation, and the data unless
+        ``data_seed`` is given.
     force : bool, default=False
         Recompute every stage.
     plots : bool, default=True
@@ -159,6 +165,20 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
         :data:`REFERENCE_EVAL_THRESHOLDS`, a dict sets it per experiment), ``{"step_size":
         0.1}`` (the reference code's effective step, :data:`REFERENCE_STEP_SIZE`) or
         ``{"n_bootstrap": 0}`` (skip the counterfactual-level bootstrap).
+    protocol : {"reference", "skct"} or dict, default="reference"
+        How the experiment is run: the paper's own code's choices (``"reference"``), skct's
+        (``"skct"``) or a dict switching items of :data:`PROTOCOL_ITEMS` one by one (the
+        others as in the reference), e.g. ``{"one_hot": "skct"}``.
+    data_seed : int or None, default=None
+        Seed of the data (generation, splits, samples); None: ``random_state``. Training
+        seeds of one data set share a ``data_seed``.
+    model_overrides : dict or None, default=None
+        ``{model name: {parameter: value}}`` applied to single models after every other
+        setting, e.g. ``{"ct_mutability": {"lambda_reg": 0.1}}``.
+    evaluate_on : {"test", "validation"}, default="test"
+        Rows explained, attacked and measured: the test rows, or the validation rows held
+        out of training (the reference protocol's data only) to choose settings without
+        looking at the test rows.
     **overrides
         Parameters of :class:`~skct.CounterfactualTrainedClassifier` overriding the paper's
         settings (``lambda_*``, ``decision_threshold``, ``n_counterfactuals``, ``generator``
@@ -187,15 +207,25 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
     ['cost', 'cost_single', 'implausibility', 'implausibility_mutability', 'mmd', ...]
     """
     check_dataset(dataset)
-    if not isinstance(random_state, (numbers.Integral, np.integer)) or random_state < 0:
-        raise ValueError(f"random_state must be an int >= 0, got {random_state!r}.")
+    for name, seed in (("random_state", random_state), ("data_seed", data_seed)):
+        if seed is None and name == "data_seed":
+            continue
+        if not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {seed!r}.")
+    if evaluate_on not in ("test", "validation"):
+        raise ValueError(f"evaluate_on must be 'test' or 'validation', got {evaluate_on!r}.")
     t_call = time.perf_counter()
+    proto = resolve_protocol(protocol)
     cfg = evaluation_config(dataset, n_runs, n_factuals, lambda_energies, max_pairs,
                             random_state, dict(evaluation or {}))
+    cfg["protocol"] = proto
+    cfg["one_hot"] = "reharden" if proto["one_hot"] == "reference" else "accumulate"
     run = _Run(dataset=dataset, folder=ResultsFolder(Path(out_dir) / dataset), cfg=cfg,
-               params=model_params(dataset, max_epochs, overrides), log=Log(dataset, verbose),
-               force=force, verbose=verbose, n_jobs=n_jobs, random_state=int(random_state))
-    run.data = _load_data(run, data_home)
+               params=model_params(dataset, max_epochs, overrides, proto, model_overrides),
+               log=Log(dataset, verbose), force=force, verbose=verbose, n_jobs=n_jobs,
+               random_state=int(random_state), protocol=proto)
+    run.data = _load_data(run, data_home,
+                          int(random_state if data_seed is None else data_seed), evaluate_on)
     models, training = _train_models(run)
     train_fp = {m: training[m].fingerprint for m in MODEL_NAMES}
     evaluated = _evaluate(run, models, train_fp)
@@ -220,18 +250,60 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
     return run.folder.read_json("results.json") | {"skipped": run.skipped}
 
 
-def _load_data(run, data_home):
+def _load_data(run, data_home, data_seed, evaluate_on):
     start = time.perf_counter()
-    data_cfg = DATA_SETTINGS.get(run.dataset, {})
-    data = load_experiment_data(run.dataset, data_home=data_home,
-                                random_state=run.random_state,
+    data_cfg = DATA_SETTINGS.get(run.dataset, {}) if run.protocol["data"] == "skct" else {}
+    data = load_experiment_data(run.dataset, data_home=data_home, random_state=data_seed,
                                 n_samples=data_cfg.get("n_samples"),
-                                n_train=data_cfg.get("n_train"))
+                                n_train=data_cfg.get("n_train"), data=run.protocol["data"],
+                                domain=run.protocol["domain"])
+    if evaluate_on == "validation":
+        if len(data.X_val) == 0:
+            raise ValueError("evaluate_on='validation' needs validation rows: the reference "
+                             "protocol's data (protocol item 'data') holds them out.")
+        data = _on_validation(data)
+    data.info.update(data_seed=data_seed, evaluate_on=evaluate_on)
     run.timings["load_data"] = time.perf_counter() - start
     run.log(f"data: {data.info['n_train']} train / {data.info['n_test']} test rows, "
             f"{data.info['n_features']} features, {data.info['n_classes']} classes, "
             f"protected: {', '.join(map(str, data.immutable_names))}")
     return data
+
+
+def _on_validation(data):
+    """A copy of ``data`` whose test rows are its validation rows."""
+    out = copy.copy(data)
+    out.X_test, out.y_test = data.X_val, data.y_val
+    out.info = dict(data.info, n_test=int(len(data.X_val)))
+    return out
+
+
+def _constraints(run, protect, training):
+    """Search constraints of the training (``training=True``) or test-time searches.
+
+    Under the reference protocol's ``one_hot`` item the training search treats one-hot
+    columns as continuous; its ``domain`` item clamps to the bounds without widening them to
+    the factual.
+    """
+    categorical = not (training and run.protocol["one_hot"] == "reference")
+    return constraints_for(run.data, protect=protect, categorical=categorical,
+                           widen_bounds=run.protocol["domain"] == "skct")
+
+
+def _search_inputs(run, name):
+    """What else a model's training depends on: the protocol's training item for every
+    model; the search items and the domain for the CT models (the baseline runs no search,
+    so that it is shared by protocols that differ only in the search)."""
+    if name == "baseline":
+        return {"protocol": {"training": run.protocol["training"]}}
+    return {"protocol": run.protocol, "bounds": _bounds_digest(run.data)}
+
+
+def _bounds_digest(data):
+    """Digest of the data's domain bounds (explicit bounds change the searches)."""
+    if isinstance(data.bounds, dict):
+        return sha256(repr(sorted(data.bounds.items())).encode())[:16]
+    return str(data.bounds)
 
 
 def _data_digest(data):
@@ -250,13 +322,16 @@ def _train_models(run):
         stage = Stage(f"train_{name}", f"models/{name}.json",
                       {"dataset": run.dataset, "data": digest, "params": p,
                        "random_state": run.random_state, "categorical": run.data.categorical,
-                       "immutable": run.data.immutable, "protect": MODELS[name]["protect"]})
+                       "immutable": run.data.immutable, "protect": MODELS[name]["protect"],
+                       **_search_inputs(run, name)})
 
         _remove_legacy_model(run, name)
 
         def compute(name=name, p=p):
             run.log(describe_training(name, p))
-            return fit_model(name, p, run.data, run.random_state, run.verbose, run.log)
+            cons = _constraints(run, MODELS[name]["protect"], training=True)
+            return fit_model(name, p, run.data, run.random_state, run.verbose, run.log,
+                             constraints=cons)
 
         res = run.stage(stage, compute, restore=lambda value, files, name=name:
                         load_model(name, files))
@@ -280,16 +355,21 @@ def _evaluate(run, models, train_fp):
     """The evaluation stage: per-counterfactual rows and per-run IP* of every task."""
     stage = Stage("evaluate", "evaluation/meta.json",
                   {"train": train_fp, **{k: run.cfg[k] for k in EVALUATION_KEYS}})
-    res = run.stage(stage, lambda: _evaluate_tasks(run, models, stage.fingerprint),
+    res = run.stage(stage, lambda: _evaluate_tasks(run, models, train_fp),
                     restore=lambda value, files: (frame_from_csv_bytes(files[ROWS_FILE]),
                                                   frame_from_csv_bytes(files[CELLS_FILE])))
     if not res.skipped:
-        run.folder.remove(parts_dir(stage.fingerprint))
         run.log(f"evaluate: done in {fmt_time(res.time_s)}")
     return res
 
 
-def _evaluate_tasks(run, models, fingerprint):
+def _task_fingerprint(run, key, model_fp):
+    """A task's own fingerprint: its name, its model's training and the test-time settings."""
+    return fingerprint({"task": key, "train": model_fp,
+                        **{k: run.cfg[k] for k in EVALUATION_KEYS}})
+
+
+def _evaluate_tasks(run, models, train_fp):
     """Every (experiment, model, lambda_energy) task, resuming from checkpoints."""
     data, cfg = run.data, run.cfg
     pairs = factual_target_pairs(len(data.classes), cfg["max_pairs"], run.random_state)
@@ -297,19 +377,24 @@ def _evaluate_tasks(run, models, fingerprint):
                                run.random_state)
     mmd_refs = MMDReference.per_class(data.X_test, data.y_test,
                                       length_scale=cfg["mmd_length_scale"])
-    remove_stale_parts(run.folder, fingerprint)
-    run.folder.mkdir(parts_dir(fingerprint))
-    tasks, results = [], {}
+    keys = {}
     for experiment, spec in EXPERIMENTS.items():
-        cons = constraints_for(data, protect=spec["constrained"])
         for m in ("baseline", spec["ct_model"]):
             for lam in cfg["lambda_energies"]:
                 key = f"{experiment}_{m}_{lam:g}"
-                found = None if run.force else read_part(run.folder, fingerprint, key, run.log)
-                if found is not None:
-                    results[key] = found
-                else:
-                    tasks.append((key, experiment, m, lam, cons))
+                keys[key] = (experiment, m, lam, _task_fingerprint(run, key, train_fp[m]))
+    remove_stale_parts(run.folder, keys)
+    run.folder.mkdir(TASKS_DIR)
+    tasks, results, cons = [], {}, {}
+    for key, (experiment, m, lam, task_fp) in keys.items():
+        found = None if run.force else read_part(run.folder, task_fp, key, run.log)
+        if found is not None:
+            results[key] = found
+            continue
+        if experiment not in cons:
+            cons[experiment] = _constraints(run, EXPERIMENTS[experiment]["constrained"],
+                                            training=False)
+        tasks.append((key, experiment, m, lam, cons[experiment]))
     n_tasks = 2 * len(EXPERIMENTS) * len(cfg["lambda_energies"])
     _log_tasks(run, n_tasks, len(tasks), len(pairs))
     calls = [delayed(evaluate_task)(experiment, m, models[m], lam,
@@ -320,7 +405,7 @@ def _evaluate_tasks(run, models, fingerprint):
     if calls:
         parallel = Parallel(n_jobs=run.n_jobs, return_as="generator", batch_size=1)
         for (key, *_), result in zip(tasks, parallel(calls)):
-            write_part(run.folder, fingerprint, key, result)
+            write_part(run.folder, keys[key][3], key, result)
             results[key] = result
             done += 1
             run.log(f"evaluate: {done}/{n_tasks} tasks ({key}, {result[2]:.1f}s)")
@@ -346,11 +431,18 @@ def _robustness(run, models, train_fp):
     def compute():
         run.log(f"robustness: FGSM/PGD over {len(run.cfg['epsilons'])} budgets, "
                 "IG sensitivity")
+        data = run.data
+        if run.protocol["domain"] == "reference":
+            # the reference attacks without a clamp when the domain is inferred or a vector
+            # (CTExperiments src/evaluate.jl: `domain isa Vector ? nothing : domain`)
+            data = copy.copy(run.data)
+            data.bounds = "auto"
         with torch_threads():
-            return Computed({m: robustness(models[m], run.data, run.cfg) for m in MODEL_NAMES})
+            return Computed({m: robustness(models[m], data, run.cfg) for m in MODEL_NAMES})
 
     res = run.stage(Stage("robustness", "robustness.json",
-                          {"train": train_fp, **{k: run.cfg[k] for k in ROBUSTNESS_KEYS}}),
+                          {"train": train_fp, "domain": run.protocol["domain"],
+                           **{k: run.cfg[k] for k in ROBUSTNESS_KEYS}}),
                     compute)
     if not res.skipped:
         run.log(f"robustness: done in {fmt_time(res.time_s)}")
@@ -368,7 +460,7 @@ def _plots(run, models, rob, train_fp):
     res = run.stage(Stage("plots", "plots/meta.json",
                           {"train": train_fp, "robustness": rob.fingerprint,
                            "tau": cfg["decision_threshold"], "T": cfg["max_iter"],
-                           "step": cfg["step_size"]}), compute)
+                           "step": cfg["step_size"], "protocol": run.protocol}), compute)
     return res.value["plots"]
 
 
@@ -398,7 +490,7 @@ def _results(run, training, rob, red, made_plots, per_row, per_cell, pairs, t_ca
                     "torch": torch.__version__, "cpu_count": os.cpu_count(),
                     "torch_threads": get_config()["torch_threads"], "n_jobs": run.n_jobs},
         "data": run.data.info,
-        "settings": {"models": run.params,
+        "settings": {"protocol": run.protocol, "models": run.params,
                      "experiments": EXPERIMENTS,
                      "evaluation": {k: run.cfg[k] for k in EVALUATION_SETTINGS},
                      "random_state": run.random_state, "pairs": [list(p) for p in pairs]},

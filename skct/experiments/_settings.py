@@ -26,12 +26,15 @@ __all__ = [
     "PAPER_LABELS",
     "PAPER_RESULTS",
     "PAPER_SETTINGS",
+    "PROTOCOL_ITEMS",
+    "PROTOCOLS",
     "REFERENCE_BUDGETS",
     "REFERENCE_EVAL_THRESHOLDS",
     "REFERENCE_STEP_SIZE",
     "SHARED_SETTINGS",
     "SYNTHETIC_DATASETS",
     "paper_settings",
+    "resolve_protocol",
 ]
 
 #: Training settings shared by all data sets (paper): MLP with one hidden layer of 32 units,
@@ -120,6 +123,53 @@ REFERENCE_EVAL_THRESHOLDS = {"single": 0.95, "mutability": 0.5}
 #: searches keep the paper's configured 0.25 (:data:`SHARED_SETTINGS`); the evaluation follows
 #: the reference code (``EVALUATION_SETTINGS["step_size"]``).
 REFERENCE_STEP_SIZE = 0.1
+
+#: The protocol items: how the paper's own code (CounterfactualTraining.jl at the commit of the
+#: paper's table, with CounterfactualExplanations.jl and TaijaData.jl) runs an experiment, each
+#: next to what skct does by default. ``protocol="reference"`` takes every ``"reference"``
+#: choice, ``protocol="skct"`` every ``"skct"`` choice; a dict switches items one by one.
+PROTOCOL_ITEMS = {
+    "domain": {
+        "reference": "domain of the training and validation rows at 2 std per model column "
+                     "([min(mu - 2 sigma, min x), max(mu + 2 sigma, max x)]), a plain clamp in "
+                     "the training and test-time searches (CounterfactualTraining.jl "
+                     "src/utils.jl `infer_domain_constraints`, applied by CTExperiments "
+                     "`apply_inferred_domain!`)",
+        "skct": "per feature the wider of mean +- 3 std and the observed range of the training "
+                "rows, widened per row to contain the factual",
+    },
+    "train_step": {
+        "reference": "training-time search step 0.1 (the reference's `get_opt` builds Flux's "
+                     "`Descent()` without the configured 0.25, so its default 0.1 applies)",
+        "skct": "training-time search step 0.25 (the paper's configured step)",
+    },
+    "one_hot": {
+        "reference": "one-hot columns are continuous in the training search; at test time "
+                     "every step re-hardens each group by argmax, so a category switches only "
+                     "when one step flips it",
+        "skct": "one-hot groups kept one-hot in both searches, a soft state accumulating "
+                "behind a straight-through hard value",
+    },
+    "data": {
+        "reference": "the reference's data: blob centres drawn in (-10, 10)^2 by its seeded "
+                     "RNG, MLJ's moons (y shift 0.3) and circles (inner circle class 0), "
+                     "3000 / 600 / 900 training / validation / test rows of one shuffled "
+                     "sample; tabular sets split 80/20 in file order with 1000 validation rows "
+                     "held out, Adult keeping `?` as a level; MNIST a class-balanced sample of "
+                     "11,000 training images (1000 for validation)",
+        "skct": "skct's generators (centres (+-2, +-2), scikit-learn's moons and circles, "
+                "3600 / 900 rows), tabular sets split 80/20 in file order without validation "
+                "rows, Adult without rows holding `?`, the first 10,000 MNIST images",
+    },
+    "training": {
+        "reference": "Glorot-uniform weights with zero biases (Flux's `Dense`), batches in row "
+                     "order every epoch (Flux's `DataLoader` default)",
+        "skct": "torch's default initialisation, batches shuffled every epoch",
+    },
+}
+
+#: The two named protocols.
+PROTOCOLS = {name: {item: name for item in PROTOCOL_ITEMS} for name in ("reference", "skct")}
 
 #: The reference's evaluation budget per lambda_energy: (runs, individuals per run).
 REFERENCE_BUDGETS = {
@@ -325,3 +375,46 @@ def evaluation_config(dataset, n_runs, n_factuals, lambda_energies, max_pairs, r
         raise ValueError("lambda_energies is empty.")
     cfg["random_state"] = int(random_state)
     return cfg
+
+
+def resolve_protocol(protocol):
+    """Each protocol item's choice, ``{item: "reference" | "skct"}``.
+
+    Parameters
+    ----------
+    protocol : {"reference", "skct"} or dict
+        A named protocol, or ``{item: choice}`` overriding the reference protocol item by item
+        (the items are the keys of :data:`PROTOCOL_ITEMS`).
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> from skct.experiments import resolve_protocol
+    >>> resolve_protocol("reference")["one_hot"]
+    'reference'
+    >>> p = resolve_protocol({"train_step": "skct"})
+    >>> p["train_step"], p["domain"]
+    ('skct', 'reference')
+    """
+    if isinstance(protocol, str):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)} or a dict "
+                             f"{{item: choice}}, got {protocol!r}.")
+        return dict(PROTOCOLS[protocol])
+    if not isinstance(protocol, dict):
+        raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)} or a dict "
+                         f"{{item: choice}}, got {protocol!r}.")
+    unknown = set(protocol) - set(PROTOCOL_ITEMS)
+    if unknown:
+        raise ValueError(f"protocol: unknown item(s) {sorted(unknown)}; known: "
+                         f"{list(PROTOCOL_ITEMS)}.")
+    out = dict(PROTOCOLS["reference"])
+    for item, choice in protocol.items():
+        if choice not in ("reference", "skct"):
+            raise ValueError(f"protocol[{item!r}] must be 'reference' or 'skct', got "
+                             f"{choice!r}.")
+        out[item] = choice
+    return out

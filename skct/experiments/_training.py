@@ -8,6 +8,7 @@ model is never recorded as a finished stage.
 
 from __future__ import annotations
 
+import copy
 import io
 import time
 import warnings
@@ -21,7 +22,7 @@ from ..training import CounterfactualTrainedClassifier
 from ._data import constraints_for
 from ._files import finite_float, jsonable
 from ._progress import fmt_time
-from ._settings import CT_ONLY, MODELS, paper_settings
+from ._settings import CT_ONLY, MODELS, REFERENCE_STEP_SIZE, paper_settings
 from ._stages import Computed, Unusable
 
 __all__ = []
@@ -54,10 +55,23 @@ class EpochProgressCallback(Callback):
 # --------------------------------------------------------------------------------------------
 
 
-def model_params(dataset, max_epochs, overrides):
-    """Classifier parameters (JSON-able) of the baseline and of the two CT models."""
+def model_params(dataset, max_epochs, overrides, protocol=None, model_overrides=None):
+    """Classifier parameters (JSON-able) of the baseline and of the two CT models.
+
+    ``protocol`` (``{item: choice}``, see :data:`PROTOCOL_ITEMS`; None: skct's own) sets the
+    training-time search step (``train_step``) and the initialisation and batch order
+    (``training``); ``model_overrides`` (``{model name: {parameter: value}}``) changes single
+    models last, e.g. ``{"ct_mutability": {"lambda_reg": 0.1}}``.
+    """
     ct = {"ct_single": paper_settings(dataset, "single"),
           "ct_mutability": paper_settings(dataset, "mutability")}
+    protocol = protocol or {}
+    if protocol.get("train_step") == "reference":
+        for p in ct.values():
+            p["generator"]["step_size"] = REFERENCE_STEP_SIZE
+    if protocol.get("training") == "reference":
+        for p in ct.values():
+            p.update(shuffle=False, weight_init="glorot")
     if max_epochs is not None:
         for p in ct.values():
             p["max_epochs"] = int(max_epochs)
@@ -75,7 +89,16 @@ def model_params(dataset, max_epochs, overrides):
         if k not in CT_ONLY:
             baseline[k] = v
     baseline.update(lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0)
-    return {"baseline": jsonable(baseline), **{k: jsonable(v) for k, v in ct.items()}}
+    out = {"baseline": baseline, **ct}
+    for name, extra in (model_overrides or {}).items():
+        if name not in out:
+            raise ValueError(f"model_overrides: unknown model {name!r}; known: {list(out)}.")
+        unknown = set(extra) - set(CounterfactualTrainedClassifier().get_params())
+        if unknown:
+            raise ValueError(f"model_overrides[{name!r}]: unknown parameter(s) "
+                             f"{sorted(unknown)}.")
+        out[name].update(copy.deepcopy(extra))
+    return {k: jsonable(v) for k, v in out.items()}
 
 
 def build_classifier(params, constraints, random_state, label, verbose):
@@ -151,7 +174,7 @@ def describe_training(name, params):
                else "no mutability constraints"))
 
 
-def fit_model(name, params, data, random_state, verbose, log):
+def fit_model(name, params, data, random_state, verbose, log, constraints=None):
     """Fit model ``name`` on the training rows: the classifier, its summary and its file.
 
     Returns a :class:`~skct.experiments._stages.Computed` whose ``value`` is the training
@@ -161,7 +184,9 @@ def fit_model(name, params, data, random_state, verbose, log):
     fit was interrupted (nothing is stored then).
     """
     protect = MODELS[name]["protect"]
-    clf = build_classifier(params, constraints_for(data, protect=protect), random_state,
+    if constraints is None:
+        constraints = constraints_for(data, protect=protect)
+    clf = build_classifier(params, constraints, random_state,
                            MODELS[name]["label"], verbose)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
