@@ -3,16 +3,16 @@
 
 What it runs (every run is :func:`skct.experiments.run_experiment`, resumable):
 
-1. **Selection** (validation rows only): on the synthetic data sets the paper's CT-mut models
+1. **Reference table**: every data set under ``protocol="reference"`` (the paper's own code's
+   choices, :data:`skct.experiments.PROTOCOL_ITEMS`) with the paper's lambdas, for each
+   training seed.
+2. **Selection** (validation rows only): on the synthetic data sets the paper's CT-mut models
    have no energy regularisation (lambda_reg = 0). Each candidate lambda_reg of
    :data:`LAMBDA_REG_GRID` is trained with the selection seeds and evaluated on the validation
    rows held out of training; the candidate with the largest mean cost reduction whose
    validity is at least the baseline's minus 5 points and whose accuracy is within 1 point of
    the baseline's is the recommended setting (the paper's own value when none qualifies).
    The test rows are never read.
-2. **Reference table**: every data set under ``protocol="reference"`` (the paper's own code's
-   choices, :data:`skct.experiments.PROTOCOL_ITEMS`) with the paper's lambdas, for each
-   training seed.
 3. **Recommended table**: the same runs with the selected CT-mut settings (the baseline and
    the CT model of the *single* experiment are the reference runs' own, reused from disk).
 4. **Ablation**: seed 0 of the reference protocol with one item at a time switched to skct's
@@ -69,7 +69,17 @@ DATA_SEED = 0
 COST = {"mnist": 9, "adult": 8, "credit_default": 3, "linearly_separable": 3,
         "overlapping": 3, "circles": 3, "moons": 3, "gmsc": 2.5, "california_housing": 2.5}
 QUICK = {"n_runs": 2, "n_factuals": 8, "max_epochs": 2, "lambda_energies": [5.0]}
-PARTS = ("selection", "reference", "recommended", "ablation")
+#: Robustness budget of every run but the first seed of each table (whose page shows the
+#: curves): clean and FGSM/PGD accuracy at epsilon 0.03 only, on fewer rows.
+LIGHT_ROBUSTNESS = {"epsilons": [0.0, 0.03], "n_attack": 500, "pgd_steps": 10,
+                    "n_sensitivity": 100}
+PARTS = ("reference", "selection", "recommended", "ablation")
+#: Data sets on which an ablation item cannot change IP, IP* or cost, so that the reference
+#: run stands for it: ``one_hot`` without categorical columns; ``domain`` on MNIST, whose
+#: domain is the pixel range [-1, 1] under both choices and holds every image.
+UNCHANGED = {"one_hot": ("linearly_separable", "circles", "moons", "overlapping",
+                         "california_housing", "gmsc", "mnist"),
+             "domain": ("mnist",)}
 SYNTHETIC = ("linearly_separable", "circles", "moons", "overlapping")
 
 
@@ -95,7 +105,9 @@ def _job(spec):
                            data_seed=DATA_SEED, protocol=spec["protocol"],
                            model_overrides=spec.get("model_overrides"),
                            evaluate_on=spec.get("evaluate_on", "test"),
-                           plots=spec.get("plots", False), verbose=1, **spec["budget"])
+                           plots=spec.get("plots", False), verbose=1,
+                           evaluation=None if spec.get("plots") else LIGHT_ROBUSTNESS,
+                           **spec["budget"])
     except Exception:  # reported by the parent, which carries on with the other runs
         return spec["name"], time.perf_counter() - start, traceback.format_exc()
     return spec["name"], time.perf_counter() - start, None
@@ -116,18 +128,19 @@ class _redirect:
 
 
 def _seed_folder(source, target):
-    """Copy the models and evaluation tasks of ``source`` into ``target`` (runs reuse what
-    still matches their own settings; everything is verified by its fingerprint and digest)."""
-    if not source.is_dir():
+    """Copy the results folder ``source`` into ``target`` where ``target`` has no file yet:
+    the run then reuses every stage (a model, an evaluation task, the robustness figures) whose
+    own settings are unchanged, each verified by its fingerprint and digest, and recomputes
+    the rest."""
+    if not source.is_dir() or source.is_symlink():
         return
-    for sub in ("models", "evaluation/tasks"):
-        src = source / sub
-        if src.is_dir() and not src.is_symlink():
-            dst = target / sub
-            dst.mkdir(parents=True, exist_ok=True)
-            for f in src.iterdir():
-                if f.is_file() and not f.is_symlink() and not (dst / f.name).exists():
-                    shutil.copyfile(f, dst / f.name)
+    for src in source.rglob("*"):
+        if src.is_symlink() or not src.is_file():
+            continue
+        dst = target / src.relative_to(source)
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
 
 
 def _spec(name, dataset, out_dir, seed, protocol, budget, args, parent=None,
@@ -152,15 +165,15 @@ def selection_jobs(args, out):
     jobs = []
     for d in [d for d in args.datasets if d in SYNTHETIC]:
         for seed in args.selection_seeds:
-            first = first_dir = None
             for lam in LAMBDA_REG_GRID:
                 name = f"selection/{d}/seed{seed}/lambda_reg={lam:g}"
                 folder = out / "selection" / f"lambda_reg={lam:g}" / f"seed{seed}"
+                # the reference run of this seed holds the baseline and CT models
                 jobs.append(_spec(name, d, folder, seed, "reference", _budget(d, args), args,
-                                  parent=first, parent_dir=first_dir, evaluate_on="validation",
+                                  parent=f"reference/{d}/seed{seed}",
+                                  parent_dir=out / "reference" / f"seed{seed}" / d,
+                                  evaluate_on="validation",
                                   model_overrides={"ct_mutability": {"lambda_reg": lam}}))
-                if first is None:
-                    first, first_dir = name, folder / d
     return jobs
 
 
@@ -184,7 +197,7 @@ def table_jobs(args, out, table, chosen):
 def ablation_jobs(args, out, items):
     jobs = []
     for item in items:
-        for d in args.datasets:
+        for d in [d for d in args.datasets if d not in UNCHANGED.get(item, ())]:
             seed = args.seeds[0]
             jobs.append(_spec(f"ablation/{item}/{d}", d, out / "ablation" / item, seed,
                               {item: "skct"}, _budget(d, args), args,

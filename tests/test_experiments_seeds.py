@@ -145,8 +145,14 @@ def test_changed_ct_mut_reuses_the_other_models_and_their_tasks(two_seeds, tmp_p
 
 
 def test_validation_rows_are_evaluated_when_asked(two_seeds, tmp_path):
+    out, (r0, _) = two_seeds
+    shutil.copytree(out / "reference" / "seed0" / DATASET, tmp_path / DATASET)
     res = run_experiment(DATASET, out_dir=tmp_path, random_state=0, data_seed=0,
                          evaluate_on="validation", **SMALL)
+    # the models are the test run's; nothing measured on the test rows is reused
+    assert {"train_baseline", "train_ct_single", "train_ct_mutability"} <= set(res["skipped"])
+    assert "evaluate" not in res["skipped"] and "robustness" not in res["skipped"]
+    assert res["reductions"]["implausibility"] != r0["reductions"]["implausibility"]
     assert res["data"]["n_test"] == res["data"]["n_val"]
     assert res["data"]["evaluate_on"] == "validation"
     with pytest.raises(ValueError, match="validation rows"):

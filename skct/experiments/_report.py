@@ -26,6 +26,7 @@ from ._settings import (
     PAPER_LABELS,
     PAPER_RESULTS,
     PAPER_SOURCE,
+    PROTOCOL_ITEMS,
     REDUCTION_KEYS,
     REFERENCE_BUDGETS,
     REFERENCE_EVAL_THRESHOLDS,
@@ -359,7 +360,13 @@ def _reading(results):
     step_text = ("" if steps == {REFERENCE_STEP_SIZE} else _say(
         "step_difference", steps=", ".join(f"{s:g}" for s in sorted(steps)),
         reference=f"{REFERENCE_STEP_SIZE:g}") + " ")
-    out.append(_say("remaining", step_text=step_text))
+    own = sorted({item for r in results.values()
+                  for item, choice in (r["settings"].get("protocol") or
+                                       dict.fromkeys(PROTOCOL_ITEMS, "skct")).items()
+                  if choice == "skct"})
+    protocol_text = (_say("protocol_own", items=", ".join(f"`{i}`" for i in own)) if own
+                     else _say("protocol_reference"))
+    out.append(_say("remaining", step_text=step_text, protocol_text=protocol_text))
     return out
 
 

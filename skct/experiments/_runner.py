@@ -73,9 +73,9 @@ ROWS_FILE, CELLS_FILE = "evaluation/counterfactuals.csv.gz", "evaluation/runs.cs
 #: Settings each stage depends on (besides the fingerprints of the stages it reads).
 EVALUATION_KEYS = ("decision_threshold", "max_iter", "lambda_energies", "lambda_cost",
                    "step_size", "n_runs", "n_factuals", "max_pairs", "n_reference",
-                   "mmd_length_scale", "random_state", "protocol", "one_hot")
+                   "mmd_length_scale", "random_state", "protocol", "one_hot", "rows")
 ROBUSTNESS_KEYS = ("epsilons", "n_attack", "pgd_steps", "pgd_step_size", "n_sensitivity",
-                   "random_state")
+                   "random_state", "rows")
 
 
 @dataclass
@@ -226,6 +226,9 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
                random_state=int(random_state), protocol=proto)
     run.data = _load_data(run, data_home,
                           int(random_state if data_seed is None else data_seed), evaluate_on)
+    # the rows explained and attacked (test or validation): part of those stages' inputs
+    cfg["rows"] = sha256(np.ascontiguousarray(run.data.X_test).tobytes()
+                         + np.ascontiguousarray(run.data.y_test).tobytes())[:16]
     models, training = _train_models(run)
     train_fp = {m: training[m].fingerprint for m in MODEL_NAMES}
     evaluated = _evaluate(run, models, train_fp)
@@ -307,9 +310,9 @@ def _bounds_digest(data):
 
 
 def _data_digest(data):
-    """Digest of the model-space arrays: a changed data file retrains."""
-    parts = (np.ascontiguousarray(a).tobytes()
-             for a in (data.X_train, data.y_train, data.X_test, data.y_test))
+    """Digest of the training rows (model space): a changed data file retrains, the rows
+    explained at test time (test or validation) do not."""
+    parts = (np.ascontiguousarray(a).tobytes() for a in (data.X_train, data.y_train))
     return sha256(b"".join(parts))[:16]
 
 
