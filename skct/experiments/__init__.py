@@ -4,13 +4,15 @@ The protocol follows the paper's reference code (CounterfactualTraining.jl, expe
 ``paper/experiments/evaluations/satml/{single,mutability}``, evaluated with
 CounterfactualExplanations.jl). :func:`run_experiment` does, for one data set:
 
-1. **data**: synthetic sets are generated (4500 rows, as the reference implementation's 3000
-   training + 600 validation rows over an 80/20 split), the real tables are read with
-   :mod:`skct.datasets`, split with :func:`~skct.datasets.train_test_split_paper` (first 80%
-   train, rest test) and standardised / one-hot encoded by the data set's preprocessor fitted
-   on the training rows. MNIST: pixels in [-1, 1], the first 10000 training images (the
-   reference's ``n_train``), the official test set. Everything later happens in this
-   preprocessed "model space".
+1. **data**: under ``protocol="reference"`` (the default; :data:`PROTOCOL_ITEMS` lists each
+   item with skct's own alternative) the reference's data: synthetic sets drawn as TaijaData
+   draws them (3000 training, ~600 validation and 900 test rows of one shuffled sample), the
+   real tables split 80/20 in file order with 1000 validation rows held out of the training
+   part and standardised / one-hot encoded on it (Adult keeps ``?`` as a level), MNIST a
+   class-balanced sample of 11,000 training images (1000 for validation) and the official test
+   set, pixels in [-1, 1]; the search domain is the train + validation rows' range at 2 std,
+   a plain clamp. ``protocol="skct"`` keeps skct's own generators and splits (see
+   :func:`load_experiment_data`). Everything later happens in this preprocessed "model space".
 2. **train** three models with identical seeds, architecture, optimiser, epochs and batch
    size (:data:`MODELS`): the conventional baseline (``lambda_div = lambda_adv = lambda_reg =
    0``), the counterfactually trained model of the reference's *single* experiment
@@ -54,8 +56,16 @@ model, generator) task as plain JSON, and the fitted models are :func:`skct.io.s
 (``models/<name>.skct``), read back with :func:`skct.io.load`: nothing in the folder is
 unpickled. No symbolic link inside the results folder is followed when writing or deleting.
 The collected numbers are written to ``results.json`` and ``metrics.csv``, and
-:func:`write_results_markdown` turns the results of several data sets into the results page
+:func:`write_results_markdown` turns the results of several data sets into a results page
 (by default ``results.md`` inside the results folder).
+
+**Training seeds and the two tables.** ``benchmarks/reproduce.py`` runs every data set with
+five training seeds (one data seed), under the reference protocol with the paper's lambdas
+and with settings chosen on validation rows, and an ablation of the protocol items;
+:func:`seed_table` summarises each table over seeds (a cell is significant only when the t
+interval over seeds excludes 0) and :func:`write_reproduction` writes the page
+(``docs/results.md``) and ``docs/results.json``
+(``{"tables": {"reference": T, "recommended": T}, ...}``).
 
 Why the evaluation is not :func:`skct.evaluation.evaluate`: the paper reports implausibility
 and cost of *valid* counterfactuals only, draws the factuals per run among the rows each model
@@ -66,8 +76,10 @@ Modules: ``_names`` (the data set names, importing nothing), ``_settings`` (the 
 settings as data), ``_data`` (loading and preprocessing), ``_training``, ``_evaluation``
 (counterfactuals and their metrics), ``_robustness``, ``_statistics`` (reductions), ``_plots``,
 ``_stages`` (the resumable-stage helper), ``_files`` (the results folder), ``_checkpoints``
-(evaluation checkpoints), ``_runner`` (:func:`run_experiment`) and ``_report`` (the results
-page, prose in ``templates/results.md``). Only ``_names`` is imported with the package; every
+(evaluation checkpoints), ``_runner`` (:func:`run_experiment`), ``_report`` (one results
+folder's page, prose in ``templates/results.md``), ``_seeds`` (tables over training seeds),
+``_reproduction`` (the reproduction page and JSON, prose in ``templates/reproduction.md``) and
+``_templates`` (the pages' prose). Only ``_names`` is imported with the package; every
 other public name is imported on first use (PEP 562), so the command line's help and
 ``skct datasets`` do not load torch, scikit-learn or the runner.
 """

@@ -129,12 +129,40 @@ def _check_lines(table):
     bad = [f"{lab} {m} ({'validity' if kind == 'v' else 'accuracy'})"
            for kind, src in (("v", checks["validity_ok"]), ("a", checks["accuracy_ok"]))
            for lab, per in src.items() for m, ok in per.items() if not ok]
-    return [_say("signs", n_sig=n_sig, n_match=n_sig - len(mism), mismatch_text=text), "",
+    why = _why_lines(table, mism)
+    return [_say("signs", n_sig=n_sig, n_match=n_sig - len(mism), mismatch_text=text), *why,
+            "",
             _say("checks", validity_margin=f"{100 * checks['validity_margin']:g}",
                  n_validity=sum(val), n_validity_total=len(val),
                  accuracy_margin=f"{100 * checks['accuracy_margin']:g}",
                  n_accuracy=sum(acc), n_accuracy_total=len(acc),
                  failures=(" Not met: " + ", ".join(bad) + ".") if bad else ""), ""]
+
+
+def _why_lines(table, mismatches):
+    """One line per sign mismatch: the per-seed estimates and what they show."""
+    if not mismatches:
+        return []
+    lines = [_say("why_head")]
+    for label, metric in mismatches:
+        cell = table[label][metric]
+        seeds = [v for v in cell["per_seed"] if v is not None]
+        same = sum(np.sign(v) == np.sign(cell["paper"]) for v in seeds)
+        if cell["significant"]:
+            reasons = [_say("why_significant")]
+        elif same == 0:
+            reasons = [_say("why_all_other", n=len(seeds))]
+        else:
+            reasons = [_say("why_not_significant")]
+        val = [v for v in cell.get("validity_ct_per_seed") or [] if v is not None]
+        if val and max(val) - min(val) > 0.2:
+            reasons.append(_say("why_validity", low=f"{min(val):.2f}", high=f"{max(val):.2f}",
+                                baseline=_num(cell["validity_baseline"], "{:.2f}")))
+        lines.append(_say("why_row", label=label, metric=_METRIC_NAMES[metric],
+                          estimate=_ours(cell), n=len(seeds),
+                          per_seed=", ".join(f"{v:+.1f}" for v in seeds),
+                          n_paper_sign=int(same), paper=_paper(cell), reasons=" ".join(reasons)))
+    return lines
 
 
 _METRIC_NAMES = {"ip": "IP", "ip_star": "IP*", "cost": "cost"}

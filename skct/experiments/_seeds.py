@@ -62,8 +62,9 @@ def _metric_cell(dataset, key, runs, confidence):
     paper = PAPER_RESULTS.get(dataset, {}).get(key)
     significant = n > 1 and (low > 0 or high < 0)
     model, experiment = METRIC_MODEL[TABLE_METRICS[key]]
-    validity = {m: _mean([(r["models"][m]["counterfactuals"].get(experiment) or {})
-                          .get("validity") for r in runs]) for m in ("baseline", model)}
+    per_seed_validity = {m: [(r["models"][m]["counterfactuals"].get(experiment) or {})
+                             .get("validity") for r in runs] for m in ("baseline", model)}
+    validity = {m: _mean(v) for m, v in per_seed_validity.items()}
     cell = {
         "estimate": _finite_or_none(mean), "low": _finite_or_none(low),
         "high": _finite_or_none(high), "n_seeds": int(n),
@@ -73,6 +74,7 @@ def _metric_cell(dataset, key, runs, confidence):
         "significant": bool(significant),
         "per_seed": [_finite_or_none(e) for e in estimates],
         "validity_baseline": validity["baseline"], "validity_ct": validity[model],
+        "validity_ct_per_seed": [_finite_or_none(v) for v in per_seed_validity[model]],
     }
     cell["sign_matches_paper"] = (None if paper is None or cell["estimate"] is None
                                   else bool(np.sign(cell["estimate"]) == np.sign(paper[0])))
