@@ -33,7 +33,8 @@ random method, ``total_CFs=5``. Same model: DiCE's encoding of the rows through 
 network must give skct's ``predict_proba`` to 1e-5. Metrics (skct.metrics for diversity):
 validity (valid entries over 5 per row), rows with a valid one, mean pairwise distance between
 a row's valid counterfactuals in MAD units (``diversity``, rows with two or more), distinct
-changed-feature sets per row (``coverage``, 0 for a row without a valid one), time.
+changed-feature sets per row (``coverage``, 0 for a row without a valid one), mean cost of
+the valid ones (distance to the factual in MAD units), time.
 
     python benchmarks/bench_peers.py            # 500 Adult rows (genetic: 100), 20 German
     python benchmarks/bench_peers.py --quick    # 20 Adult rows, 3 German
@@ -313,6 +314,7 @@ def k_metrics(pipe, rows, cf, scale, seconds):
     age = [cols.index(c) for c in GERMAN_IMMUTABLE]
     moved = np.abs(cand[:, age] - fact[:, age]).max(axis=1) > 1e-9
     n_valid = np.bincount(row_id[valid], minlength=len(rows))  # [N]
+    cost = (np.abs(cand - fact) / scale).sum(axis=1)  # [M]: distance to the factual, MAD units
     # factuals with fewer than two valid entries have no pairwise distance (left out)
     div = diversity(cand, row_id=row_id, weights=1.0 / scale, valid=valid) if len(cf) else None
     sets = np.zeros(len(rows))  # [N]: distinct change sets of each factual (0: no valid one)
@@ -329,6 +331,7 @@ def k_metrics(pipe, rows, cf, scale, seconds):
         "mean_pairwise_distance_mad": (round(float(div), 3)
                                        if div is not None and np.isfinite(div) else None),
         "distinct_change_sets": round(float(sets.mean()), 3),
+        "mean_cost_mad": round(float(cost[valid].mean()), 3) if valid.any() else None,
     }
 
 
@@ -376,7 +379,7 @@ ADULT_KEYS = ["cf_per_s", "validity", "immutable_violations", "direction_violati
               "median_changed", "mean_cost_mad", "seconds"]
 GERMAN_KEYS = ["rows_per_s", "validity", "rows_with_valid", "valid_per_row",
                "immutable_violations", "mean_pairwise_distance_mad", "distinct_change_sets",
-               "seconds"]
+               "mean_cost_mad", "seconds"]
 
 
 def _dice(py, work, task, method, env=None):
