@@ -478,6 +478,9 @@ def _results(run, training, rob, red, made_plots, per_row, per_cell, pairs, t_ca
             "fgsm": rob[m]["fgsm"],
             "pgd": rob[m]["pgd"],
             "ig_sensitivity": rob[m]["ig_sensitivity"],
+            "ig_sensitivity_normalized": rob[m].get("ig_sensitivity_normalized"),
+            "ig_sensitivity_normalized_interval":
+                rob[m].get("ig_sensitivity_normalized_interval"),
             "counterfactuals": counterfactual_summary(per_row, per_cell, m, EXPERIMENTS),
         }
     stages = [f"train_{m}" for m in MODEL_NAMES] + ["evaluate", "robustness", "reductions",
