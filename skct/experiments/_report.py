@@ -287,6 +287,12 @@ def _second_rows(results):
     return rows
 
 
+def _ig_cell(model):
+    """``0.123 (0.0456)``: the normalised IG sensitivity (the paper's rule) and the absolute."""
+    return (f"{_fmt_num(model.get('ig_sensitivity_normalized'), 3, sign=False)} "
+            f"({_fmt_num(model['ig_sensitivity'], 4, sign=False)})")
+
+
 def _robustness_rows(results):
     ct, mut, _ = _labels()
     rows = []
@@ -296,8 +302,7 @@ def _robustness_rows(results):
         rows.append(
             f"| {_lab(d)} | " + " / ".join(_acc(M[m]["pgd"]["accuracy"][-1])
                                            for m in MODEL_NAMES)
-            + " | " + " / ".join(_fmt_num(M[m]["ig_sensitivity"], 4, sign=False)
-                                 for m in MODEL_NAMES)
+            + " | " + " / ".join(_ig_cell(M[m]) for m in MODEL_NAMES)
             + f" | {_acc(h[ct].get('cf_valid_first'), 2)} / "
             f"{_acc(h[ct].get('cf_valid_last'), 2)} | {_acc(h[mut].get('cf_valid_first'), 2)} / "
             f"{_acc(h[mut].get('cf_valid_last'), 2)} |")
