@@ -114,11 +114,11 @@ def _table_lines(name, table, selection):
                       **{f"{k}_paper": f"{avg[m]['paper']:+.1f}" for k, m in
                          (("ip", "ip"), ("mmd", "ip_star"), ("cost", "cost"))}))
     lines.append("")
-    lines.extend(_check_lines(table))
+    lines.extend(_check_lines(table, selection))
     return lines
 
 
-def _check_lines(table):
+def _check_lines(table, selection=None):
     checks = table_checks(table)
     n_sig = checks["paper_significant"]
     mism = checks["sign_mismatches"]
@@ -129,7 +129,7 @@ def _check_lines(table):
     bad = [f"{lab} {m} ({'validity' if kind == 'v' else 'accuracy'})"
            for kind, src in (("v", checks["validity_ok"]), ("a", checks["accuracy_ok"]))
            for lab, per in src.items() for m, ok in per.items() if not ok]
-    why = _why_lines(table, mism)
+    why = _why_lines(table, mism, selection)
     return [_say("signs", n_sig=n_sig, n_match=n_sig - len(mism), mismatch_text=text), *why,
             "",
             _say("checks", validity_margin=f"{100 * checks['validity_margin']:g}",
@@ -139,8 +139,9 @@ def _check_lines(table):
                  failures=(" Not met: " + ", ".join(bad) + ".") if bad else ""), ""]
 
 
-def _why_lines(table, mismatches):
-    """One line per sign mismatch: the per-seed estimates and what they show."""
+def _why_lines(table, mismatches, selection=None):
+    """One line per sign mismatch: the per-seed estimates and what they show (and, for a cost
+    cell, the validation runs of the selection with energy regularisation)."""
     if not mismatches:
         return []
     lines = [_say("why_head")]
@@ -158,11 +159,33 @@ def _why_lines(table, mismatches):
         if val and max(val) - min(val) > 0.2:
             reasons.append(_say("why_validity", low=f"{min(val):.2f}", high=f"{max(val):.2f}",
                                 baseline=_num(cell["validity_baseline"], "{:.2f}")))
+        reasons.extend(_extra_reasons(table[label], metric, selection))
         lines.append(_say("why_row", label=label, metric=_METRIC_NAMES[metric],
                           estimate=_ours(cell), n=len(seeds),
                           per_seed=", ".join(f"{v:+.1f}" for v in seeds),
                           n_paper_sign=int(same), paper=_paper(cell), reasons=" ".join(reasons)))
     return lines
+
+
+def _extra_reasons(row, metric, selection):
+    """Evidence beyond the seeds: a degraded CT-mut model, the selection's validation runs."""
+    out = []
+    if metric != "cost":
+        return out
+    acc, base = row["accuracy"].get("ct_mutability"), row["accuracy"].get("baseline")
+    if acc is not None and base is not None and acc < base - 0.01:
+        out.append(_say("why_accuracy", ct=f"{acc:.3f}", baseline=f"{base:.3f}"))
+    cands = ((selection or {}).get("candidates") or {}).get(row["name"], {}).get("candidates")
+    paper = row["cost"]["paper"]
+    reg = [c for c in cands or [] if c["lambda_reg"] > 0 and c["cost_reduction"] is not None
+           and np.isfinite(c["cost_reduction"])]
+    if reg and paper is not None:
+        same = all(np.sign(c["cost_reduction"]) == np.sign(paper) for c in reg)
+        values = ", ".join(f"{c['cost_reduction']:+.1f} at lambda_reg {c['lambda_reg']:g}"
+                           for c in reg)
+        out.append(_say("why_selection", values=values,
+                        sign="the paper's" if same else "mixed"))
+    return out
 
 
 _METRIC_NAMES = {"ip": "IP", "ip_star": "IP*", "cost": "cost"}
@@ -177,9 +200,13 @@ _HEADINGS = {"reference": "As the paper ran it (reference protocol, the paper's 
 def _selection_lines(selection):
     if not selection:
         return []
-    lines = [_say("selection_head",
-                  grid=", ".join(f"{v:g}" for v in selection["grid"]["lambda_reg"]),
-                  seeds=", ".join(str(s) for s in selection["seeds"]))]
+    searched = set(selection["candidates"])
+    rest = [d for d in DATASET_NAMES if d not in searched]
+    not_searched = "" if not rest else _say(
+        "not_searched", names=", ".join(PAPER_LABELS.get(d, d) for d in rest),
+        why=selection.get("not_searched_reason", "outside the searched data sets"))
+    lines = [_say("selection_head", seeds=", ".join(str(s) for s in selection["seeds"]),
+                  not_searched=not_searched)]
     for d, rep in selection["candidates"].items():
         chosen = (rep.get("chosen") or {}).get("lambda_reg")
         for row in rep["candidates"]:
