@@ -329,6 +329,8 @@ def main(argv=None):
     def log(msg):
         print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {msg}", flush=True)
 
+    command = "python benchmarks/reproduce.py" + (" " + " ".join(argv or sys.argv[1:])
+                                                  if (argv or sys.argv[1:]) else "")
     record_path = out / "reproduction.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record.setdefault("parts", {})
@@ -351,7 +353,7 @@ def main(argv=None):
         before = record["parts"].get(part, {})
         record["parts"][part] = {
             "wall_clock_s": before.get("wall_clock_s", 0.0) + time.perf_counter() - t_part,
-            "calls": before.get("calls", 0) + 1, "runs": len(jobs),
+            "calls": before.get("calls", 1 if before else 0) + 1, "runs": len(jobs),
             "run_seconds": {**before.get("run_seconds", {}), **times},
             "failed": sorted(failed)}
         if part == "selection":
@@ -367,8 +369,7 @@ def main(argv=None):
     record.update({
         "started": started, "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         "wall_clock_s": wall if set(args.parts) == set(PARTS) else record.get("wall_clock_s"),
-        "command": "python benchmarks/reproduce.py" + (" " + " ".join(argv or sys.argv[1:])
-                                                       if (argv or sys.argv[1:]) else ""),
+        "commands": record.get("commands", []) + [command],
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                     "python": sys.version.split()[0], "torch": torch.__version__,
                     "n_jobs": args.n_jobs},

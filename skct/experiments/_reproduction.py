@@ -291,7 +291,7 @@ def _time_lines(record):
             f"torch {record['machine']['torch']}).")
     lines = [_say("time_head", wall_text=text)]
     for name, p in parts.items():
-        lines.append(_say("time_row", part=name, runs=p["runs"],
+        lines.append(_say("time_row", part=name, runs=p["runs"], calls=p.get("calls", 1),
                           wall=fmt_time(p["wall_clock_s"])))
     return lines
 
@@ -369,6 +369,14 @@ def _choice_text(selection):
     return "; ".join(parts) + " (every other setting as in the reference table; see below)."
 
 
+def _commands(record):
+    """The calls that made the results, e.g. ```python benchmarks/reproduce.py```."""
+    cmds = record.get("commands") or [record.get("command", "python benchmarks/reproduce.py")]
+    text = ", then ".join(f"`{c}`" for c in cmds)
+    return text if len(cmds) == 1 else f"in {len(cmds)} calls: {text}; a part run again adds " \
+        "its time"
+
+
 def _page_lines(out_dir, record, tables, selection, abl):
     first = next(iter(tables.values()))
     n_seeds = max(c["ip"]["n_seeds"] for c in first.values())
@@ -379,7 +387,7 @@ def _page_lines(out_dir, record, tables, selection, abl):
     lines = [_say("intro", source=out_dir.name, n_seeds=n_seeds,
                   wall=fmt_time(wall) if parts else "n/a",
                   cpu_count=(record.get("machine") or {}).get("cpu_count", "?"),
-                  command=record.get("command", "benchmarks/reproduce.py"),
+                  commands=_commands(record),
                   confidence=f"{CONFIDENCE:.0%}", n_runs="/".join(map(str, n_runs))),
              _say("protocol_head")]
     for item, choice in PROTOCOL_ITEMS.items():
