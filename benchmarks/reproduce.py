@@ -16,8 +16,8 @@ What it runs (every run is :func:`skct.experiments.run_experiment`, resumable):
    The test rows are never read.
 3. **Recommended table**: the same runs with the selected CT-mut settings (the baseline and
    the CT model of the *single* experiment are the reference runs' own, reused from disk).
-4. **Ablation**: seed 0 of the reference protocol with one item at a time switched to skct's
-   own choice; each item's change of the three averages.
+4. **Ablation**: seeds 0 and 1 of the reference protocol with one item at a time switched to
+   skct's own choice; each item's change of the three averages (mean over the two seeds).
 
 Runs go to ``OUT/<part>/...``; ``OUT/reproduction.json`` records the choices and times, and the
 results page (``docs/results.md``) and ``docs/results.json`` are written by
@@ -200,14 +200,16 @@ def table_jobs(args, out, table, chosen):
 
 
 def ablation_jobs(args, out, items):
+    """Every (item, seed, data set) of the ablation, seeded with that seed's reference run."""
     jobs = []
     for item in items:
-        for d in [d for d in args.datasets if d not in UNCHANGED.get(item, ())]:
-            seed = args.seeds[0]
-            jobs.append(_spec(f"ablation/{item}/{d}", d, out / "ablation" / item, seed,
-                              {item: "skct"}, _budget(d, args), args,
-                              parent=f"reference/{d}/seed{seed}",
-                              parent_dir=out / "reference" / f"seed{seed}" / d))
+        for seed in args.ablation_seeds:
+            for d in [d for d in args.datasets if d not in UNCHANGED.get(item, ())]:
+                jobs.append(_spec(f"ablation/{item}/seed{seed}/{d}", d,
+                                  out / "ablation" / item / f"seed{seed}", seed,
+                                  {item: "skct"}, _budget(d, args), args,
+                                  parent=f"reference/{d}/seed{seed}",
+                                  parent_dir=out / "reference" / f"seed{seed}" / d))
     return jobs
 
 
@@ -300,6 +302,8 @@ def _parse(argv):
     p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS,
                    help="parts to run (default: all)")
     p.add_argument("--seeds", type=int, default=len(SEEDS), help="training seeds (default 5)")
+    p.add_argument("--ablation-seeds", type=int, nargs="+", default=[0, 1], metavar="SEED",
+                   help="training seeds of the ablation (default 0 1)")
     p.add_argument("--ablation-items", nargs="+", default=list(PROTOCOL_ITEMS),
                    choices=list(PROTOCOL_ITEMS), help="protocol items of the ablation")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "reproduction"))
@@ -375,6 +379,7 @@ def main(argv=None):
                     "n_jobs": args.n_jobs},
         "seeds": args.seeds, "data_seed": DATA_SEED, "budgets": BUDGETS, "quick": args.quick,
         "datasets": args.datasets, "ablation_items": args.ablation_items,
+        "ablation_seeds": args.ablation_seeds,
     })
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     log(f"total {wall / 60:.1f} min" + (f"; failed: {sorted(all_failed)}" if all_failed

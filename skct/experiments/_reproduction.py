@@ -221,36 +221,47 @@ def _selection_lines(selection):
     return lines
 
 
-def ablation(out_dir, seed=0):
+def ablation(out_dir):
     """Per protocol item: the three averages' change when the item follows skct's choice.
 
-    Data sets without a run of the item (skipped because the item cannot change them) take
-    the reference run's values.
+    Read from ``out_dir/ablation/<item>/seed<k>/<dataset>/results.json`` against seed ``k``
+    of the reference table; data sets without a run of the item (skipped because the item
+    cannot change them) take the reference run's values. The change is the mean over the
+    seeds of (average with the item switched - reference average).
     """
     out_dir = Path(out_dir)
-    base = {d: runs[seed] for d, runs in load_seed_runs(out_dir / "reference").items()
-            if len(runs) > seed}
-    if not base:
-        return None
+    reference = load_seed_runs(out_dir / "reference")
+
+    def base(seed):
+        return {d: runs[seed] for d, runs in reference.items() if len(runs) > seed}
 
     def averages(results):
         return {m: _mean([r["reductions"][k]["estimate"] for r in results.values()])
                 for k, m in TABLE_METRICS.items()}
 
-    ref = averages(base)
-    rows = {}
+    rows, seeds_used = {}, set()
     for item in PROTOCOL_ITEMS:
-        folder = out_dir / "ablation" / item
-        if not folder.is_dir():
-            continue
-        runs = {d: r for d in base if (r := _read(folder / d / "results.json")) is not None}
-        if not runs:
-            continue
-        merged = {**base, **runs}
-        avg = averages(merged)
-        rows[item] = {"change": {m: _diff(avg[m], ref[m]) for m in avg}, "averages": avg,
-                      "datasets_run": sorted(runs)}
-    return {"seed": seed, "reference_averages": ref, "items": rows}
+        changes, run_sets = [], set()
+        for seed_dir in sorted((out_dir / "ablation" / item).glob("seed*")):
+            seed = int(seed_dir.name[4:]) if seed_dir.name[4:].isdigit() else None
+            ref = base(seed) if seed is not None else {}
+            runs = {d: r for d in ref if (r := _read(seed_dir / d / "results.json"))}
+            if not runs:
+                continue
+            avg, ref_avg = averages({**ref, **runs}), averages(ref)
+            changes.append({m: _diff(avg[m], ref_avg[m]) for m in avg})
+            run_sets.update(runs)
+            seeds_used.add(seed)
+        if changes:
+            rows[item] = {"change": {m: _mean([c[m] for c in changes]) for m in changes[0]},
+                          "per_seed": changes, "n_seeds": len(changes),
+                          "datasets_run": sorted(run_sets)}
+    if not rows:
+        return None
+    seeds = sorted(seeds_used)
+    ref_avgs = [averages(base(s)) for s in seeds]
+    return {"seeds": seeds, "items": rows,
+            "reference_averages": {m: _mean([a[m] for a in ref_avgs]) for m in ref_avgs[0]}}
 
 
 def _diff(a, b):
@@ -266,8 +277,9 @@ def _ablation_lines(abl):
     if not abl or not abl["items"]:
         return []
     ref = abl["reference_averages"]
-    lines = [_say("ablation_head", seed=abl["seed"]),
-             _say("ablation_base", seed=abl["seed"], ip=_num(ref["ip"], "{:+.1f}"),
+    seeds = ", ".join(str(x) for x in abl["seeds"])
+    lines = [_say("ablation_head", seeds=seeds),
+             _say("ablation_base", seeds=seeds, ip=_num(ref["ip"], "{:+.1f}"),
                   mmd=_num(ref["ip_star"], "{:+.1f}"), cost=_num(ref["cost"], "{:+.1f}"),
                   n="all")]
     for item, row in abl["items"].items():
