@@ -174,3 +174,22 @@ def test_write_reproduction_shapes_the_json(two_seeds, tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "Moons (Moon)" in text and "Seed 0 of the reference table" in text
     assert "issue" not in text.lower()
+
+
+def test_ablation_is_the_mean_change_over_seeds(two_seeds, tmp_path):
+    from skct.experiments._reproduction import ablation
+
+    out, (r0, r1) = two_seeds
+    work = tmp_path / "out"
+    shutil.copytree(out / "reference", work / "reference")
+    # stand-in for the item's run of seed 0: seed 1's results
+    target = work / "ablation" / "train_step" / "seed0" / DATASET
+    target.mkdir(parents=True)
+    (target / "results.json").write_text(json.dumps(r1))
+    abl = ablation(work)
+    assert abl["seeds"] == [0] and list(abl["items"]) == ["train_step"]
+    row = abl["items"]["train_step"]
+    expected = r1["reductions"]["cost"]["estimate"] - r0["reductions"]["cost"]["estimate"]
+    assert row["change"]["cost"] == pytest.approx(expected)
+    assert row["datasets_run"] == [DATASET] and row["n_seeds"] == 1
+    assert ablation(tmp_path / "nothing") is None
