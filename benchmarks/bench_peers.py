@@ -64,7 +64,7 @@ METHODS = ("random", "genetic")
 K = 5
 GERMAN_IMMUTABLE = ["Age (years)"]
 GERMAN_METHODS = ("dpp", "random")
-DIVERSITIES = ("starts", "pairwise", "subsets")
+DIVERSITIES = ("starts", "pairwise", "subsets", "disjoint")
 
 
 # ---------------------------------------------------------------- DiCE's side (its own venv)

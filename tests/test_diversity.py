@@ -46,7 +46,7 @@ def test_one_per_row_is_unchanged(mixed):
     np.testing.assert_array_equal(base.rank, np.zeros(len(rows)))
 
 
-@pytest.mark.parametrize("div", ["starts", "pairwise", "subsets"])
+@pytest.mark.parametrize("div", ["starts", "pairwise", "subsets", "disjoint"])
 def test_k_options_per_row_are_each_actionable(mixed, div):
     frame, y, pipe, rows = mixed
     k, n = 3, len(rows)
@@ -81,6 +81,29 @@ def test_copies_change_different_feature_sets(mixed):
     # the default (pairwise) copies differ too, if not always in their sets on this table
     res = _explainer(pipe, frame, y, n_per_row=3).explain(rows)
     assert diversity(res.counterfactuals_model, row_id=res.row_id, valid=res.valid) > 0
+
+
+def test_disjoint_copies_share_out_the_features(mixed):
+    frame, y, pipe, rows = mixed
+    k = 3
+    ex = _explainer(pipe, frame, y, n_per_row=k, diversity="disjoint")
+    res = ex.explain(rows)
+    fid = np.asarray(ex.constraints_.feature_id_model_)
+    moved = np.abs(res.counterfactuals_model - res.factuals_model) > 1e-6  # [N k, D]
+    sets = [frozenset(fid[m]) for m in moved]
+    for r in range(len(rows)):
+        entries = sets[r * k:(r + 1) * k]
+        # all copies but one (copy 0, free to change everything) change disjoint sets
+        assert any(all(not (a & b) for i, a in enumerate(entries) for j, b in
+                       enumerate(entries) if i < j and e not in (i, j)) for e in range(k))
+    # the property is not vacuous: rows with two or more copies that changed something
+    assert sum(sum(bool(x) for x in sets[r * k:(r + 1) * k]) >= 2 for r in range(len(rows))) > 0
+    # and it finds more distinct change sets than "starts" on the same rows
+    starts = _explainer(pipe, frame, y, n_per_row=k, diversity="starts").explain(rows)
+    n_sets = {name: coverage(r.counterfactuals_model, r.factuals_model, row_id=r.row_id,
+                             feature_id=fid, valid=r.valid) for name, r in
+              (("disjoint", res), ("starts", starts))}
+    assert n_sets["disjoint"] >= n_sets["starts"]
 
 
 def test_transform_keeps_one_row_per_factual(mixed):

@@ -330,7 +330,7 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         per group the options with recourse and their distinct change sets, and the page
         shows the options of the first rows. 1: one counterfactual per row (``options_`` is
         None).
-    diversity : {"starts", "pairwise", "subsets"}, default="pairwise"
+    diversity : {"starts", "pairwise", "subsets", "disjoint"}, default="pairwise"
         How the ``k`` options of a person differ (the explainer's ``diversity``); ignored for
         ``n_options=1``.
 

@@ -118,15 +118,18 @@ default="generic"
         (``row_id``: the factual's position, ``rank``: 0 for the best, valid ones first, then
         by cost in the user's units over each column's MAD), ordered by row, then rank;
         :meth:`transform` keeps the best entry of each row.
-    diversity : {"starts", "pairwise", "subsets"}, default="pairwise"
+    diversity : {"starts", "pairwise", "subsets", "disjoint"}, default="pairwise"
         How the ``k`` copies of a factual differ (:class:`~skct.search.DiverseGenerator`):
         copy 0 starts at the factual, as with ``k = 1``; the others start at seeded random
         points of the constrained domain near the factual (``"starts"``), and also push away
         from each other with a pairwise similarity term (``"pairwise"``, DiCE's kernel
         ``1 / (1 + d)``), or may change only a random half of the mutable features each
-        (``"subsets"``: the most distinct change sets, but many copies cannot reach the
-        target). Gradient generators only; with ``"gradient_free"`` the copies differ by its
-        random candidates.
+        (``"subsets"``: more distinct change sets, but many copies cannot reach the
+        target), or share out the mutable features, each copy but copy 0 changing only its
+        own disjoint random group (``"disjoint"``: distinct change sets by construction; a
+        copy whose group cannot reach the target is invalid and ranked last). Gradient
+        generators only; with ``"gradient_free"`` the copies differ by its random
+        candidates.
 
     Attributes
     ----------
@@ -232,9 +235,9 @@ default="generic"
         rs = check_random_state(self.random_state)
         self.generator_ = resolve_generator(self.generator)
         gradient_free = self._gradient_free()
-        if self.n_per_row > 1 and self.diversity == "subsets" and \
+        if self.n_per_row > 1 and self.diversity in ("subsets", "disjoint") and \
                 getattr(self.generator_, "latent", False):
-            raise ValueError(f"diversity='subsets' needs an input-space generator; "
+            raise ValueError(f"diversity={self.diversity!r} needs an input-space generator; "
                              f"{type(self.generator_).__name__} searches a latent space (use "
                              "diversity='starts' or 'pairwise').")
         if gradient_free and self.return_path:

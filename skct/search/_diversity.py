@@ -14,6 +14,11 @@ copies differ:
   copies enter at their latest iterate (also those that have left the search).
 - ``"subsets"``: the same starts, and every copy but copy 0 may change only a random half of
   the mutable features (at least one), so that the copies change different feature sets.
+- ``"disjoint"``: the same starts, and copies 1 .. k-1 share out the mutable features: a seeded
+  random partition of them into ``k - 1`` groups per factual, each copy changing only its own
+  group (groups repeat when there are fewer mutable features than copies), so that every
+  valid copy but copy 0 changes a feature set no other copy touches (DiCE's random method
+  varies random feature subsets in the same spirit).
 
 Every copy is a point of the constrained domain at every step (the wrapped generator's own
 ``to_input`` projects it), so each one is as actionable as the single counterfactual.
@@ -30,7 +35,7 @@ from ._projection import project
 __all__ = ["DiverseGenerator", "DIVERSITY_STRATEGIES"]
 
 #: The ways :class:`DiverseGenerator` makes the copies of a factual differ.
-DIVERSITY_STRATEGIES = ("starts", "pairwise", "subsets")
+DIVERSITY_STRATEGIES = ("starts", "pairwise", "subsets", "disjoint")
 
 
 class DiverseGenerator:
@@ -46,7 +51,7 @@ class DiverseGenerator:
         The fitted generator to wrap.
     n_per_row : int
         Copies per factual (``k``); the batch holds ``k`` adjacent copies of every factual.
-    diversity : {"starts", "pairwise", "subsets"}, default="pairwise"
+    diversity : {"starts", "pairwise", "subsets", "disjoint"}, default="pairwise"
         How the copies differ (see the module's description).
     lambda_diversity : float, default=0.1
         Weight of the pairwise term (``"pairwise"`` only).
@@ -76,8 +81,8 @@ class DiverseGenerator:
         if diversity not in DIVERSITY_STRATEGIES:
             raise ValueError(f"diversity must be one of {list(DIVERSITY_STRATEGIES)}, got "
                              f"{diversity!r}.")
-        if diversity == "subsets" and generator.latent:
-            raise ValueError("diversity='subsets' needs an input-space generator; "
+        if diversity in ("subsets", "disjoint") and generator.latent:
+            raise ValueError(f"diversity={diversity!r} needs an input-space generator; "
                              f"{type(generator).__name__} searches a latent space.")
         self.generator = generator
         self.n_per_row = int(n_per_row)
@@ -167,8 +172,9 @@ class DiverseGenerator:
         return torch.where(w > 0, 1.0 / w.clamp_min(1e-12), torch.ones_like(w))
 
     def _draw_frozen(self, m, c, gen, first, device):
-        """[M, D] bool: the columns each copy may not change (``"subsets"``), else None."""
-        if self.diversity != "subsets":
+        """[M, D] bool: the columns each copy may not change (``"subsets"``, ``"disjoint"``),
+        else None."""
+        if self.diversity not in ("subsets", "disjoint"):
             return None
         fid = c.feature_index.cpu()  # [D] in 0..F-1
         mutable = torch.zeros(c.n_feature_ids, dtype=torch.bool).scatter_(
@@ -181,6 +187,13 @@ class DiverseGenerator:
         order = keys.argsort(dim=1)  # [M, F] random order of the mutable features first
         rank = torch.empty_like(order).scatter_(
             1, order, torch.arange(c.n_feature_ids).expand(m, -1))  # [M, F]
-        keep = rank < max(1, n_mut // 2)  # [M, F] a random half may change
+        if self.diversity == "subsets":
+            keep = rank < max(1, n_mut // 2)  # [M, F] a random half may change
+        else:  # one random order per factual, dealt out to its copies 1 .. k-1
+            k = self.n_per_row
+            rank = rank[::k].repeat_interleave(k, dim=0)  # [M, F] the factual's order
+            copy = torch.arange(m) % k  # [M]
+            group = (copy - 1).clamp_min(0) % max(1, min(k - 1, n_mut))  # [M]
+            keep = (rank % max(1, min(k - 1, n_mut)) == group[:, None]) & (rank < n_mut)
         keep |= first.cpu()[:, None]  # copy 0 may change every feature
         return (~keep)[:, fid].to(device)  # [M, D]
