@@ -218,3 +218,23 @@ def test_sparsify_empty_and_bad_input():
     with pytest.raises(ValueError, match="constraints were fitted on 3 features, x has 2"):
         sparsify(model, torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3),
                  TorchConstraints.unconstrained(3))
+
+
+def test_exact_bounds_revert_to_the_factual_clamped_into_the_domain():
+    # a factual outside the domain [-1, 1] in both columns; the counterfactual inside it
+    model = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, 0.0], [5.0, 0.0]]))  # only column 0 matters
+        model.bias.zero_()
+    c = TorchConstraints.from_arrays([-1.0, -1.0], [1.0, 1.0], ["both", "both"], [],
+                                     exact_bounds=True)
+    x = torch.tensor([[-3.0, 4.0]])
+    x_cf = torch.tensor([[1.0, 0.5]])
+    out = sparsify(model, x_cf, x, torch.tensor([1]), c, decision_threshold=0.9)
+    # column 1 is not needed: back to the factual clamped into the domain (1.0), not to 4.0
+    torch.testing.assert_close(out, torch.tensor([[1.0, 1.0]]))
+    assert bool(((out >= -1) & (out <= 1)).all())
+    # widened bounds (the default) keep reverting to the factual itself
+    wide = TorchConstraints.from_arrays([-1.0, -1.0], [1.0, 1.0], ["both", "both"], [])
+    out = sparsify(model, x_cf, x, torch.tensor([1]), wide, decision_threshold=0.9)
+    torch.testing.assert_close(out, torch.tensor([[1.0, 4.0]]))

@@ -12,7 +12,7 @@ import torch
 from ..constraints import TorchConstraints
 
 __all__ = ["mask_step", "project", "straight_through_harden", "harden_groups", "round_to_grid",
-           "limit_changes", "feature_changes", "harden", "reharden_groups"]
+           "limit_changes", "feature_changes", "harden", "reharden_groups", "domain_reference"]
 
 
 def _apply_mutability(x_new, x_ref, mut):
@@ -50,7 +50,7 @@ def _clip_to_bounds(x, x_ref, lower, upper, widen=True):
     return torch.maximum(torch.minimum(x, hi), lo)
 
 
-def _domain_reference(x_ref, c: TorchConstraints):
+def domain_reference(x_ref, c: TorchConstraints):
     """The factual x_ref [N, D] the hardening keeps or reverts to.
 
     With ``c.exact_bounds`` it is the factual clamped into the domain (so that what is kept or
@@ -140,7 +140,7 @@ def round_to_grid(x, x_ref, c: TorchConstraints):
     """
     if not c.has_grid:
         return x
-    x_ref = _domain_reference(x_ref, c)
+    x_ref = domain_reference(x_ref, c)
     cols = c.grid_columns  # [K]
     s, o = c.grid_scale[cols], c.grid_offset[cols]  # [K]
     xs, xr = x[:, cols], x_ref[:, cols]  # [N, K]
@@ -201,7 +201,7 @@ def limit_changes(x, x_ref, c: TorchConstraints):
         return x
     if k >= c.n_feature_ids:
         return x
-    x_ref = _domain_reference(x_ref, c)
+    x_ref = domain_reference(x_ref, c)
     change, changed = feature_changes(x, x_ref, c)  # [N, F]
     key = torch.where(changed, change, torch.full_like(change, -1.0))  # unchanged rank last
     order = key.argsort(dim=1, descending=True, stable=True)  # [N, F]

@@ -8,7 +8,7 @@ import torch
 
 from .._utils import eval_mode
 from ..constraints import TorchConstraints
-from ._projection import feature_changes
+from ._projection import domain_reference, feature_changes
 
 __all__ = ["sparsify"]
 
@@ -32,8 +32,10 @@ def sparsify(model, x_cf, x, target, constraints: TorchConstraints | None = None
 
     A valid row never becomes invalid, invalid rows are returned as they are, and since
     reverting to the factual always satisfies the constraints (mutability, bounds widened to the
-    factual, integer grids, one-hot levels, ``max_changed``), so does the result. Immutable
-    columns are not touched. Inputs are not modified.
+    factual, integer grids, one-hot levels, ``max_changed``), so does the result; with exact
+    bounds (``ActionabilityConstraints(widen_bounds=False)``) a feature is set back to the
+    factual clamped into the domain, so that the result stays inside it. Immutable columns
+    are not touched. Inputs are not modified.
 
     Parameters
     ----------
@@ -72,6 +74,8 @@ def sparsify(model, x_cf, x, target, constraints: TorchConstraints | None = None
     tensor([[1., 0., 0.]])
     """
     x_cf, x, target, c, thr = _check_inputs(x_cf, x, target, constraints, decision_threshold)
+    # with exact bounds a factual outside the domain is reverted to its clamp into the domain
+    x = domain_reference(x, c)
     n = x.shape[0]
     with torch.no_grad(), eval_mode(model):
         proba = _target_proba(model, x_cf, target) if n else x.new_zeros(0)  # [N]
