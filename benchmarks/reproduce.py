@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -104,7 +105,8 @@ def _job(spec):
     log = Path(spec["out_dir"]) / f"{spec['dataset']}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(log, "a") as fh, _redirect(fh), skct.config_context(fast_search=True):
+        with open(log, "a") as fh, contextlib.redirect_stdout(fh), \
+                contextlib.redirect_stderr(fh), skct.config_context(fast_search=True):
             run_experiment(spec["dataset"], out_dir=spec["out_dir"], n_jobs=1,
                            data_home=spec.get("data_home"), random_state=spec["seed"],
                            data_seed=DATA_SEED, protocol=spec["protocol"],
@@ -116,20 +118,6 @@ def _job(spec):
     except Exception:  # reported by the parent, which carries on with the other runs
         return spec["name"], time.perf_counter() - start, traceback.format_exc()
     return spec["name"], time.perf_counter() - start, None
-
-
-class _redirect:
-    """Send this process's stdout and stderr to ``fh`` for the duration."""
-
-    def __init__(self, fh):
-        self.fh = fh
-
-    def __enter__(self):
-        self.saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = self.fh
-
-    def __exit__(self, *exc):
-        sys.stdout, sys.stderr = self.saved
 
 
 def _seed_folder(source, target):

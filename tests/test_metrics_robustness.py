@@ -4,27 +4,17 @@ gradients are exact."""
 
 import numpy as np
 import pytest
-import torch
 from sklearn.utils import check_random_state
 
 from skct.metrics import protected_feature_sensitivity
 from skct.metrics._robustness import _normalize_rounds, _round_weights
 
+from test_metrics import linear
+
 pytest.importorskip("captum")
 
 W = np.array([[1.0, -2.0, 0.0, 0.5], [-0.5, 3.0, 0.0, 1.0]])
 BIAS = [0.3, -0.1]
-
-
-def linear(weight, bias=None):
-    """A float32 torch Linear layer with the given weight [C, d] (and bias [C])."""
-    weight = torch.as_tensor(weight, dtype=torch.float32)
-    layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        if bias is not None:
-            layer.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-    return layer
 
 
 def exact_ig(X, target, low, high, seed):

@@ -20,7 +20,7 @@ import numpy as np
 from ._names import DATASET_NAMES, DATASET_TITLES, PAPER_LABELS
 from ._progress import fmt_time
 from ._report import write_results_markdown
-from ._seeds import TABLE_METRICS, seed_table, table_averages, table_checks
+from ._seeds import TABLE_METRICS, finite_mean, seed_table, table_averages, table_checks
 from ._settings import PAPER_RESULTS, PROTOCOL_ITEMS
 from ._templates import say
 
@@ -42,6 +42,28 @@ def _read(path):
     return res if isinstance(res, dict) and "reductions" in res else None
 
 
+def _seed_dirs(folder):
+    """``[(seed, path)]`` of the ``folder/seed<k>`` directories, by seed."""
+    return sorted((int(m.group(1)), p) for p in Path(folder).glob("seed*")
+                  if (m := re.fullmatch(r"seed(\d+)", p.name)) and p.is_dir())
+
+
+def _results_by_seed(table_dir):
+    """``{seed: {dataset: results}}`` under ``table_dir/seed<k>/<dataset>/results.json``."""
+    out = {}
+    for seed, path in _seed_dirs(table_dir):
+        found = {d: r for d in DATASET_NAMES if (r := _read(path / d / "results.json"))}
+        if found:
+            out[seed] = found
+    return out
+
+
+def _by_dataset(by_seed):
+    """``{dataset: [results of each seed, in seed order]}`` from ``{seed: {dataset: ...}}``."""
+    return {d: runs for d in DATASET_NAMES
+            if (runs := [found[d] for found in by_seed.values() if d in found])}
+
+
 def load_seed_runs(table_dir):
     """``{dataset: [results of each seed, in seed order]}`` under ``table_dir/seed<k>/``.
 
@@ -51,15 +73,7 @@ def load_seed_runs(table_dir):
     >>> load_seed_runs("no/such/folder")
     {}
     """
-    table_dir = Path(table_dir)
-    seeds = sorted((int(m.group(1)), p) for p in table_dir.glob("seed*")
-                   if (m := re.fullmatch(r"seed(\d+)", p.name)) and p.is_dir())
-    runs = {}
-    for d in DATASET_NAMES:
-        found = [r for _, p in seeds if (r := _read(p / d / "results.json")) is not None]
-        if found:
-            runs[d] = found
-    return runs
+    return _by_dataset(_results_by_seed(table_dir))
 
 
 # -- cells -----------------------------------------------------------------------------------
@@ -221,30 +235,28 @@ def _selection_lines(selection):
     return lines
 
 
-def ablation(out_dir):
+def ablation(out_dir, reference=None):
     """Per protocol item: the three averages' change when the item follows skct's choice.
 
     Read from ``out_dir/ablation/<item>/seed<k>/<dataset>/results.json`` against seed ``k``
-    of the reference table; data sets without a run of the item (skipped because the item
-    cannot change them) take the reference run's values. The change is the mean over the
-    seeds of (average with the item switched - reference average).
+    of the reference table (``reference``: its results as ``{seed: {dataset: results}}``,
+    read from ``out_dir/reference`` when None); data sets without a run of the item (skipped
+    because the item cannot change them) take the reference run's values. The change is the
+    mean over the seeds of (average with the item switched - reference average).
     """
     out_dir = Path(out_dir)
-    reference = load_seed_runs(out_dir / "reference")
-
-    def base(seed):
-        return {d: runs[seed] for d, runs in reference.items() if len(runs) > seed}
+    if reference is None:
+        reference = _results_by_seed(out_dir / "reference")
 
     def averages(results):
-        return {m: _mean([r["reductions"][k]["estimate"] for r in results.values()])
+        return {m: finite_mean([r["reductions"][k]["estimate"] for r in results.values()])
                 for k, m in TABLE_METRICS.items()}
 
     rows, seeds_used = {}, set()
     for item in PROTOCOL_ITEMS:
         changes, run_sets = [], set()
-        for seed_dir in sorted((out_dir / "ablation" / item).glob("seed*")):
-            seed = int(seed_dir.name[4:]) if seed_dir.name[4:].isdigit() else None
-            ref = base(seed) if seed is not None else {}
+        for seed, seed_dir in _seed_dirs(out_dir / "ablation" / item):
+            ref = reference.get(seed, {})
             runs = {d: r for d in ref if (r := _read(seed_dir / d / "results.json"))}
             if not runs:
                 continue
@@ -253,24 +265,21 @@ def ablation(out_dir):
             run_sets.update(runs)
             seeds_used.add(seed)
         if changes:
-            rows[item] = {"change": {m: _mean([c[m] for c in changes]) for m in changes[0]},
+            rows[item] = {"change": {m: finite_mean([c[m] for c in changes])
+                                     for m in changes[0]},
                           "per_seed": changes, "n_seeds": len(changes),
                           "datasets_run": sorted(run_sets)}
     if not rows:
         return None
     seeds = sorted(seeds_used)
-    ref_avgs = [averages(base(s)) for s in seeds]
+    ref_avgs = [averages(reference[s]) for s in seeds]
     return {"seeds": seeds, "items": rows,
-            "reference_averages": {m: _mean([a[m] for a in ref_avgs]) for m in ref_avgs[0]}}
+            "reference_averages": {m: finite_mean([a[m] for a in ref_avgs])
+                                   for m in ref_avgs[0]}}
 
 
 def _diff(a, b):
     return None if a is None or b is None else a - b
-
-
-def _mean(values):
-    v = [x for x in values if x is not None and np.isfinite(x)]
-    return float(np.mean(v)) if v else None
 
 
 def _ablation_lines(abl):
@@ -337,12 +346,13 @@ def write_reproduction(out_dir, *, page=None, json_path=None):
         record = json.loads((out_dir / "reproduction.json").read_text())
     except (OSError, ValueError):
         record = {}
+    by_seed = {t: _results_by_seed(out_dir / t) for t in TABLES}
     tables = {t: seed_table(runs, confidence=CONFIDENCE) for t in TABLES
-              if (runs := load_seed_runs(out_dir / t))}
+              if (runs := _by_dataset(by_seed[t]))}
     if not tables:
         raise FileNotFoundError(f"No reference/seed*/<dataset>/results.json under '{out_dir}'.")
     selection = record.get("selection")
-    abl = ablation(out_dir)
+    abl = ablation(out_dir, reference=by_seed["reference"])
     content = {
         "tables": tables,
         "averages": {t: table_averages(T) for t, T in tables.items()},
@@ -416,12 +426,12 @@ def _page_lines(out_dir, record, tables, selection, abl):
 
 
 def _details(out_dir):
-    seed_dirs = sorted((out_dir / "reference").glob("seed*"))
+    seed_dirs = _seed_dirs(out_dir / "reference")
     if not seed_dirs:
         return []
-    seed_dir = seed_dirs[0]
+    seed, seed_dir = seed_dirs[0]
     with tempfile.TemporaryDirectory() as tmp:
         text = write_results_markdown(seed_dir, path=Path(tmp) / "details.md",
-                                      title=f"Seed {seed_dir.name[4:]} of the reference table")
+                                      title=f"Seed {seed} of the reference table")
     text = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.MULTILINE)
-    return [_say("details_head", seed=seed_dir.name[4:]), text]
+    return [_say("details_head", seed=seed), text]

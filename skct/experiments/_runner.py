@@ -207,11 +207,9 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
     ['cost', 'cost_single', 'implausibility', 'implausibility_mutability', 'mmd', ...]
     """
     check_dataset(dataset)
-    for name, seed in (("random_state", random_state), ("data_seed", data_seed)):
-        if seed is None and name == "data_seed":
-            continue
-        if not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {seed!r}.")
+    _check_seed("random_state", random_state)
+    if data_seed is not None:
+        _check_seed("data_seed", data_seed)
     if evaluate_on not in ("test", "validation"):
         raise ValueError(f"evaluate_on must be 'test' or 'validation', got {evaluate_on!r}.")
     t_call = time.perf_counter()
@@ -227,8 +225,7 @@ def run_experiment(dataset, *, out_dir, data_home=None, max_epochs=None, n_factu
     run.data = _load_data(run, data_home,
                           int(random_state if data_seed is None else data_seed), evaluate_on)
     # the rows explained and attacked (test or validation): part of those stages' inputs
-    cfg["rows"] = sha256(np.ascontiguousarray(run.data.X_test).tobytes()
-                         + np.ascontiguousarray(run.data.y_test).tobytes())[:16]
+    cfg["rows"] = _arrays_digest(run.data.X_test, run.data.y_test)
     models, training = _train_models(run)
     train_fp = {m: training[m].fingerprint for m in MODEL_NAMES}
     evaluated = _evaluate(run, models, train_fp)
@@ -273,6 +270,11 @@ def _load_data(run, data_home, data_seed, evaluate_on):
     return data
 
 
+def _check_seed(name, seed):
+    if not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {seed!r}.")
+
+
 def _on_validation(data):
     """A copy of ``data`` whose test rows are its validation rows."""
     out = copy.copy(data)
@@ -309,16 +311,15 @@ def _bounds_digest(data):
     return str(data.bounds)
 
 
-def _data_digest(data):
-    """Digest of the training rows (model space): a changed data file retrains, the rows
-    explained at test time (test or validation) do not."""
-    parts = (np.ascontiguousarray(a).tobytes() for a in (data.X_train, data.y_train))
-    return sha256(b"".join(parts))[:16]
+def _arrays_digest(*arrays):
+    """Digest of the bytes of ``arrays``, e.g. the training rows (a changed data file
+    retrains) or the rows explained at test time."""
+    return sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays))[:16]
 
 
 def _train_models(run):
     """Train (or reuse) the three models: ``({name: classifier}, {name: StageResult})``."""
-    digest = _data_digest(run.data)
+    digest = _arrays_digest(run.data.X_train, run.data.y_train)
     models, training = {}, {}
     for name in MODEL_NAMES:
         p = run.params[name]

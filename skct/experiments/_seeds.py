@@ -64,7 +64,7 @@ def _metric_cell(dataset, key, runs, confidence):
     model, experiment = METRIC_MODEL[TABLE_METRICS[key]]
     per_seed_validity = {m: [(r["models"][m]["counterfactuals"].get(experiment) or {})
                              .get("validity") for r in runs] for m in ("baseline", model)}
-    validity = {m: _mean(v) for m, v in per_seed_validity.items()}
+    validity = {m: finite_mean(v) for m, v in per_seed_validity.items()}
     cell = {
         "estimate": _finite_or_none(mean), "low": _finite_or_none(low),
         "high": _finite_or_none(high), "n_seeds": int(n),
@@ -81,7 +81,8 @@ def _metric_cell(dataset, key, runs, confidence):
     return cell
 
 
-def _mean(values):
+def finite_mean(values):
+    """Mean of the values that are not None and finite; None when there is none."""
     v = [x for x in values if x is not None and np.isfinite(x)]
     return float(np.mean(v)) if v else None
 
@@ -114,7 +115,7 @@ def seed_table(runs, *, confidence=0.95):
         row = {"name": dataset}
         for key, metric in TABLE_METRICS.items():
             row[metric] = _metric_cell(dataset, key, results, confidence)
-        row["accuracy"] = {m: _mean([r["models"][m]["accuracy"] for r in results])
+        row["accuracy"] = {m: finite_mean([r["models"][m]["accuracy"] for r in results])
                            for m in results[0]["models"]}
         table[PAPER_LABELS.get(dataset, dataset)] = row
     return table
