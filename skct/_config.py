@@ -26,14 +26,15 @@ def _env_threads():
     return threads
 
 
-def _env_flag(name):
-    value = os.environ.get(name, "0").strip().lower()
+def _env_flag(name, default):
+    value = os.environ.get(name, "").strip().lower()
     if value not in {"0", "1", "true", "false", ""}:
         raise ValueError(f"{name} must be 0 or 1, got {value!r}.")
-    return value in {"1", "true"}
+    return default if value == "" else value in {"1", "true"}
 
 
-_DEFAULTS = {"torch_threads": _env_threads(), "fast_search": _env_flag("SKCT_FAST_SEARCH")}
+_DEFAULTS = {"torch_threads": _env_threads(),
+             "fast_search": _env_flag("SKCT_FAST_SEARCH", default=True)}
 _local = threading.local()
 
 
@@ -53,7 +54,7 @@ def get_config():
         ``torch_threads``: torch intra-op threads used while skct fits, predicts and searches
         (default 1, or ``$SKCT_TORCH_THREADS``; 0 leaves torch's own setting alone).
         ``fast_search``: whether searches that the fast path supports run on it (default
-        False, or ``$SKCT_FAST_SEARCH=1``).
+        True; ``$SKCT_FAST_SEARCH=0`` turns it off).
 
     Examples
     --------
@@ -82,11 +83,14 @@ def set_config(*, torch_threads=None, fast_search=None):
     fast_search : bool or None
         Run the searches it supports on skct's fast path (CPU; Generic and ECCo objectives;
         mutability, bounds and cost weights; MLP chains without autograd, other modules with
-        one ``autograd.grad`` per step) instead of the eager engine. Results equal the eager
-        engine's up to float rounding; on one thread a 20-64-64-2 MLP searched 1.5x (10k rows)
-        to 2.4x (100k rows) faster than a bare eager torch loop (``benchmarks/bench_search.py``).
-        Off by default while its float-rounding differences would change results that earlier
-        releases reproduced bit for bit (e.g. counterfactual training runs).
+        one ``autograd.grad`` per step) instead of the eager engine. On by default (also while
+        counterfactual training searches); every other search (REVISE, ECCCo, one-hot
+        re-hardening, ...) runs on the eager engine. Results equal the eager engine's up to
+        float rounding (about 1e-6 after 30 steps), so ``fast_search=False`` (or
+        ``$SKCT_FAST_SEARCH=0``) reproduces, bit for bit, runs made with the engine. On one
+        thread a 20-64-64-2 MLP searched 1.5x (10k rows) to 2.4x (100k rows) faster than a
+        bare eager torch loop, where the engine runs at about 0.85x
+        (``benchmarks/bench_search.py``).
 
     Examples
     --------

@@ -8,10 +8,12 @@ import pytest
 import torch
 from torch import nn
 
+import skct
 import skct.search._compiled as compiled
 from skct.search import _fast_kernels
 from skct.constraints import TorchConstraints
-from skct.search import SearchPath, search
+from skct.search import SearchPath
+from skct.search import search as dispatching_search
 from skct.search._compiled import compiled_search, supports
 from skct.search._compiled_plan import model_plan
 from skct.search.generators import ECCoGenerator, GenericGenerator, REVISEGenerator
@@ -63,6 +65,12 @@ def _assert_same(a, b, atol=1e-5):
     torch.testing.assert_close(a.nascent, b.nascent, atol=atol, rtol=1e-4)
     if a.path is not None or b.path is not None:
         torch.testing.assert_close(a.path, b.path, atol=atol, rtol=1e-4)
+
+
+def search(*args, **kwargs):
+    """The eager engine (``fast_search=False``): the reference of the fast path's tests."""
+    with skct.config_context(fast_search=False):
+        return dispatching_search(*args, **kwargs)
 
 
 def _both(model, x, target, gen, cons=None, **kw):
@@ -506,7 +514,7 @@ def test_kernel_cache_only_in_a_private_directory(monkeypatch, tmp_path):
     assert not (private / "kernels").stat().st_mode & 0o022
 
 
-def test_search_dispatches_to_the_fast_path_only_when_configured():
+def test_search_dispatches_to_the_fast_path_unless_turned_off():
     import skct
     from skct.search import _compiled, search
     from skct.search.generators import GenericGenerator
@@ -524,10 +532,10 @@ def test_search_dispatches_to_the_fast_path_only_when_configured():
 
     _compiled.compiled_search = spy
     try:
-        eager = search(model, x, target, GenericGenerator(), max_iter=20)
-        assert not calls  # off by default
-        with skct.config_context(fast_search=True):
-            fast = search(model, x, target, GenericGenerator(), max_iter=20)
+        fast = search(model, x, target, GenericGenerator(), max_iter=20)
+        assert calls == [1]  # on by default
+        with skct.config_context(fast_search=False):
+            eager = search(model, x, target, GenericGenerator(), max_iter=20)
         assert calls == [1]
     finally:
         _compiled.compiled_search = real

@@ -99,9 +99,16 @@ def test_env_variable_is_validated(monkeypatch):
     assert skct._config._env_threads() == 3
 
 
-def test_fast_search_flag():
-    assert skct.get_config()["fast_search"] is False
-    with skct.config_context(fast_search=True):
-        assert skct.get_config()["fast_search"] is True
+def test_fast_search_flag(monkeypatch):
+    assert skct.get_config()["fast_search"] is True  # on by default
+    with skct.config_context(fast_search=False):
+        assert skct.get_config()["fast_search"] is False
+    assert skct.get_config()["fast_search"] is True
+    for value, expected in [("0", False), ("false", False), ("1", True), ("", True)]:
+        monkeypatch.setenv("SKCT_FAST_SEARCH", value)
+        assert skct._config._env_flag("SKCT_FAST_SEARCH", default=True) is expected
+    monkeypatch.setenv("SKCT_FAST_SEARCH", "maybe")
+    with pytest.raises(ValueError, match="SKCT_FAST_SEARCH"):
+        skct._config._env_flag("SKCT_FAST_SEARCH", default=True)
     with pytest.raises(ValueError, match="fast_search"):
         skct.set_config(fast_search=1)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
+import skct
 from skct import CounterfactualExplainer, CounterfactualTrainedClassifier
 from skct.constraints import ActionabilityConstraints
 from skct.explain._result import CounterfactualPath
@@ -58,6 +59,11 @@ def _problem(n=40, d=5, seed=0):
 
 @pytest.mark.parametrize("gen", [GenericGenerator(step_size=0.2), ECCoGenerator(step_size=0.2)])
 def test_compact_path_equals_the_dense_reference(gen):
+    with skct.config_context(fast_search=False):  # the eager engine's own compact path
+        _check_compact_path(gen)
+
+
+def _check_compact_path(gen):
     x, target, model = _problem()
     c = ActionabilityConstraints(mutability={0: "none", 3: "increase"}).fit(
         x.numpy()).to_torch()
