@@ -426,10 +426,13 @@ def test_batch_size_numpy_input_and_validation(fitted):
 
 
 def test_chunks_join_categories_in_order_of_appearance():
-    from skct.explain._result import concat_rows as _concat_rows
+    from skct._utils.parallel import RowBlocks
 
     a = pd.DataFrame({"c": pd.Categorical(["a", "c"], categories=["a", "b", "c"])})
     b = pd.DataFrame({"c": pd.Categorical(["d", "a"], categories=["a", "b", "d"])}, index=[2, 3])
-    out = _concat_rows([a, b])
+    blocks = RowBlocks(4)
+    blocks.write(0, cf=a)
+    blocks.write(2, cf=b)
+    out = blocks.pop("cf", index=a.index.append(b.index))
     assert list(out["c"].cat.categories) == ["a", "b", "c", "d"]
     assert out["c"].tolist() == ["a", "c", "d", "a"] and list(out.index) == [0, 1, 2, 3]

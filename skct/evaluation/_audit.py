@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import torch
-from joblib import effective_n_jobs
+from joblib import effective_n_jobs, parallel_config
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
 from .._utils import labels_to_indices, plain
-from .._utils.parallel import Parallel, delayed
+from .._utils.parallel import Parallel, RowBlocks, delayed
 from ..constraints import ActionabilityConstraints
 from ..explain import CounterfactualExplainer, resolve_targets
 from ..metrics import cost as cost_metric
@@ -73,9 +73,30 @@ def _check_args(target, constraints, cost, batch_size, X, n_options=1):
     return X, frame
 
 
-def _predicted_indices(explainer, X):
-    """(predicted labels, their class indices); ValueError for a label not in classes_."""
-    pred = np.asarray(explainer.estimator_.predict(X))
+def _in_process():
+    """The model's own joblib work on the client runs here, in this process.
+
+    Inside ``joblib.parallel_backend("dask")``, scikit-learn's parallel steps (a
+    ColumnTransformer's transformers, with ``n_jobs=None``) would otherwise ship the whole
+    table to one worker and its transformed columns back; the audit distributes its batches
+    only.
+    """
+    return parallel_config(backend="sequential")
+
+
+def _predicted_indices(explainer, X, batch_size):
+    """(predicted labels, their class indices), ``batch_size`` rows at a time.
+
+    ValueError for a label not in classes_.
+    """
+    n = X.shape[0]
+    pred = None
+    with _in_process():
+        for s in range(0, n, batch_size):  # one chunk's preprocessing at a time
+            part = np.asarray(explainer.estimator_.predict(_rows(X, s, batch_size)))
+            if pred is None:
+                pred = np.empty((n,) + part.shape[1:], dtype=part.dtype)
+            pred[s:s + len(part)] = part
     idx = labels_to_indices(pred, explainer.classes_, "prediction", unknown=-1)
     if (idx < 0).any():
         unknown = sorted({plain(p) for p in pred[idx < 0].tolist()}, key=repr)
@@ -85,28 +106,50 @@ def _predicted_indices(explainer, X):
     return pred, idx
 
 
-def _explain_chunk(explainer, X, targets):
-    """Explain one chunk (the explainer runs with the configured torch threads)."""
+def _rows(X, start, size):
+    """Rows ``start:start + size`` of an array or DataFrame."""
+    return X.iloc[start:start + size] if isinstance(X, pd.DataFrame) else X[start:start + size]
+
+
+def _explain_chunk(explainer, chunk):
+    """Explain one chunk ``(rows, target labels)`` (with the configured torch threads).
+
+    The chunk travels as one tuple: joblib's Dask backend scatters large arguments to the
+    cluster and keeps them there until the whole call ends, a tuple it sends with its task,
+    so a worker frees the chunk with the task (the explainer, one object for every task, is
+    scattered once).
+    """
+    X, targets = chunk
     r = explainer.explain(X, target=targets)
-    return (r.counterfactuals, r.valid, r.target_proba, r.n_iter, r.counterfactuals_model,
-            r.factuals_model, r.feature_names_model, r.n_changed, r.rank)
+    return dict(cf=r.counterfactuals, valid=r.valid, proba=r.target_proba, n_iter=r.n_iter,
+                Z_cf=r.counterfactuals_model, Z=r.factuals_model, n_changed=r.n_changed,
+                rank=r.rank), r.feature_names_model
 
 
-def _search(explainer, X_user, t_labels, batch_size, n_jobs):
-    """The per-chunk results of the search for every row, in row order."""
-    def rows(a, s):
-        return a.iloc[s:s + batch_size] if isinstance(a, pd.DataFrame) else a[s:s + batch_size]
+def _search(explainer, X_user, t_labels, batch_size, n_jobs, k):
+    """The search of every row, its per-entry results written into :class:`RowBlocks`.
 
-    tasks = [(rows(X_user, s), t_labels[s:s + batch_size])
-             for s in range(0, len(t_labels), batch_size)]
-    if len(tasks) == 1 or effective_n_jobs(n_jobs) == 1:
-        return [_explain_chunk(explainer, Xc, tc) for Xc, tc in tasks]
-    return Parallel(n_jobs=n_jobs)(delayed(_explain_chunk)(explainer, Xc, tc)
-                                   for Xc, tc in tasks)
+    Chunks are formed as joblib asks for them and their results written as they come, in row
+    order: the client never holds every chunk's results next to the joined ones.
+
+    Returns ``(blocks of N * k entries, feature names in the model's space)``.
+    """
+    starts = range(0, len(t_labels), batch_size)
+    chunks = ((_rows(X_user, s, batch_size), t_labels[s:s + batch_size]) for s in starts)
+    if len(starts) == 1 or effective_n_jobs(n_jobs) == 1:
+        results = (_explain_chunk(explainer, c) for c in chunks)
+    else:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_explain_chunk)(explainer, c) for c in chunks)
+    blocks, names = RowBlocks(len(t_labels) * k), None
+    for s, (entries, names) in zip(starts, results):
+        blocks.write(s * k, **entries)
+        del entries
+    return blocks, names
 
 
-#: Per-entry arrays of :func:`_explain_chunk`'s results, by position in its tuple.
-_ENTRY = {"valid": 1, "proba": 2, "n_iter": 3, "Z_cf": 4, "Z": 5, "n_changed": 7, "rank": 8}
+#: Per-entry arrays of :func:`_explain_chunk`'s results.
+_ENTRY = ("valid", "proba", "n_iter", "Z_cf", "Z", "n_changed", "rank")
 
 
 def _row_costs(Z_cf, Z, cost, dtype):
@@ -379,21 +422,24 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
     explainer = CounterfactualExplainer(
         estimator, generator=generator, constraints=constraints,
         decision_threshold=decision_threshold, max_iter=max_iter, prefit=True,
-        random_state=random_state, **options).fit(X_ref, y_ref)  # ECCCo calibrates on labels
+        random_state=random_state, **options)
+    with _in_process():
+        explainer.fit(X_ref, y_ref)  # ECCCo calibrates on labels
     classes = explainer.classes_
     # targets resolved once for all rows (chunking and n_jobs cannot change them)
-    pred, pred_idx = _predicted_indices(explainer, X_user)
+    pred, pred_idx = _predicted_indices(explainer, X_user, batch_size)
     t_labels = classes[resolve_targets(target, classes, pred_idx,
                                        check_random_state(random_state))]
-    parts = _search(explainer, X_user, t_labels, batch_size, n_jobs)
     k = n_options
+    blocks, names_model = _search(explainer, X_user, t_labels, batch_size, n_jobs, k)
     if is_frame:  # the explainer returns unchanged values exactly as given, dtypes included
-        cf = pd.concat([p[0] for p in parts], axis=0)
+        entry_index = X.index if k == 1 else X.index[np.repeat(np.arange(len(X)), k)]
+        cf = blocks.pop("cf", index=entry_index)
     else:
-        cf = pd.DataFrame(np.concatenate([np.asarray(p[0]) for p in parts]),
-                          columns=X.columns, index=X.index if k == 1 else None).infer_objects()
+        cf = pd.DataFrame(blocks.pop("cf"), columns=X.columns,
+                          index=X.index if k == 1 else None).infer_objects()
         X = X.infer_objects()
-    entries = {key: np.concatenate([p[j] for p in parts]) for key, j in _ENTRY.items()}
+    entries = {key: blocks.pop(key) for key in _ENTRY}
     entries["valid"] = entries["valid"].astype(bool)
     X_all = X if k == 1 else X.iloc[np.repeat(np.arange(len(X)), k)].reset_index(drop=True)
     cf_all = cf if k == 1 else cf.reset_index(drop=True)  # k entries per row, by rank
@@ -423,5 +469,5 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         rows=rows, counterfactuals=cf, factuals=X.copy(), changed=changed,
         changes=changes, groups={g: order for g, (_, order) in group_labels.items()},
         counterfactuals_model=entries["Z_cf"], factuals_model=entries["Z"],
-        feature_names_model=parts[0][6], explainer=explainer, checked_constraints=checked,
+        feature_names_model=names_model, explainer=explainer, checked_constraints=checked,
         params=params, options=option_table)

@@ -17,14 +17,15 @@ from .._config import torch_threads
 from .._utils import HasMethods, Interval, StrOptions, derive_seed, entropy_from
 from .._utils import fit_context as _fit_context
 from .._utils import is_fitted as _is_fitted
+from .._utils.parallel import RowBlocks
 from ..constraints import ActionabilityConstraints
 from ..search import DIVERSITY_STRATEGIES, DiverseGenerator, gradient_free_search, search
 from ..search import sparsify
 from ..search.generators import BaseGenerator, resolve_generator
 from ._adapter import ModelAdapter
 from ._repair import changed_features, count_changed, to_user_values
-from ._result import (CounterfactualPath, CounterfactualResult, blank_rows, concat_rows,
-                      order_options, repeat_rows, resolve_targets, take_rows)
+from ._result import (CounterfactualPath, CounterfactualResult, blank_rows, order_options,
+                      repeat_rows, resolve_targets, take_rows)
 
 __all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets",
            "SPARSITY_MARGIN"]
@@ -383,9 +384,10 @@ default="generic"
         t_idx = resolve_targets(spec, self.classes_, proba.argmax(axis=1), rng)
         p0 = proba[np.arange(n), t_idx]
         # every row's search, sparsification and check is its own: chunks give the same rows;
-        # per-row arrays are written into outputs of N rows (no N-row copies at the end)
+        # each chunk's rows are written into outputs of N * k rows allocated once (no list of
+        # chunks joined at the end), and the chunk is dropped before the next one is searched
         seed = None if k == 1 else derive_seed(entropy_from(self.random_state), "n_per_row")
-        out, cfs, pieces = {}, [], []
+        blocks, pieces = RowBlocks(n * k), []
         for s in chunks:
             if k == 1:
                 part = self._explain_rows(take_rows(X, s), Z, t_idx[s], p0[s])
@@ -395,16 +397,19 @@ default="generic"
                                           np.repeat(t_idx[s], k), np.repeat(p0[s], k),
                                           seed=derive_seed(seed, s.start))
                 part = order_options(part, k, self.constraints_.cost_weight_model_)
-            for key, values in part.items():
-                if key in ("cf", "piece"):
-                    continue
-                if key not in out:
-                    out[key] = np.empty((n * k,) + values.shape[1:], dtype=values.dtype)
-                out[key][s.start * k:s.stop * k] = values
-            cfs.append(part["cf"])
-            if part["piece"] is not None:
-                pieces.append((part["piece"][0] + s.start * k, part["piece"][1]))
+            piece = part.pop("piece")
+            if piece is not None:
+                pieces.append((piece[0] + s.start * k, piece[1]))
+            if len(chunks) == 1:  # one chunk: its arrays are the outputs
+                out = part
+            else:
+                blocks.write(s.start * k, **part)
             del part
+        if len(chunks) > 1:
+            index = None  # the counterfactuals' index, as the chunks' frames had it
+            if isinstance(X, pd.DataFrame):
+                index = X.index if k == 1 else X.index[np.repeat(np.arange(n), k)]
+            out = {key: blocks.pop(key, index=index) for key in list(blocks.keys())}
         path = None
         if self.return_path:
             path = CounterfactualPath(out["x"], self.max_iter + 1)
@@ -412,7 +417,7 @@ default="generic"
                 path.add(rows, piece)
         t_idx = t_idx if k == 1 else np.repeat(t_idx, k)
         return CounterfactualResult(
-            counterfactuals=concat_rows(cfs),
+            counterfactuals=out["cf"],
             factuals=X.copy() if k == 1 else repeat_rows(X, k),
             targets=self.classes_[t_idx],
             valid=out["valid"],
@@ -433,8 +438,13 @@ default="generic"
         """Class probabilities [N, C] of the factuals (chunk by chunk when ``Z`` is None)."""
         if Z is not None:
             return self.adapter_.predict_proba_model(Z)
-        return np.concatenate([self.adapter_.predict_proba_model(
-            self._model_space(take_rows(X, s))) for s in chunks])
+        out = None
+        for s in chunks:  # written into one [N, C] array as the chunks come
+            p = self.adapter_.predict_proba_model(self._model_space(take_rows(X, s)))  # [n, C]
+            if out is None:
+                out = np.empty((X.shape[0],) + p.shape[1:], dtype=p.dtype)
+            out[s] = p
+        return out
 
     def _explain_rows(self, X, Z, t_idx, p0, seed=None):
         """Search, return and check the rows of one chunk (``Z``: their model space, or None).

@@ -10,7 +10,7 @@ import pandas as pd
 from .._utils import dense_path_property, labels_to_indices
 
 __all__ = ["CounterfactualPath", "CounterfactualResult", "resolve_targets", "repeat_rows",
-           "take_rows", "order_options", "concat_rows", "blank_rows"]
+           "take_rows", "order_options", "blank_rows"]
 
 
 class CounterfactualPath:
@@ -219,31 +219,6 @@ def order_options(part, k, cost_weight):
         where[order] = np.arange(n)  # old -> new
         rows, path = part["piece"]
         out["piece"] = (where[np.asarray(rows)], path)
-    return out
-
-
-def concat_rows(parts):
-    """The chunks' counterfactuals as one array or DataFrame (categories joined in order)."""
-    if len(parts) == 1:
-        return parts[0]
-    if not isinstance(parts[0], pd.DataFrame):
-        return np.concatenate(parts)
-    for col in parts[0].columns:
-        dtypes = [p[col].dtype for p in parts]
-        if isinstance(dtypes[0], pd.CategoricalDtype) and any(d != dtypes[0] for d in dtypes):
-            # categories of the first appearance first, as one chunk would have found them
-            cats = pd.Index(pd.unique(np.concatenate(
-                [np.asarray(d.categories, dtype=object) for d in dtypes])))
-            cats = cats.astype(dtypes[0].categories.dtype) if all(
-                d.categories.dtype == dtypes[0].categories.dtype for d in dtypes) else cats
-            parts = [_with_column(p, col, p[col].cat.set_categories(cats)) for p in parts]
-    return pd.concat(parts, axis=0)
-
-
-def _with_column(frame, col, values):
-    """A shallow copy of ``frame`` whose column ``col`` is ``values``."""
-    out = frame.copy(deep=False)
-    out[col] = values
     return out
 
 
