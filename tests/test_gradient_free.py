@@ -21,7 +21,10 @@ from skct.datasets import load_adult
 from skct.evaluation import evaluate, make_counterfactual_scorer, recourse_audit
 from skct.explain import ModelAdapter
 from skct.metrics import compute_metrics
-from skct.search import GradientFreeGenerator, ProbaLogits, gradient_free_search, sparsify
+from skct.constraints import TorchConstraints
+from skct.search import (GradientFreeGenerator, ProbaLogits, feature_changes,
+                         gradient_free_search, harden, project, sparsify)
+from skct.search._gf_steps import CandidateSpace
 
 DATA_HOME = Path(os.environ.get("SKCT_DATA_HOME",
                                 Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -184,7 +187,9 @@ def test_early_stop_scores_fewer_candidates():
     t = torch.ones(40, dtype=torch.long)
     out, rows = {}, {}
     for patience in (None, 1, 3):
-        gen = GradientFreeGenerator(patience=patience, random_state=0).fit(X, rf.predict(X))
+        gen = GradientFreeGenerator(n_neighbors=20, n_rings=8, n_candidates=64,
+                                    n_generations=8, patience=patience,
+                                    random_state=0).fit(X, rf.predict(X))
         model = _CountingProba(rf)
         out[patience] = gradient_free_search(model, x, t, gen, decision_threshold=0.7)
         rows[patience] = model.n_rows
@@ -196,3 +201,119 @@ def test_early_stop_scores_fewer_candidates():
         np.testing.assert_allclose(rf.predict_proba(x_cf.numpy())[:, 1], p.numpy())
     with pytest.raises(ValueError, match="patience"):
         GradientFreeGenerator(patience=0).fit(X, y)
+
+
+class _ImmutableRule:
+    """p(1) = 0.9 where (b > 0 and a > 0) or b > 5, else 0.1, for rows (a, b)."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, X):
+        X = np.asarray(X)
+        p1 = np.where(((X[:, 1] > 0) & (X[:, 0] > 0)) | (X[:, 1] > 5), 0.9, 0.1)
+        return np.column_stack([1 - p1, p1])
+
+
+def test_wider_pass_finds_rows_whose_nearest_seeds_fail_once_projected():
+    # the nearest rows of class 1 need a > 0, but a may not change: once projected (a put
+    # back to the factual's -1) they and every point toward them are invalid; only farther
+    # rows (b > 5) stay valid. Without the wider pass no valid point is found.
+    rng = np.random.RandomState(0)
+    near = np.column_stack([rng.uniform(0.5, 2, 30), rng.uniform(0.1, 1, 30)])
+    far = np.column_stack([np.full(5, -1.0), rng.uniform(6, 7, 5)])
+    neg = np.column_stack([rng.uniform(-2, 0, 30), rng.uniform(-2, 0, 30)])
+    pool = np.r_[near, far, neg]
+    model = ProbaLogits(_ImmutableRule())
+    y = model.estimator.predict_proba(pool).argmax(1)
+    x = torch.tensor([[-1.0, -1.0], [-1.5, -0.5]], dtype=torch.float64)
+    t = torch.ones(2, dtype=torch.long)
+    c = TorchConstraints.from_arrays([-np.inf] * 2, [np.inf] * 2, ["none", "both"], [],
+                                     dtype=torch.float64)
+    kw = dict(n_neighbors=8, random_state=0)
+    narrow = GradientFreeGenerator(wide_neighbors=0, **kw).fit(pool, y)
+    assert not gradient_free_search(model, x, t, narrow, c, decision_threshold=0.5)[2].any()
+    gen = GradientFreeGenerator(**kw).fit(pool, y)
+    x_cf, p, found = gradient_free_search(model, x, t, gen, c, decision_threshold=0.5)
+    assert found.all() and (p >= 0.5).all()
+    assert torch.equal(x_cf[:, 0], x[:, 0]) and (x_cf[:, 1] > 5).all()
+    again = gradient_free_search(model, x, t, gen, c, decision_threshold=0.5)[0]
+    assert torch.equal(x_cf, again)
+
+
+def _grouped_constraints(exact_bounds, max_changed):
+    """Columns: 0 continuous, 1 integer grid (increase), 2-4 one group, 5-6 a group with a
+    dropped level, 7-8 an immutable group, 9 immutable continuous."""
+    lower = [-1.0, 0.0] + [0.0] * 7 + [-np.inf]
+    upper = [1.0, 10.0] + [1.0] * 7 + [np.inf]
+    mut = ["both", "increase"] + ["both"] * 5 + ["none"] * 3
+    return TorchConstraints.from_arrays(
+        lower, upper, mut, [[2, 3, 4], [5, 6], [7, 8]], dtype=torch.float64,
+        grid_scale=[0, 1] + [0] * 8, cost_weight=np.linspace(0.5, 2, 10),
+        group_has_dropped=[False, True, False], max_changed=max_changed,
+        exact_bounds=exact_bounds)
+
+
+def _grouped_rows(n, rng):
+    levels = np.eye(3)[rng.randint(0, 3, n)]
+    dropped = np.r_[np.eye(2), np.zeros((1, 2))][rng.randint(0, 3, n)]
+    imm = np.eye(2)[rng.randint(0, 2, n)]
+    return np.column_stack([rng.uniform(-2, 2, n), rng.randint(0, 12, n), levels, dropped,
+                            imm, rng.randn(n)])
+
+
+@pytest.mark.parametrize("exact_bounds", [False, True])
+@pytest.mark.parametrize("max_changed", [None, 2])
+def test_candidate_space_projects_like_project(exact_bounds, max_changed):
+    # candidates whose groups are whole copies of valid groups (what rings and children
+    # build) get exactly what the full projection gives, constraints included
+    c = _grouped_constraints(exact_bounds, max_changed)
+    rng = np.random.RandomState(1)
+    x = torch.tensor(_grouped_rows(6, rng))
+    pool = torch.tensor(_grouped_rows(40, rng))
+    space = CandidateSpace(c, pool)
+    assert space.lean
+    src = pool[torch.as_tensor(rng.randint(0, 40, (6, 9)))]  # [N, M, D] whole pool rows
+    a = torch.as_tensor(rng.uniform(-0.5, 2.5, (6, 9, 1)))
+    group = space.in_group
+    cand = torch.where(group, src, x[:, None, :] + a * (src - x[:, None, :]))
+    cand[:, :3] = torch.where(group, x[:, None, :], cand[:, :3])  # some keep x's groups
+    ref = x[:, None, :].expand(6, 9, 10).reshape(-1, 10)
+    expected = project(cand.reshape(-1, 10).clone(), ref, c).reshape(6, 9, 10)
+    got = space.project(cand.clone(), x)
+    assert torch.equal(got, expected)
+    assert torch.equal(got[..., 7:], x[:, None, 7:].expand(6, 9, 3))  # immutables kept
+    assert torch.equal(harden(got.reshape(-1, 10), ref, c), got.reshape(-1, 10))
+    np.testing.assert_allclose(space.cost(got, x).numpy(), feature_changes(
+        got.reshape(-1, 10), ref, c)[0].sum(1).reshape(6, 9).numpy())
+
+
+def test_candidate_space_full_projection_when_group_bounds_cut_levels():
+    # a bound that forbids a one-hot level needs the full projection (clip, then harden)
+    c0 = _grouped_constraints(False, None)
+    upper = c0.upper.clone()
+    upper[3] = 0.0  # level 1 of the first group is out of the domain
+    c = TorchConstraints.from_arrays(c0.lower.numpy(), upper.numpy(), ["both", "increase"] +
+                                     ["both"] * 5 + ["none"] * 3, [[2, 3, 4], [5, 6], [7, 8]],
+                                     dtype=torch.float64, grid_scale=[0, 1] + [0] * 8,
+                                     group_has_dropped=[False, True, False])
+    rng = np.random.RandomState(2)
+    x, pool = torch.tensor(_grouped_rows(4, rng)), torch.tensor(_grouped_rows(30, rng))
+    x[:, 2:5] = torch.tensor([1.0, 0.0, 0.0])
+    space = CandidateSpace(c, pool)
+    assert not space.lean
+    cand = pool[torch.as_tensor(rng.randint(0, 30, (4, 5)))]
+    got = space.project(cand.clone(), x)
+    assert (got[..., 3] == 0).all()
+    ref = x[:, None, :].expand(4, 5, 10).reshape(-1, 10)
+    assert torch.equal(got.reshape(-1, 10), project(cand.reshape(-1, 10), ref, c))
+
+
+def test_proba_logits_scores_in_pieces():
+    X, y = _blobs(300)
+    rf = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    x = torch.tensor(X)
+    whole = ProbaLogits(rf)(x)
+    pieces = ProbaLogits(rf, max_rows=7)(x)
+    assert torch.equal(whole, pieces)
+    np.testing.assert_allclose(torch.softmax(pieces, 1).numpy(), rf.predict_proba(X), atol=1e-300)
+    assert ProbaLogits(rf)(x[:0]).shape == (0, 2)

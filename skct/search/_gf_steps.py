@@ -1,0 +1,283 @@
+"""The steps of the gradient-free search: candidate space, seeds, rings, generations.
+
+Candidates are built so that their one-hot groups are copied whole from valid points (the
+factual, or pool rows whose groups are hardened once per call), so that projecting them needs
+no hardening of the groups: :class:`CandidateSpace` projects the other columns with
+:func:`~skct.search.project` under the constraints of those columns alone, puts immutable
+groups back to the factual's and applies the limit on changed features to whole rows, which
+is what :func:`~skct.search.project` gives for such candidates. Everything is batched over
+rows; the only Python loops run over model calls, generations and target classes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._utils import eval_mode
+from ..constraints import TorchConstraints
+from ._projection import harden_groups, limit_changes, project
+
+__all__ = ["CandidateSpace", "Best", "neighbours", "rings", "generations", "search_block"]
+
+
+class CandidateSpace:
+    """Projection and cost of candidates [N, M, D] whose one-hot groups are whole copies of
+    valid groups (see the module docstring); any other constraints get :func:`project`.
+
+    The cheap path applies when every group column's bounds contain [0, 1] (what
+    ``ActionabilityConstraints`` always sets); otherwise every candidate goes through the full
+    projection, which gives the same point for such candidates.
+    """
+
+    def __init__(self, c: TorchConstraints, pool):
+        self.c = c
+        d = c.n_features
+        dev = c.lower.device
+        in_group = torch.zeros(d, dtype=torch.bool, device=dev)
+        if c.has_groups:
+            in_group[c.group_index[c.group_mask]] = True
+        self.in_group = in_group  # [D]
+        self.w = c.cost_weight.to(pool.dtype)  # [D]
+        # groups of the pool hardened once (a pool row's soft or unseen level gets a level)
+        self.pool = harden_groups(pool, c) if c.has_groups else pool  # [P, D]
+        cols = c.group_index[c.group_mask]
+        self.lean = c.has_groups and not c.is_trivial and bool(
+            (c.lower[cols] <= 0).all() and (c.upper[cols] >= 1).all())
+        if self.lean:
+            self.cont = (~in_group).nonzero().squeeze(1)  # [Dc]
+            self.imm = c.immutable_group_columns  # [K_imm]
+            self.c_cont = _columns(c, self.cont)
+
+    def project(self, cand, x):
+        """Candidates cand [N, M, D] of factuals x [N, D] with every constraint holding."""
+        n, m, d = cand.shape
+        c = self.c
+        if not self.lean:
+            ref = x[:, None, :].expand(n, m, d).reshape(n * m, d)
+            return project(cand.reshape(n * m, d), ref, c).reshape(n, m, d)
+        out = cand  # freshly built by the caller: projected in place
+        k = self.cont.shape[0]
+        if k:
+            xc = x[:, self.cont]  # [N, Dc]
+            yc = project(out[:, :, self.cont].reshape(n * m, k),
+                         xc[:, None, :].expand(n, m, k).reshape(n * m, k), self.c_cont)
+            out[:, :, self.cont] = yc.reshape(n, m, k)
+        if self.imm.numel():
+            out[:, :, self.imm] = x[:, None, self.imm]
+        if c.max_changed is not None:
+            ref = x[:, None, :].expand(n, m, d).reshape(n * m, d)
+            out = limit_changes(out.reshape(n * m, d), ref, c).reshape(n, m, d)
+        return out
+
+    def cost(self, cand, x):
+        """Weighted L1 change [N, M] of cand [N, M, D] from x [N, D]."""
+        return ((cand - x[:, None, :]).abs() * self.w).sum(dim=2)
+
+
+def _columns(c: TorchConstraints, cols):
+    """The constraints of the columns ``cols`` (none of them in a one-hot group) alone."""
+    dev = c.lower.device
+    return TorchConstraints(
+        lower=c.lower[cols], upper=c.upper[cols], mut=c.mut[cols],
+        group_index=torch.zeros(0, 0, dtype=torch.long, device=dev),
+        group_mask=torch.zeros(0, 0, dtype=torch.bool, device=dev),
+        group_mutable=torch.zeros(0, dtype=torch.bool, device=dev),
+        feature_id=c.feature_id[cols], grid_scale=c.grid_scale[cols],
+        grid_offset=c.grid_offset[cols], cost_weight=c.cost_weight[cols],
+        max_changed=None, exact_bounds=c.exact_bounds)
+
+
+def target_scores(model, x, t, chunk):
+    """(p(target | x) [n], argmax == target [n]) with one model call per chunk of rows."""
+    ps, hits = [], []
+    with torch.no_grad(), eval_mode(model):
+        for s in range(0, x.shape[0], chunk):
+            logits = model(x[s:s + chunk])  # [m, C]
+            proba = torch.softmax(logits.to(x.dtype), dim=1)
+            tt = t[s:s + chunk, None]
+            ps.append(proba.gather(1, tt).squeeze(1))
+            hits.append(proba.argmax(dim=1) == tt.squeeze(1))
+    if not ps:
+        return x.new_zeros(0), torch.zeros(0, dtype=torch.bool, device=x.device)
+    return torch.cat(ps), torch.cat(hits)
+
+
+def neighbours(space, pool_class, x, t, k):
+    """Per row of x [N, D], its k nearest pool rows of the row's target class t [N].
+
+    Weighted L1 over the columns that may change. Returns (index into ``space.pool`` [N, k],
+    distance [N, k]), nearest first; a class with fewer than k rows repeats its nearest one.
+    """
+    c, pool = space.c, space.pool
+    w = space.w * (c.mut != 0).to(x.dtype) + 1e-12  # [D]
+    idx = torch.empty(x.shape[0], k, dtype=torch.long, device=x.device)
+    dist = torch.empty(x.shape[0], k, dtype=x.dtype, device=x.device)
+    for cls in torch.unique(t).tolist():  # a loop over classes, not rows
+        rows = (t == cls).nonzero().squeeze(1)
+        members = (pool_class == cls).nonzero().squeeze(1)
+        if members.numel() == 0:
+            members = torch.arange(pool.shape[0], device=x.device)
+        d = torch.cdist(x[rows] * w, pool[members] * w, p=1)  # [R, Pc]
+        kk = min(k, members.shape[0])
+        near = d.topk(kk, dim=1, largest=False)  # sorted, nearest first
+        pad = k - kk  # [R, k] padded with the nearest
+        idx[rows] = members[torch.cat([near.indices, near.indices[:, :1].expand(-1, pad)], 1)]
+        dist[rows] = torch.cat([near.values, near.values[:, :1].expand(-1, pad)], 1)
+    return idx, dist
+
+
+class Best:
+    """The cheapest valid candidate per row so far (and the most probable one otherwise)."""
+
+    def __init__(self, x):
+        n = x.shape[0]
+        self.x = x.clone()  # [N, D]
+        self.cost = torch.full((n,), float("inf"), dtype=x.dtype, device=x.device)
+        self.proba = torch.full((n,), -1.0, dtype=x.dtype, device=x.device)
+        self.found = torch.zeros(n, dtype=torch.bool, device=x.device)
+
+    def update(self, rows, cand, cost, proba, ok):
+        """Keep, for rows [A] (indices), the best of their M candidates: cand [A, M, D], the
+        rest [A, M]. Returns whether each row's cheapest valid point got cheaper [A]."""
+        key = torch.where(ok, cost, torch.full_like(cost, float("inf")))
+        i = key.argmin(dim=1)  # [A]
+        ar = torch.arange(cand.shape[0], device=cand.device)
+        better = ok[ar, i] & (key[ar, i] < self.cost[rows])  # [A]
+        r = rows[better]
+        self.x[r] = cand[ar, i][better]
+        self.cost[r] = key[ar, i][better]
+        self.proba[r] = proba[ar, i][better]
+        self.found[r] = True
+        # rows without a valid candidate keep their most probable one
+        j = proba.argmax(dim=1)
+        closer = ~self.found[rows] & (proba[ar, j] > self.proba[rows])
+        r = rows[closer]
+        self.x[r] = cand[ar, j][closer]
+        self.proba[r] = proba[ar, j][closer]
+        return better
+
+
+def _score(ctx, cand, x, t):
+    """Project candidates [N, M, D] and score them: (cand, cost, proba, valid), [N, M] each."""
+    n, m, d = cand.shape
+    cand = ctx.space.project(cand, x)  # [N, M, D] every constraint holds
+    cost = ctx.space.cost(cand, x)  # [N, M]
+    p, hit = target_scores(ctx.model, cand.reshape(n * m, d), t.repeat_interleave(m),
+                           ctx.gen.chunk_size)
+    p, hit = p.reshape(n, m), hit.reshape(n, m)
+    return cand, cost, p, hit & (p >= ctx.tau)
+
+
+def rings(ctx, rows, idx, dist, best):
+    """Score the ring points of rows [A] (indices), cheapest first, into ``best``.
+
+    Ring point ``(seed k, fraction a)`` is ``x + a (seed - x)`` in the columns outside one-hot
+    groups and the seed's level (``a >= 1/2``) or the factual's in each group; it costs about
+    ``a * dist[k]`` before projection. Each row's ``K * n_rings`` points are scored in that
+    order, ``n_candidates`` per row and model call, and (with ``patience``) a row stops at the
+    first call that gives it a valid point: its later points cost at least as much.
+    """
+    gen, x, pool = ctx.gen, ctx.x, ctx.space.pool
+    k, r = idx.shape[1], gen.n_rings
+    alpha = torch.arange(1, r + 1, dtype=x.dtype, device=x.device) / r  # [R]
+    est = (dist[:, :, None] * alpha).reshape(-1, k * r)  # [A, K*R] index = k * R + a
+    order = est.argsort(dim=1, stable=True)  # [A, K*R]
+    step = k * r if gen.patience is None else gen.n_candidates
+    group = ctx.space.in_group  # [D]
+    local = torch.arange(rows.shape[0], device=x.device)  # positions in idx / order
+    for s in range(0, k * r, step):
+        if local.numel() == 0:
+            break
+        o = order[local, s:s + step]  # [A, S]
+        xa = x[rows[local]]  # [A, D]
+        a = alpha[o % r][..., None]  # [A, S, 1]
+        a = torch.where(group, (a > 0.5).to(x.dtype), a)  # [A, S, D]
+        seed = pool[idx[local[:, None], o // r]]  # [A, S, D]
+        pts = xa[:, None, :] + a * (seed - xa[:, None, :])
+        t = ctx.t[rows[local]]
+        best.update(rows[local], *_score(ctx, pts, xa, t))
+        if gen.patience is not None:
+            local = local[~best.found[rows[local]]]
+
+
+def _children(ctx, rows, idx):
+    """[A, M, D] children of rows [A]: from each row's best point or a seed, each feature
+    reverted to the factual, shrunk toward it, or (rows without a valid point) taken from
+    another seed and stretched away from it; one-hot groups stay whole copies."""
+    gen, c, g = ctx.gen, ctx.space.c, ctx.g
+    x, best_x, found = ctx.x[rows], ctx.best.x[rows], ctx.best.found[rows]
+    n, k = idx.shape
+    m, f, fid, d = gen.n_candidates, c.n_feature_ids, c.feature_index, x.shape[1]
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=g, dtype=x.dtype, device=x.device)
+
+    def per_col(a):  # [N, M, F] -> [N, M, D]
+        return a.gather(2, fid.expand(n, m, d))
+
+    ar = torch.arange(n, device=x.device)[:, None]
+    pool = ctx.space.pool
+    seed_a = pool[idx[ar, torch.randint(0, k, (n, m), generator=g, device=x.device)]]
+    seed_b = pool[idx[ar, torch.randint(0, k, (n, m), generator=g, device=x.device)]]
+    found = found[:, None].expand(n, m)  # [N, M]
+    from_best = rand(n, m) < torch.where(found, 0.75, 0.5)
+    parent = torch.where(from_best[..., None], best_x[:, None, :], seed_a)  # [N, M, D]
+    u = rand(n, m, f)
+    p_revert = rand(n, m, 1) * torch.where(found, 0.8, 0.1)[..., None]
+    revert = per_col(u < p_revert)
+    swap = per_col(u > 1 - 0.4 * rand(n, m, 1)) & ~found[..., None]
+    stretch = torch.where(found[..., None], 0.5 + 0.5 * rand(n, m, f), 1.0 + rand(n, m, f))
+    scale = torch.where(~ctx.space.in_group & (rand(n, m, 1) < 0.5), per_col(stretch), 1.0)
+    xx = x[:, None, :]
+    child = xx + scale * (torch.where(swap, seed_b, parent) - xx)
+    return torch.where(revert, xx.expand_as(child), child)
+
+
+def generations(ctx, rows, idx):
+    """The random search of rows [A] (their seeds ``idx`` [A, K]) into ``ctx.best``.
+
+    With ``patience``, a row with a valid point whose cost did not improve for ``patience``
+    generations in a row stops (its later children are not scored).
+    """
+    gen, best = ctx.gen, ctx.best
+    local = torch.arange(rows.shape[0], device=rows.device)
+    stale = torch.zeros(rows.shape[0], dtype=torch.long, device=rows.device)  # [A]
+    for _ in range(gen.n_generations):
+        if local.numel() == 0:
+            break
+        act = rows[local]
+        cand = _children(ctx, act, idx[local])
+        better = best.update(act, *_score(ctx, cand, ctx.x[act], ctx.t[act]))
+        if gen.patience is not None:
+            stale[local] = torch.where(better, 0, stale[local] + 1)
+            local = local[~best.found[act] | (stale[local] < gen.patience)]
+
+
+class _Context:
+    """What every step of one block's search reads (model, rows, generator, draws, best)."""
+
+    def __init__(self, model, x, t, gen, space, tau, g):
+        self.model, self.x, self.t, self.gen, self.space = model, x, t, gen, space
+        self.tau, self.g = float(tau), g
+        self.best = Best(x)
+
+
+def search_block(model, x, t, gen, space, pool_class, tau, g):
+    """The search of one block of rows: (best points [N, D], p(target) [N], found [N]).
+
+    Rings and generations over each row's ``n_neighbors`` nearest seeds; then the rows still
+    without a valid point get a second, wider pass over their next ``wide_neighbors`` seeds
+    (rings, then generations), so that the extra model calls go to those rows only.
+    """
+    ctx = _Context(model, x, t, gen, space, tau, g)
+    rows = torch.arange(x.shape[0], device=x.device)
+    idx, dist = neighbours(space, pool_class, x, t, gen.n_neighbors)  # [N, K]
+    rings(ctx, rows, idx, dist, ctx.best)
+    generations(ctx, rows, idx)
+    miss = (~ctx.best.found).nonzero().squeeze(1)
+    k = gen.n_neighbors
+    if miss.numel() and gen.wide_neighbors:
+        idx, dist = neighbours(space, pool_class, x[miss], t[miss], k + gen.wide_neighbors)
+        rings(ctx, miss, idx[:, k:], dist[:, k:], ctx.best)  # the first k were tried
+        generations(ctx, miss, idx)
+    return ctx.best.x, ctx.best.proba, ctx.best.found
