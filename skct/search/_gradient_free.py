@@ -30,12 +30,14 @@ in the user's units when the explainer sets them).
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
 
+from .._config import get_config
 from .._utils import Interval
 from ..constraints import TorchConstraints
 from ._gf_steps import CandidateSpace, search_block
@@ -63,6 +65,13 @@ class ProbaLogits(torch.nn.Module):
         Most rows per ``predict_proba`` call: larger inputs are scored in pieces of this many
         rows (tree ensembles walk every tree over all the rows of a call, which is faster per
         row while the rows fit in the processor's cache).
+
+    Notes
+    -----
+    ``predict_proba`` runs with the OpenMP and BLAS thread pools limited to skct's
+    ``torch_threads`` (:func:`skct.get_config`; default 1, 0 leaves them alone): skct's
+    searches call the model many times, and on shared cores a second thread waiting for a busy
+    core made those calls many times slower.
 
     Examples
     --------
@@ -97,13 +106,30 @@ class ProbaLogits(torch.nn.Module):
         if frame:
             import pandas as pd
         parts = []
-        for s in range(0, Z.shape[0], self.max_rows):  # cache-sized calls (faster per row)
-            part = Z[s:s + self.max_rows]
-            part = pd.DataFrame(part, columns=names) if frame else part
-            parts.append(np.asarray(self.estimator.predict_proba(part), dtype=np.float64))
+        with _native_threads(get_config()["torch_threads"]):
+            for s in range(0, Z.shape[0], self.max_rows):  # cache-sized calls
+                part = Z[s:s + self.max_rows]
+                part = pd.DataFrame(part, columns=names) if frame else part
+                parts.append(np.asarray(self.estimator.predict_proba(part), dtype=np.float64))
         p = np.concatenate(parts) if parts else np.zeros((0, len(self.estimator.classes_)))
         p = torch.as_tensor(p, dtype=x.dtype, device=x.device)  # [n, C]
         return torch.log(p.clamp_min(torch.finfo(x.dtype).tiny))
+
+
+_CONTROLLER = []  # one threadpoolctl controller, made on first use (it lists the libraries)
+
+
+def _native_threads(n):
+    """Context that runs the OpenMP and BLAS pools with at most ``n`` threads (0: as they
+    are), as skct runs torch: on shared cores a second thread that waits for a busy core
+    made predict_proba of gradient boosting many times slower."""
+    if n <= 0:
+        return contextlib.nullcontext()
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=n)
 
 
 class GradientFreeGenerator(BaseGenerator):
