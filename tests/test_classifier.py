@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
-import skct.training._net as net_module
+import skct.training._loss as loss_module
 import skct.training._search as search_module
 from skct import ActionabilityConstraints, CounterfactualExplainer, CounterfactualTrainedClassifier
 from skct.training import MLP
@@ -98,27 +98,28 @@ def test_counterfactuals_do_not_backpropagate_through_search(monkeypatch):
 
 def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
     X, y = _blobs(100)
-    original = net_module._ct_terms
+    original = loss_module.ct_loss
     calls = {"n": 0}
+    nan_div = torch.tensor([1.0, float("nan"), 1.0, 1.0, float("nan")])  # div, hence the loss
 
-    def once_nan(net, ct):
-        terms = original(net, ct)
+    def once_nan(logits, idx, weights):
+        loss, comps = original(logits, idx, weights)
         calls["n"] += 1
-        if terms is not None and calls["n"] == 1:
-            return terms[0] * float("nan"), terms[1], terms[2]
-        return terms
+        if calls["n"] == 1:
+            return loss * float("nan"), comps * nan_div
+        return loss, comps
 
-    monkeypatch.setattr(net_module, "_ct_terms", once_nan)
+    monkeypatch.setattr(loss_module, "ct_loss", once_nan)
     with pytest.warns(RuntimeWarning, match="Non-finite training loss"):
         clf = CounterfactualTrainedClassifier(max_epochs=2, n_counterfactuals=50,
                                               random_state=0).fit(X, y)
     assert all(torch.isfinite(p).all() for p in clf.logits_module_.parameters())
 
-    def always_nan(net, ct):
-        terms = original(net, ct)
-        return None if terms is None else (terms[0] * float("nan"), terms[1], terms[2])
+    def always_nan(logits, idx, weights):
+        loss, comps = original(logits, idx, weights)
+        return loss * float("nan"), comps * nan_div
 
-    monkeypatch.setattr(net_module, "_ct_terms", always_nan)
+    monkeypatch.setattr(loss_module, "ct_loss", always_nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(FloatingPointError, match="lambda_reg"):

@@ -137,8 +137,9 @@ class _InterruptAt(torch.nn.Module):
 
 def test_ctrl_c_during_fit_warns_with_the_epochs_completed():
     X, y = _blobs(100)
-    # 100 rows, batch 50: per epoch two batches, each with a forward for the CT terms
-    clf = CounterfactualTrainedClassifier(_InterruptAt, module__at=9, max_epochs=5,
+    # 100 rows, batch 50: per epoch two batches, each one training-mode forward (the CT rows
+    # fold into the batch's pass), so call 5 is the third epoch's first batch
+    clf = CounterfactualTrainedClassifier(_InterruptAt, module__at=5, max_epochs=5,
                                           batch_size=50, n_counterfactuals=20, random_state=0)
     with pytest.warns(UserWarning, match=r"interrupted \(KeyboardInterrupt\) after 2 of 5"):
         clf.fit(X, y)

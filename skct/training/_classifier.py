@@ -33,7 +33,7 @@ _ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__", "iterator_train__"
 #: The classifier's parameters that are also parameters of the inner net, read at every fit.
 _CT_PARAMS = ("lambda_div", "lambda_adv", "lambda_reg", "epsilon", "decision_threshold",
               "max_iter_cf", "n_counterfactuals", "burn_in", "protect_immutable", "weight_init",
-              "random_state")
+              "fold_rows", "random_state")
 
 
 def _first_seed(random_state):
@@ -99,6 +99,13 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         Fraction of ``max_epochs`` trained conventionally before CT starts.
     protect_immutable : bool, default=True
         Apply the protection rule above (switch off for ablations).
+    fold_rows : bool, default=True
+        Compute the logits of a training batch and of its counterfactual rows (``x_AE``,
+        ``x+``, ``x'``) in one forward pass of the network, and one backward: the same
+        results as separate passes up to float rounding, at close to the cost of a
+        conventional step for small networks. A network with a batch normalisation or
+        dropout layer always gets separate passes; set False for a network whose output for
+        one row depends on the other rows of the call.
     constraints : ActionabilityConstraints or None, default=None
         Mutability and domain used in the search and by the protection rule (fitted on the
         training data; names need a DataFrame, e.g. ``pipe.set_output(transform="pandas")``).
@@ -187,6 +194,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         "n_counterfactuals": [Interval(numbers.Integral, 1, None, closed="left")],
         "burn_in": [Interval(numbers.Real, 0, 1, closed="left")],
         "protect_immutable": ["boolean"],
+        "fold_rows": ["boolean"],
         "constraints": [ActionabilityConstraints, None],
         "optimizer": [type],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -204,7 +212,8 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, module=None, *, hidden_layer_sizes=(32,), weight_init="torch",
                  lambda_div=0.5, lambda_adv=0.25, lambda_reg=0.1, epsilon=0.3,
                  generator="ecco", decision_threshold=0.75, max_iter_cf=30,
-                 n_counterfactuals=1000, burn_in=0.0, protect_immutable=True, constraints=None,
+                 n_counterfactuals=1000, burn_in=0.0, protect_immutable=True, fold_rows=True,
+                 constraints=None,
                  optimizer=torch.optim.Adam, lr=1e-3, max_epochs=100, batch_size=128,
                  shuffle=True, train_split=None, callbacks=None, warm_start=False, verbose=0,
                  device="cpu", random_state=None, **kwargs):
@@ -221,6 +230,7 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         self.n_counterfactuals = n_counterfactuals
         self.burn_in = burn_in
         self.protect_immutable = protect_immutable
+        self.fold_rows = fold_rows
         self.constraints = constraints
         self.optimizer = optimizer
         self.lr = lr

@@ -9,12 +9,15 @@ import warnings
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PassthroughScoring
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
 from sklearn.utils import check_random_state
 from torch import nn
 
 from .._utils import draw_seed
-from ..losses import adversarial_loss, energy
+from . import _loss
 from ._guard import TrainingGuard, explain_nonfinite
+from ._loss import COMPONENTS, component_weights, split_components
 from ._log import EpochLog
 from ._mlp import glorot_init_
 from ._rng import StreamDataLoader, cuda_seeded, stream_as_global
@@ -22,6 +25,11 @@ from ._search import CounterfactualSearch
 from ._state import FitState
 
 __all__ = ["CounterfactualNet"]
+
+#: Layers whose output for a row depends on the other rows of the call or on random draws:
+#: a module with one of them (or any layer keeping running statistics) is never folded.
+_ROW_COUPLED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+                nn.FeatureAlphaDropout, nn.SyncBatchNorm)
 
 
 class CounterfactualNet(NeuralNet):
@@ -37,6 +45,8 @@ class CounterfactualNet(NeuralNet):
     - the callback :class:`~skct.training.CounterfactualSearch` runs each epoch's search;
     - ``get_loss`` adds the CT terms and records ``train_ce``, ``train_div``, ``train_reg`` and
       ``train_adv`` per batch (epoch means in the history);
+    - ``train_step_single`` computes the logits of a batch and of its counterfactuals in one
+      forward pass (``fold_rows``);
     - the callback :class:`~skct.training.TrainingGuard` skips non-finite updates and warns
       about runaway energies;
     - ``initialize_module`` and ``train_step_single`` draw from the fit's own torch generator
@@ -68,6 +78,12 @@ class CounterfactualNet(NeuralNet):
         "torch": the module's own initialisation. "glorot": after it, every ``nn.Linear`` gets
         Glorot-uniform weights and zero biases (``glorot_init_`` of ``skct.training._mlp``, drawn
         from the fit's stream).
+    fold_rows : bool, default=True
+        Run a batch's rows and its counterfactual rows (``x_adv``, ``x+``, ``x'``) through the
+        module in one forward pass, and one backward. Same results as separate passes up to
+        float rounding for a module that treats rows independently; a module with a batch
+        normalisation or dropout layer always gets separate passes. Set False for a module
+        whose output for a row depends on the other rows of the call.
     random_state : int, RandomState or None, default=None
         Every fit draws a seed from it first (module initialisation, batch order, dropout),
         then the searched rows, their targets and ``x+``.
@@ -95,8 +111,8 @@ class CounterfactualNet(NeuralNet):
     def __init__(self, module, *args, criterion=nn.CrossEntropyLoss, lambda_div=0.5,
                  lambda_adv=0.25, lambda_reg=0.1, epsilon=0.3, generator=None, constraints=None,
                  decision_threshold=0.75, max_iter_cf=30, n_counterfactuals=1000, burn_in=0.0,
-                 protect_immutable=True, weight_init="torch", random_state=None,
-                 iterator_train=StreamDataLoader,
+                 protect_immutable=True, weight_init="torch", fold_rows=True,
+                 random_state=None, iterator_train=StreamDataLoader,
                  iterator_valid=StreamDataLoader, train_split=None, **kwargs):
         super().__init__(module, *args, criterion=criterion, iterator_train=iterator_train,
                          iterator_valid=iterator_valid, train_split=train_split, **kwargs)
@@ -112,6 +128,7 @@ class CounterfactualNet(NeuralNet):
         self.burn_in = burn_in
         self.protect_immutable = protect_immutable
         self.weight_init = weight_init
+        self.fold_rows = fold_rows
         self.random_state = random_state
         self.fit_state_ = None
 
@@ -180,40 +197,125 @@ class CounterfactualNet(NeuralNet):
         return params
 
     def train_step_single(self, batch, **fit_params):
-        """skorch's step; dropout and other draws in it come from the fit's stream."""
+        """skorch's step; dropout and other draws in it come from the fit's stream.
+
+        In a batch with counterfactuals, the batch's rows and the chunk's ``x_adv``, ``x+``
+        and ``x'`` go through the module in one forward pass (and one backward) when
+        ``fold_rows`` is True, the module has no batch normalisation or dropout layer and no
+        ``fit_params`` are given; ``get_loss`` receives the batch's logits as ``y_pred``.
+        """
         state = self.fit_state_
         if state is None:
             return super().train_step_single(batch, **fit_params)
         with state.global_draws_from_stream("train_step"):
-            return super().train_step_single(batch, **fit_params)
+            rows = _chunk_rows(state)
+            if rows is None or fit_params or not self._folds(state):
+                return super().train_step_single(batch, **fit_params)
+            return self._folded_step(batch, rows)
+
+    def _folds(self, state):
+        if not self.fold_rows:
+            return False
+        if state.fold is None:
+            state.fold = not any(isinstance(layer, _ROW_COUPLED) or hasattr(layer, "running_mean")
+                                 for layer in self.module_.modules())
+        return state.fold
+
+    def _folded_step(self, batch, rows):
+        """One forward + backward of ``[batch rows; x_adv; x+; x']`` (see train_step_single)."""
+        state = self.fit_state_
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        x = to_tensor(Xi, device=self.device)
+        start, stop = rows
+        extra = state.cfs.packed[3 * start:3 * stop]  # [3K, ...]
+        if not (isinstance(x, torch.Tensor) and x.dtype == extra.dtype
+                and x.shape[1:] == extra.shape[1:]):
+            return super().train_step_single(batch)
+        logits = self.infer(torch.cat([x, extra]))  # [B + 3K, C]
+        y_pred = logits[:x.shape[0]]  # [B, C]
+        state.folded = (y_pred, logits)
+        try:
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        finally:
+            state.folded = None
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     # -- the loss ----------------------------------------------------------------------------
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Cross-entropy, plus the CT terms of this batch's counterfactuals when training."""
-        ce = super().get_loss(y_pred, y_true, X=X, training=training)
+        """Cross-entropy, plus the CT terms of this batch's counterfactuals when training.
+
+        All components come from one weighted sum over the rows' logits
+        (``skct.training._loss``); with the default criterion and a folded step, the batch's
+        cross-entropy is part of it.
+        """
         state = self.fit_state_
-        if not training or state is None:
+        rows = _chunk_rows(state) if training and state is not None else None
+        if rows is None:
+            ce = super().get_loss(y_pred, y_true, X=X, training=training)
+            if training and state is not None:
+                self._record_plain(state, ce)
             return ce
-        terms = _ct_terms(self, state)
+        y_true = to_tensor(y_true, device=self.device)
+        logits, idx, ce = self._loss_rows(state, rows, y_pred, y_true, X)
+        weights = self._loss_weights(state, logits.shape[0] - 3 * (rows[1] - rows[0]),
+                                     rows[1] - rows[0], logits)
+        loss, comps = _loss.ct_loss(logits, idx, weights)
+        values = comps.tolist()  # ce, div, reg, adv, loss: one transfer for all five
+        if ce is not None:  # the criterion's loss, outside the weighted sum
+            loss = ce + loss
+            values[0], values[4] = ce.item(), loss.item()
+        state.loss_finite = math.isfinite(values[4])
+        if not state.loss_finite:  # each component from its own entries only
+            own = split_components(weights, _loss.loss_vector(logits.detach(), idx)[0])
+            values = own.tolist()
+            if ce is not None:
+                values[0] = ce.item()
+            state.loss_cause = explain_nonfinite(math.isfinite(values[0]), state.input_scale)
         record = self.history.record_batch
-        loss = ce
-        if terms is None:
-            for k in ("div", "reg", "adv"):
-                record(f"train_{k}", 0.0)
-        else:
-            div, reg, adv = terms
-            loss = ce + self.lambda_div * div + self.lambda_reg * reg + self.lambda_adv * adv
-            record("train_div", div.item())
-            record("train_reg", reg.item())
-            record("train_adv", adv.item())
+        for name, value in zip(COMPONENTS[:4], values):
+            record(f"train_{name}", value)
+        return loss
+
+    def _record_plain(self, state, ce):
+        """The components of a batch without counterfactuals (CT terms 0)."""
+        record = self.history.record_batch
+        for k in ("div", "reg", "adv"):
+            record(f"train_{k}", 0.0)
         ce_value = ce.item()
         record("train_ce", ce_value)
         # a Python float's test: no tensor op per batch
-        state.loss_finite = math.isfinite(loss.item()) if terms is not None else \
-            math.isfinite(ce_value)
+        state.loss_finite = math.isfinite(ce_value)
         if not state.loss_finite:
-            state.loss_cause = explain_nonfinite(math.isfinite(ce_value), state.input_scale)
-        return loss
+            state.loss_cause = explain_nonfinite(False, state.input_scale)
+
+    def _loss_rows(self, state, rows, y_pred, y_true, X):
+        """Logits and labels of the rows of :func:`skct.training._loss.ct_loss`, and the
+        criterion's loss when the batch's rows are not among them."""
+        cfs = state.cfs
+        start, stop = rows
+        labels = cfs.labels[3 * start:3 * stop]  # [3K]: y_adv, then y+ twice
+        folded = state.folded
+        if folded is not None and folded[0] is y_pred:
+            logits = folded[1]  # [B + 3K, C]: the batch's rows, then x_adv, x+, x'
+            if state.labels_are_indices and _plain_cross_entropy(self.criterion_) and \
+                    y_true.dtype == torch.int64 and y_true.dim() == 1:
+                return logits, torch.cat([y_true, labels]), None  # [B + 3K]
+            extra = logits[y_pred.shape[0]:]  # [3K, C]
+        else:
+            extra = self.infer(cfs.packed[3 * start:3 * stop])  # [3K, C]
+        return extra, labels, super().get_loss(y_pred, y_true, X=X, training=True)
+
+    def _loss_weights(self, state, b, k, logits):
+        """The fit's cached :class:`~skct.training._loss.LossWeights` of this batch shape."""
+        key = (b, k, self.lambda_div, self.lambda_reg, self.lambda_adv, logits.dtype,
+               logits.device)
+        weights = state.loss_weights.get(key)
+        if weights is None:
+            weights = state.loss_weights[key] = component_weights(
+                b, k, key[2:5], dtype=logits.dtype, device=logits.device)
+        return weights
 
     # -- an interrupted fit says so ----------------------------------------------------------
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
@@ -244,8 +346,8 @@ def _raised_by_callback(exc):
         frame.f_code.co_name.startswith("on_")
 
 
-def _ct_terms(net, state):
-    """Mean div, ridge and adversarial loss of the current batch's chunk (or None)."""
+def _chunk_rows(state):
+    """``(start, stop)`` of the current training batch's counterfactuals, or None."""
     cfs = state.cfs
     if cfs is None:
         return None
@@ -253,16 +355,10 @@ def _ct_terms(net, state):
     if b < 0 or b >= len(cfs.bounds):
         return None
     start, stop = cfs.bounds[b]
-    if stop == start:
-        return None
-    # x+, x' and x_adv of the chunk lie next to each other in ``packed``: one forward, no copy
-    logits = net.infer(cfs.packed[3 * start:3 * stop])  # [3K, C]
-    k = stop - start
-    la = logits[2 * k:]  # [K, C]
-    # contrastive_divergence and energy_ridge, sharing the energies of x+ and x' (one gather)
-    energies = energy(logits[:2 * k], cfs.target2[2 * start:2 * stop])  # [2K]
-    e_plus, e_cf = energies[:k], energies[k:]  # [K], [K]
-    div = (e_plus - e_cf).mean()
-    reg = (e_plus ** 2 + e_cf ** 2).mean()
-    adv = adversarial_loss(la, cfs.y_adv[start:stop]).mean()
-    return div, reg, adv
+    return None if stop == start else (start, stop)
+
+
+def _plain_cross_entropy(criterion):
+    """Whether ``criterion`` is the default ``nn.CrossEntropyLoss()`` (mean over rows)."""
+    return type(criterion) is nn.CrossEntropyLoss and criterion.weight is None and \
+        criterion.reduction == "mean" and criterion.label_smoothing == 0.0

@@ -46,6 +46,7 @@ class CounterfactualSearch(Callback):
         state.y = torch.as_tensor(y64, device=device)  # [N]
         state.class_index = [np.flatnonzero(y64 == c) for c in range(int(y64.max()) + 1)]
         state.input_scale = float(np.abs(X).max()) if np.size(X) else 0.0
+        state.labels_are_indices = bool(y64.size) and int(y64.min()) >= 0
         if net.constraints is not None:
             state.constraints = net.constraints.to_torch(torch.float32, device)
 
@@ -114,21 +115,22 @@ def _generate(net, state):
         x_plus = protect(x_plus, x_cf, constraints.mut)
     n_batches = max(1, -(-n // net.batch_size))
     x_cf, x_plus, x_adv = x_cf.detach(), x_plus.detach(), res.nascent.detach()
-    bounds, order3, order2 = _chunk_layout(state, m, n_batches, X.device)
+    y_adv = y[idx]  # [M]
+    bounds, order = _chunk_layout(state, m, n_batches, X.device)
     return EpochCounterfactuals(
-        x_cf=x_cf, x_plus=x_plus, x_adv=x_adv, target=target, y_adv=y[idx],
+        x_cf=x_cf, x_plus=x_plus, x_adv=x_adv, target=target, y_adv=y_adv,
         chunks=torch.arange(m, device=X.device).tensor_split(n_batches),
         valid_share=float(res.converged.float().mean()) if m else float("nan"),
         steps=res.total_steps, bounds=bounds,
-        packed=torch.cat([x_plus, x_cf, x_adv])[order3],  # [3M, D]
-        target2=torch.cat([target, target])[order2],  # [2M]
+        packed=torch.cat([x_adv, x_plus, x_cf])[order],  # [3M, D]
+        labels=torch.cat([y_adv, target, target])[order],  # [3M]
     )
 
 
 def _chunk_layout(state, m, n_batches, device="cpu"):
-    """Chunk bounds of ``m`` counterfactuals over ``n_batches`` batches, and the row orders
-    that lay ``cat([x_plus, x_cf, x_adv])`` and ``cat([target, target])`` out chunk by chunk
-    (computed once per fit, the orders kept on ``device``).
+    """Chunk bounds of ``m`` counterfactuals over ``n_batches`` batches, and the row order that
+    lays three stacked [M, ...] parts (``cat([x_adv, x_plus, x_cf])``) out chunk by chunk
+    (computed once per fit, the order kept on ``device``).
 
     The bounds are those of ``torch.arange(m).tensor_split(n_batches)``.
     """
@@ -141,9 +143,8 @@ def _chunk_layout(state, m, n_batches, device="cpu"):
     stops = np.cumsum(sizes)
     starts = stops - sizes
     bounds = tuple(zip(starts.tolist(), stops.tolist()))
-    orders = tuple(torch.from_numpy(_packing_order(starts, sizes, parts)).to(device)
-                   for parts in (3, 2))
-    state.chunk_layout = (key, bounds, *orders)
+    order = torch.from_numpy(_packing_order(starts, sizes, 3)).to(device)
+    state.chunk_layout = (key, bounds, order)
     return state.chunk_layout[1:]
 
 

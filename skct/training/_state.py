@@ -29,12 +29,12 @@ class EpochCounterfactuals:
     bounds : tuple of (int, int)
         The same chunks as ``(start, stop)``: batch b uses counterfactuals ``start:stop``.
     packed : Tensor [3M, D]
-        ``x_plus``, ``x_cf`` and ``x_adv`` laid out chunk by chunk: the rows of chunk
-        ``(start, stop)`` are ``packed[3 * start:3 * stop]`` (its ``x+``, then its ``x'``,
-        then its ``x_adv``), the rows of one forward pass of the loss.
-    target2 : Tensor [2M] long
-        ``target`` laid out the same way for the ``x+`` and ``x'`` rows: chunk
-        ``(start, stop)``'s are ``target2[2 * start:2 * stop]``.
+        ``x_adv``, ``x_plus`` and ``x_cf`` laid out chunk by chunk: the rows of chunk
+        ``(start, stop)`` are ``packed[3 * start:3 * stop]`` (its ``x_adv``, then its ``x+``,
+        then its ``x'``), the rows the loss adds to the batch's forward pass.
+    labels : Tensor [3M] long
+        The label each row of ``packed`` is scored with: ``y_adv`` for the ``x_adv`` rows,
+        ``target`` for the ``x+`` and ``x'`` rows (same layout as ``packed``).
     valid_share : float
         Share of searches that reached the decision threshold.
     steps : int
@@ -51,7 +51,7 @@ class EpochCounterfactuals:
     steps: int
     bounds: tuple = ()
     packed: torch.Tensor | None = None
-    target2: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
 
 
 @dataclass
@@ -86,9 +86,21 @@ class FitState:
     cfs : EpochCounterfactuals or None
         This epoch's counterfactuals.
     chunk_layout : tuple or None
-        ``((M, n_batches, device), bounds, order3, order2)`` of the last epoch's
-        counterfactuals (see ``EpochCounterfactuals.bounds``, ``packed`` and ``target2``),
-        reused while M, the number of batches and the device stay the same.
+        ``((M, n_batches, device), bounds, order)`` of the last epoch's counterfactuals (see
+        ``EpochCounterfactuals.bounds``, ``packed`` and ``labels``), reused while M, the number
+        of batches and the device stay the same.
+    labels_are_indices : bool
+        Whether every training label is a class index (>= 0): the batch's cross-entropy can
+        then be computed together with the adversarial rows' (see ``CounterfactualNet``).
+    fold : bool or None
+        Whether the module treats rows independently (no batch normalisation, no dropout), so
+        that a batch and its counterfactual rows share one forward pass; None until the first
+        batch with counterfactuals.
+    folded : tuple or None
+        ``(y_pred, logits)`` of the training step in progress when it folded the rows: the
+        batch's logits and those of the batch followed by the chunk's ``packed`` rows.
+    loss_weights : dict
+        Cached weight matrices of the loss components (see ``skct.training._loss``).
     loss_finite : bool
         Whether the last training batch's loss was finite.
     loss_cause : str
@@ -116,6 +128,10 @@ class FitState:
     generate: bool = False
     cfs: EpochCounterfactuals | None = None
     chunk_layout: tuple | None = None
+    labels_are_indices: bool = False
+    fold: bool | None = None
+    folded: tuple | None = None
+    loss_weights: dict = field(default_factory=dict)
     loss_finite: bool = True
     loss_cause: str = ""
     nonfinite: int = 0
