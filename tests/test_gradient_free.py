@@ -317,3 +317,35 @@ def test_proba_logits_scores_in_pieces():
     assert torch.equal(whole, pieces)
     np.testing.assert_allclose(torch.softmax(pieces, 1).numpy(), rf.predict_proba(X), atol=1e-300)
     assert ProbaLogits(rf)(x[:0]).shape == (0, 2)
+
+
+class _ThreadsSeen:
+    """predict_proba that records the OpenMP pools' thread counts during the call."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self):
+        self.seen = []
+
+    def predict_proba(self, X):
+        from threadpoolctl import threadpool_info
+
+        self.seen.append({i["num_threads"] for i in threadpool_info()
+                          if i["user_api"] == "openmp"})
+        return np.full((len(X), 2), 0.5)
+
+
+def test_proba_logits_limits_native_threads_to_torch_threads():
+    from threadpoolctl import threadpool_info
+
+    import skct
+
+    est = _ThreadsSeen()
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    with skct.config_context(torch_threads=1):
+        ProbaLogits(est)(x)
+    before = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"}
+    with skct.config_context(torch_threads=0):  # 0: the pools as they are
+        ProbaLogits(est)(x)
+    assert est.seen[0] <= {1}
+    assert est.seen[1] == before
