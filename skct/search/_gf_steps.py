@@ -109,7 +109,10 @@ def neighbours(space, pool_class, x, t, k):
     distance [N, k]), nearest first; a class with fewer than k rows repeats its nearest one.
     """
     c, pool = space.c, space.pool
-    w = space.w * (c.mut != 0).to(x.dtype) + 1e-12  # [D]
+    cols = (c.mut != 0).nonzero().squeeze(1)  # [Dm] the columns that may change
+    if cols.numel() == 0:
+        cols = torch.arange(c.n_features, device=x.device)
+    w = space.w[cols]  # [Dm]
     idx = torch.empty(x.shape[0], k, dtype=torch.long, device=x.device)
     dist = torch.empty(x.shape[0], k, dtype=x.dtype, device=x.device)
     for cls in torch.unique(t).tolist():  # a loop over classes, not rows
@@ -117,7 +120,7 @@ def neighbours(space, pool_class, x, t, k):
         members = (pool_class == cls).nonzero().squeeze(1)
         if members.numel() == 0:
             members = torch.arange(pool.shape[0], device=x.device)
-        d = torch.cdist(x[rows] * w, pool[members] * w, p=1)  # [R, Pc]
+        d = torch.cdist(x[rows][:, cols] * w, pool[members][:, cols] * w, p=1)  # [R, Pc]
         kk = min(k, members.shape[0])
         near = d.topk(kk, dim=1, largest=False)  # sorted, nearest first
         pad = k - kk  # [R, k] padded with the nearest

@@ -315,8 +315,11 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
         raise ValueError("The gradient-free generator's reference pool is empty: fit it on "
                          "rows the model classifies.")
     pool = torch.as_tensor(generator.pool_, dtype=x.dtype, device=x.device)  # [P, D]
-    space = CandidateSpace(c, pool)  # the pool's groups hardened once
     pool_class = torch.as_tensor(generator.pool_class_, device=x.device)  # [P]
+    used = torch.isin(pool_class, target)  # the target classes' rows are the seeds
+    if bool(torch.isin(target, pool_class[used]).all()):  # else seeds come from every row
+        pool, pool_class = pool[used], pool_class[used]
+    space = CandidateSpace(c, pool)  # the pool's groups hardened once
     k = generator.n_neighbors + generator.wide_neighbors
     per_row = max(generator.n_candidates, k * generator.n_rings
                   if generator.patience is None else 0)
