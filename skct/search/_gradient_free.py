@@ -147,7 +147,7 @@ class GradientFreeGenerator(BaseGenerator):
         Fractions ``1/n_rings, ..., 1`` of the way from the factual to each seed tried.
     n_candidates : int, default=16
         Children per row and generation, and ring points per row and model call.
-    n_generations : int, default=2
+    n_generations : int, default=4
         Generations of the random search.
     patience : int or None, default=1
         Early stop per row: a row that has a valid counterfactual stops once its cost did not
@@ -168,6 +168,14 @@ class GradientFreeGenerator(BaseGenerator):
         memory, not the result for a block.
     random_state : int or None, default=None
         Seeds the pool's subset and the search's draws.
+
+    Notes
+    -----
+    The defaults favour speed. A longer search, ``n_neighbors=20, n_rings=8,
+    n_candidates=64, n_generations=8``, scores about 3-4x more candidates and found
+    counterfactuals 10-40% cheaper on all-numeric tables (HELOC, credit default; gradient
+    boosting and random forests), about as cheap on Adult; more seeds (``n_neighbors``) help
+    most where one-hot features matter.
 
     Attributes
     ----------
@@ -201,7 +209,7 @@ class GradientFreeGenerator(BaseGenerator):
     #: The search evaluates the model only: no torch module or gradients needed.
     gradient_free = True
 
-    def __init__(self, *, n_neighbors=100, n_rings=2, n_candidates=16, n_generations=2,
+    def __init__(self, *, n_neighbors=100, n_rings=2, n_candidates=16, n_generations=4,
                  patience=1, wide_neighbors=400, max_pool=2000, chunk_size=65536,
                  random_state=None):
         self.n_neighbors = n_neighbors
