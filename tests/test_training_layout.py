@@ -71,8 +71,10 @@ def test_batch_terms_are_those_of_the_chunk_rows(monkeypatch, fold_rows):
         start, stop = cfs.bounds[state.batch]
         assert torch.equal(cfs.packed[3 * start:3 * stop],
                            torch.cat([cfs.x_adv[sel], cfs.x_plus[sel], cfs.x_cf[sel]]))
-        assert torch.equal(cfs.labels[3 * start:3 * stop],
+        assert torch.equal(cfs.labels[3 * start:3 * stop, 0],
                            torch.cat([cfs.y_adv[sel], cfs.target[sel], cfs.target[sel]]))
+        assert cfs.batch_rows[state.batch][0].data_ptr() == \
+            cfs.packed[3 * start:3 * stop].data_ptr()  # a view, no copy
         expect = _expected_terms(net, X, y_true, cfs, sel)
         got = net.history[-1, "batches", -1]
         for name, want in zip(("ce", "div", "reg", "adv"), expect):
@@ -188,13 +190,13 @@ def test_component_weights_give_the_loss_functions():
     z = torch.randn(b + 3 * k, c, generator=rng, dtype=torch.float64, requires_grad=True)
     idx = torch.randint(0, c, (b + 2 * k,), generator=rng)
     idx = torch.cat([idx, idx[b + k:]])  # x' rows share the y+ of their x+ rows
-    loss, comps = loss_module.ct_loss(z, idx, loss_module.component_weights(
+    loss, comps = loss_module.ct_loss(z, idx[:, None], loss_module.component_weights(
         b, k, (0.5, 0.1, 0.25), dtype=torch.float64))
     la, lp, lc, t = z[b:b + k], z[b + k:b + 2 * k], z[b + 2 * k:], idx[b + k:b + 2 * k]
     expect = [F.cross_entropy(z[:b], idx[:b]), contrastive_divergence(lp, lc, t).mean(),
               energy_ridge(lp, lc, t).mean(), adversarial_loss(la, idx[b:b + k]).mean()]
     total = expect[0] + 0.5 * expect[1] + 0.1 * expect[2] + 0.25 * expect[3]
-    torch.testing.assert_close(comps, torch.stack([*expect, total]).detach())
+    torch.testing.assert_close(comps[:, 0], torch.stack([*expect, total]).detach())
     (g_closed,) = torch.autograd.grad(loss, z, retain_graph=True)
     (g_auto,) = torch.autograd.grad(total, z)
     torch.testing.assert_close(g_closed, g_auto)
@@ -202,8 +204,9 @@ def test_component_weights_give_the_loss_functions():
 
 def test_nonfinite_components_are_split_per_term():
     w = loss_module.component_weights(2, 1, (0.5, 0.1, 0.25))
-    v = torch.ones(3 * 5)
-    v[2] = float("inf")  # x_adv's -log p
+    v = torch.ones(3 * 5, 1)
+    v[2] = -float("inf")  # x_adv's log p
+    v[:2] = -1.0  # the batch's log p
     own = loss_module.split_components(w, v)
     assert own[0] == 1.0 and own[1] == 0.0 and own[2] == 2.0
     assert own[3] == float("inf") and own[4] == float("inf")

@@ -14,7 +14,7 @@ five (rows ``ce, div, reg, adv, loss``; :func:`component_weights`, cached per sh
 :func:`ct_loss` computes them as one autograd node whose backward is the gradient of the loss
 row in closed form, ``a_r * softmax(Z_r) + onehot(idx_r) * (b_r - a_r + 2 c_r g_r)``
 (``a``: weight of the row's ``-log p``, ``b``: of ``g``, ``c``: of ``g**2``): a handful of
-kernels for what autograd would run as some twenty nodes, at the cost of double backward.
+kernels for what autograd would run as some twenty nodes (double backward is not supported).
 
 A product sums every entry of ``v`` into every row (``0 * inf`` is NaN), so when the loss is
 not finite :func:`split_components` recomputes each component from its own entries only.
@@ -36,8 +36,12 @@ COMPONENTS = ("ce", "div", "reg", "adv", "loss")
 
 @dataclass
 class LossWeights:
-    """Weights of one batch shape: ``W`` [5, 3R] over ``v``; per row ``a``, ``b - a`` and
-    ``2 c`` [R] of the loss row (see the module docstring)."""
+    """Weights of one batch shape: ``W`` [5, 3R] over ``v``, and per row [R, 1] the loss row's
+    ``a``, ``b - a`` and ``2 c`` (see the module docstring).
+
+    ``W`` weighs ``log p`` (the negative of ``v``'s first part), so that ``v`` needs no sign
+    flip: its first R columns are minus those of the module docstring.
+    """
 
     W: torch.Tensor
     a: torch.Tensor
@@ -60,7 +64,7 @@ def component_weights(b, k, lambdas, dtype=torch.float32, device="cpu"):
     Examples
     --------
     >>> w = component_weights(2, 1, (0.5, 0.1, 0.25))
-    >>> w.W.shape, w.a.tolist()
+    >>> w.W.shape, w.a.flatten().tolist()
     (torch.Size([5, 15]), [0.5, 0.5, 0.25, 0.0, 0.0])
     """
     lam_div, lam_reg, lam_adv = lambdas
@@ -74,27 +78,30 @@ def component_weights(b, k, lambdas, dtype=torch.float32, device="cpu"):
         w[1, 1, b + 2 * k:] = 1.0 / k
         w[2, 2, b + k:] = 1.0 / k  # reg: mean(g+**2 + g'**2)
     w[4] = w[0] + lam_div * w[1] + lam_reg * w[2] + lam_adv * w[3]
+    loss = w[4]
 
     def cast(t):
         return t.to(dtype=dtype, device=device)
-    return LossWeights(W=cast(w.reshape(5, 3 * r)), a=cast(w[4, 0]),
-                       b_minus_a=cast(w[4, 1] - w[4, 0]), c2=cast(2 * w[4, 2]))
+    w[:, 0] = -w[:, 0]  # over log p, not -log p
+    return LossWeights(W=cast(w.reshape(5, 3 * r)), a=cast(-w[4, 0, :, None]),
+                       b_minus_a=cast((loss[1] + w[4, 0])[:, None]),
+                       c2=cast(2 * loss[2, :, None]))
 
 
 def loss_vector(logits, idx):
-    """``v`` of the module docstring, [3R], with ``log_softmax(logits)`` [R, C] and ``g`` [R].
+    """``v`` [3R, 1] (its first part ``log p``, see :class:`LossWeights`), ``log_softmax``
+    [R, C] and ``g`` [R, 1] of ``logits`` [R, C] and ``idx`` [R, 1].
 
     Examples
     --------
     >>> import torch
-    >>> v, _, g = loss_vector(torch.tensor([[0.0, 0.0], [1.0, 3.0]]), torch.tensor([0, 1]))
-    >>> [round(x, 4) for x in v.tolist()], g.tolist()
-    ([0.6931, 0.1269, 0.0, 3.0, 0.0, 9.0], [0.0, 3.0])
+    >>> v, _, g = loss_vector(torch.tensor([[0.0, 0.0], [1.0, 3.0]]), torch.tensor([[0], [1]]))
+    >>> [round(x, 4) for x in v.flatten().tolist()], g.flatten().tolist()
+    ([-0.6931, -0.1269, 0.0, 3.0, 0.0, 9.0], [0.0, 3.0])
     """
-    i2 = idx[:, None]  # [R, 1]
     log_p = torch.log_softmax(logits, 1)  # [R, C]
-    g = logits.gather(1, i2).squeeze(1)  # [R]
-    return torch.cat([log_p.gather(1, i2).squeeze(1).neg_(), g, g * g]), log_p, g
+    g = logits.gather(1, idx)  # [R, 1]
+    return torch.cat([log_p.gather(1, idx), g, g * g]), log_p, g
 
 
 class _CTLoss(torch.autograd.Function):
@@ -103,37 +110,38 @@ class _CTLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, idx, weights):
         v, log_p, g = loss_vector(logits, idx)
-        comps = weights.W @ v  # [5]
+        comps = weights.W @ v  # [5, 1]
         ctx.weights = weights
         ctx.save_for_backward(log_p, idx, g)
         ctx.mark_non_differentiable(comps)
-        return comps[4].clone(), comps
+        return comps[4, 0].clone(), comps
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss, grad_comps):
         log_p, idx, g = ctx.saved_tensors
         w = ctx.weights
-        grad = log_p.exp().mul_(w.a[:, None])  # [R, C] a_r * softmax(Z_r)
-        grad.scatter_add_(1, idx[:, None], torch.addcmul(w.b_minus_a, w.c2, g)[:, None])
+        grad = log_p.exp().mul_(w.a)  # [R, C] a_r * softmax(Z_r)
+        grad.scatter_add_(1, idx, torch.addcmul(w.b_minus_a, w.c2, g))
         return grad.mul_(grad_loss), None, None
 
 
 def ct_loss(logits, idx, weights):
-    """The loss (a differentiable scalar) and ``W @ v`` [5] (``ce, div, reg, adv, loss``).
+    """The loss (a differentiable scalar) and ``W @ v`` [5, 1] (``ce, div, reg, adv, loss``).
 
     Parameters
     ----------
     logits : Tensor [R, C]
-    idx : Tensor [R] long
+    idx : Tensor [R, 1] long
     weights : LossWeights
 
     Examples
     --------
     >>> import torch
     >>> z = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]], requires_grad=True)
-    >>> loss, comps = ct_loss(z, torch.tensor([0, 0, 1, 1]), component_weights(1, 1, (1, 1, 1)))
-    >>> [round(x, 4) for x in comps.tolist()]
+    >>> idx = torch.tensor([[0], [0], [1], [1]])
+    >>> loss, comps = ct_loss(z, idx, component_weights(1, 1, (1, 1, 1)))
+    >>> [round(x, 4) for x in comps.flatten().tolist()]
     [0.1269, 3.0, 9.0, 1.3133, 13.4402]
     >>> loss.backward(); z.grad.shape
     torch.Size([4, 2])
@@ -148,10 +156,11 @@ def split_components(weights, v):
     --------
     >>> import torch
     >>> w = component_weights(1, 1, (1.0, 1.0, 1.0))
-    >>> v = torch.tensor([0.5, float("inf")] + [1.0] * 10)
-    >>> split_components(w, v).tolist()[:2], (w.W @ v).tolist()[0]
+    >>> v = torch.tensor([-0.5, -float("inf")] + [1.0] * 10)[:, None]
+    >>> split_components(w, v).tolist()[:2], (w.W @ v).flatten().tolist()[0]
     ([0.5, 0.0], nan)
     """
     W = weights.W
+    v = v.flatten()
     own = torch.where(W != 0, W * v, torch.zeros((), dtype=v.dtype, device=v.device))
     return own.sum(dim=1)

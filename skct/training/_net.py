@@ -208,10 +208,10 @@ class CounterfactualNet(NeuralNet):
         if state is None:
             return super().train_step_single(batch, **fit_params)
         with state.global_draws_from_stream("train_step"):
-            rows = _chunk_rows(state)
+            rows = _batch_rows(state)
             if rows is None or fit_params or not self._folds(state):
                 return super().train_step_single(batch, **fit_params)
-            return self._folded_step(batch, rows)
+            return self._folded_step(batch, rows[0])
 
     def _folds(self, state):
         if not self.fold_rows:
@@ -221,14 +221,13 @@ class CounterfactualNet(NeuralNet):
                                  for layer in self.module_.modules())
         return state.fold
 
-    def _folded_step(self, batch, rows):
-        """One forward + backward of ``[batch rows; x_adv; x+; x']`` (see train_step_single)."""
+    def _folded_step(self, batch, extra):
+        """One forward + backward of ``[batch rows; extra]``, ``extra`` [3K, ...] the chunk's
+        ``x_adv``, ``x+`` and ``x'`` (see train_step_single)."""
         state = self.fit_state_
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         x = to_tensor(Xi, device=self.device)
-        start, stop = rows
-        extra = state.cfs.packed[3 * start:3 * stop]  # [3K, ...]
         if not (isinstance(x, torch.Tensor) and x.dtype == extra.dtype
                 and x.shape[1:] == extra.shape[1:]):
             return super().train_step_single(batch)
@@ -251,18 +250,19 @@ class CounterfactualNet(NeuralNet):
         cross-entropy is part of it.
         """
         state = self.fit_state_
-        rows = _chunk_rows(state) if training and state is not None else None
+        rows = _batch_rows(state) if training and state is not None else None
         if rows is None:
             ce = super().get_loss(y_pred, y_true, X=X, training=training)
             if training and state is not None:
                 self._record_plain(state, ce)
             return ce
         y_true = to_tensor(y_true, device=self.device)
-        logits, idx, ce = self._loss_rows(state, rows, y_pred, y_true, X)
-        weights = self._loss_weights(state, logits.shape[0] - 3 * (rows[1] - rows[0]),
-                                     rows[1] - rows[0], logits)
+        logits, idx, ce = self._loss_rows(rows, y_pred, y_true, X)
+        k = rows[1].shape[0] // 3
+        weights = self._loss_weights(state, logits.shape[0] - 3 * k, k, logits)
         loss, comps = _loss.ct_loss(logits, idx, weights)
-        values = comps.tolist()  # ce, div, reg, adv, loss: one transfer for all five
+        # ce, div, reg, adv, loss: one transfer for all five
+        values = [row[0] for row in comps.tolist()]
         if ce is not None:  # the criterion's loss, outside the weighted sum
             loss = ce + loss
             values[0], values[4] = ce.item(), loss.item()
@@ -290,21 +290,20 @@ class CounterfactualNet(NeuralNet):
         if not state.loss_finite:
             state.loss_cause = explain_nonfinite(False, state.input_scale)
 
-    def _loss_rows(self, state, rows, y_pred, y_true, X):
-        """Logits and labels of the rows of :func:`skct.training._loss.ct_loss`, and the
-        criterion's loss when the batch's rows are not among them."""
-        cfs = state.cfs
-        start, stop = rows
-        labels = cfs.labels[3 * start:3 * stop]  # [3K]: y_adv, then y+ twice
+    def _loss_rows(self, rows, y_pred, y_true, X):
+        """Logits and labels [R, 1] of the rows of :func:`skct.training._loss.ct_loss`, and
+        the criterion's loss when the batch's rows are not among them."""
+        state = self.fit_state_
+        packed, labels = rows  # [3K, ...], [3K, 1]: x_adv, x+, x' and y_adv, y+, y+
         folded = state.folded
         if folded is not None and folded[0] is y_pred:
             logits = folded[1]  # [B + 3K, C]: the batch's rows, then x_adv, x+, x'
             if state.labels_are_indices and _plain_cross_entropy(self.criterion_) and \
                     y_true.dtype == torch.int64 and y_true.dim() == 1:
-                return logits, torch.cat([y_true, labels]), None  # [B + 3K]
+                return logits, torch.cat([y_true[:, None], labels]), None  # [B + 3K, 1]
             extra = logits[y_pred.shape[0]:]  # [3K, C]
         else:
-            extra = self.infer(cfs.packed[3 * start:3 * stop])  # [3K, C]
+            extra = self.infer(packed)  # [3K, C]
         return extra, labels, super().get_loss(y_pred, y_true, X=X, training=True)
 
     def _loss_weights(self, state, b, k, logits):
@@ -346,16 +345,14 @@ def _raised_by_callback(exc):
         frame.f_code.co_name.startswith("on_")
 
 
-def _chunk_rows(state):
-    """``(start, stop)`` of the current training batch's counterfactuals, or None."""
+def _batch_rows(state):
+    """The current training batch's counterfactual rows and labels (see
+    ``EpochCounterfactuals.batch_rows``), or None."""
     cfs = state.cfs
     if cfs is None:
         return None
     b = state.batch
-    if b < 0 or b >= len(cfs.bounds):
-        return None
-    start, stop = cfs.bounds[b]
-    return None if stop == start else (start, stop)
+    return cfs.batch_rows[b] if 0 <= b < len(cfs.batch_rows) else None
 
 
 def _plain_cross_entropy(criterion):

@@ -123,7 +123,7 @@ def _generate(net, state):
         valid_share=float(res.converged.float().mean()) if m else float("nan"),
         steps=res.total_steps, bounds=bounds,
         packed=torch.cat([x_adv, x_plus, x_cf])[order],  # [3M, D]
-        labels=torch.cat([y_adv, target, target])[order],  # [3M]
+        labels=torch.cat([y_adv, target, target])[order][:, None],  # [3M, 1]
     )
 
 

@@ -32,9 +32,11 @@ class EpochCounterfactuals:
         ``x_adv``, ``x_plus`` and ``x_cf`` laid out chunk by chunk: the rows of chunk
         ``(start, stop)`` are ``packed[3 * start:3 * stop]`` (its ``x_adv``, then its ``x+``,
         then its ``x'``), the rows the loss adds to the batch's forward pass.
-    labels : Tensor [3M] long
+    labels : Tensor [3M, 1] long
         The label each row of ``packed`` is scored with: ``y_adv`` for the ``x_adv`` rows,
         ``target`` for the ``x+`` and ``x'`` rows (same layout as ``packed``).
+    batch_rows : tuple of (Tensor [3K, D], Tensor [3K, 1]) or None
+        Per training batch, its views of ``packed`` and ``labels`` (None: no counterfactual).
     valid_share : float
         Share of searches that reached the decision threshold.
     steps : int
@@ -52,6 +54,13 @@ class EpochCounterfactuals:
     bounds: tuple = ()
     packed: torch.Tensor | None = None
     labels: torch.Tensor | None = None
+    batch_rows: tuple = ()
+
+    def __post_init__(self):
+        if self.packed is not None and not self.batch_rows:
+            self.batch_rows = tuple(
+                (self.packed[3 * start:3 * stop], self.labels[3 * start:3 * stop])
+                if stop > start else None for start, stop in self.bounds)
 
 
 @dataclass
