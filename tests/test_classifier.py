@@ -100,7 +100,7 @@ def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
     X, y = _blobs(100)
     original = loss_module.ct_loss
     calls = {"n": 0}
-    nan_div = torch.tensor([1.0, float("nan"), 1.0, 1.0, float("nan")])  # div, hence the loss
+    nan_div = torch.tensor([[1.0], [float("nan")], [1.0], [1.0], [float("nan")]])  # div, loss
 
     def once_nan(logits, idx, weights):
         loss, comps = original(logits, idx, weights)
