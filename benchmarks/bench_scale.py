@@ -5,7 +5,7 @@ The table is synthetic and in the shape of Adult (``--mode pipeline``, the defau
 integer columns (age, education years, hours per week, capital gain), one binary column and
 seven categorical ones (workclass, marital status, occupation, relationship, race, sex, native
 country), fed through a Pipeline (``ColumnTransformer``: ``StandardScaler`` on the numbers,
-``OneHotEncoder`` on the categories, 59 model columns) into a
+``OneHotEncoder`` on the categories, 49 model columns) into a
 :class:`skct.CounterfactualTrainedClassifier` (MLP 32-32, conventionally trained on 5,000 rows).
 The explainer searches toward the opposite class with the generic generator (``max_iter``
 steps at most), with age only increasing and race, sex and native country immutable, and
@@ -13,11 +13,12 @@ sparsifies the changes; every row of the table is explained. ``--mode model`` ex
 numeric rows given directly in the model's input space (20 columns, no preprocessing) instead,
 which isolates the search from the Pipeline's pandas work.
 
-Each size runs in a fresh subprocess (so that ``getrusage``'s peak RSS belongs to that size
-alone): it loads the fitted model, generates the rows, notes its RSS, runs ``explain`` with
-``batch_size`` rows per chunk and reports the wall time, the throughput, the peak RSS, the RSS
-before ``explain`` (the interpreter, torch, the model and the input rows) and the size of the
-returned result (counterfactuals, factuals and model-space arrays, which grow with N by
+Each size runs in a fresh subprocess: it loads the fitted model, generates the rows, notes its
+RSS (freed heap returned to the system first) and resets its peak to it, runs ``explain`` with
+``batch_size`` rows per chunk and reports the wall time, the throughput, the peak RSS (the
+kernel's ``VmHWM``; ``getrusage`` would carry the parent's peak over ``fork`` and ``exec``),
+the RSS before ``explain`` (the interpreter, torch, the model and the input rows) and the size
+of the returned result (counterfactuals, factuals and model-space arrays, which grow with N by
 construction). ``peak - before - result`` is the working memory of the chunked explanation:
 it should stay flat in N beyond one chunk.
 
@@ -31,13 +32,17 @@ Usage::
 ``--dask N`` runs :func:`skct.recourse_audit` (target 1, groups sex and race, reference 5,000
 rows) on a ``LocalCluster`` of N single-thread worker processes inside
 ``joblib.parallel_backend("dask")`` instead, and reports the wall time, the driver's peak RSS
-and each worker's (bounded by ``--batch-size``, the audit's chunk).
+and each worker's (bounded by ``--batch-size``, the audit's chunk), each worker's RSS sampled
+every second (``Client.run``; the series goes into the JSON) and the most task data a worker
+held at once (keys and MB, as Dask counts them).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime
+import gc
 import json
 import os
 import pickle
@@ -46,6 +51,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -136,6 +142,88 @@ def _rss_mb():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_rss_mb():
+    """This process's own peak RSS: the kernel's high-water mark ``VmHWM`` (MB).
+
+    ``getrusage``'s ``ru_maxrss`` is no use here: Linux carries it over ``fork`` and ``exec``,
+    so a fresh subprocess (a size's child, a Dask worker) starts with its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _settled_rss_mb():
+    """RSS once freed heap memory went back to the system (glibc ``malloc_trim``), with the
+    peak reset to it (``/proc/self/clear_refs``), so that the peak is the measured call's.
+
+    Without the trim, the RSS before ``explain`` counts the freed temporaries of making the
+    rows, memory the explanation then reuses without raising the RSS: ``working`` would come
+    out too small, even negative.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        pass
+    return _rss_mb()
+
+
+def _worker_memory(dask_worker):
+    """One Dask worker's RSS, peak RSS and the task results and data it holds (MB)."""
+    with open("/proc/self/statm") as f:
+        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return {"rss_mb": rss, "peak_rss_mb": _peak_rss_mb(), "keys": len(dask_worker.data),
+            "held_mb": dask_worker.state.nbytes / 2**20}
+
+
+class _WorkerSampler(threading.Thread):
+    """Samples every worker's :func:`_worker_memory` every ``interval`` seconds."""
+
+    def __init__(self, client, interval=1.0):
+        super().__init__(daemon=True)
+        self.client, self.interval, self.samples = client, interval, []
+        self._stop_event = threading.Event()
+
+    def run(self):
+        t0 = time.perf_counter()
+        while not self._stop_event.is_set():
+            try:
+                at = time.perf_counter() - t0
+                by_worker = self.client.run(_worker_memory)
+                self.samples.append((at, [by_worker[w] for w in sorted(by_worker)]))
+            except Exception:  # a worker busy past the timeout: skip this sample
+                pass
+            self._stop_event.wait(self.interval)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+
+    def summary(self):
+        """Per worker (in address order): max RSS, max keys and MB held, and the series."""
+        n = len(self.samples[0][1]) if self.samples else 0
+        return {
+            "worker_max_sampled_rss_mb": [max(s[w]["rss_mb"] for _, s in self.samples)
+                                          for w in range(n)],
+            "worker_max_keys": [max(s[w]["keys"] for _, s in self.samples) for w in range(n)],
+            "worker_max_held_mb": [max(s[w]["held_mb"] for _, s in self.samples)
+                                   for w in range(n)],
+            "worker_rss_series": [[round(at, 1)] + [round(s[w]["rss_mb"]) for w in range(n)]
+                                  for at, s in self.samples],
+        }
+
+
 def _nbytes(obj):
     if obj is None:
         return 0
@@ -155,13 +243,13 @@ def child(args):
         explainer = pickle.load(f)
     explainer.set_params(batch_size=args.batch_size)
     X, _ = make_data(args.mode, args.n, args.seed + 1)
-    before = _rss_mb()
+    before = _settled_rss_mb()
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     with skct.config_context(torch_threads=args.threads):
         res = explainer.explain(X)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = _peak_rss_mb()
     result_mb = sum(_nbytes(getattr(res, k)) for k in (
         "counterfactuals", "factuals", "counterfactuals_model", "factuals_model", "targets",
         "valid", "converged", "n_iter", "target_proba", "target_index", "n_changed")) / 2**20
@@ -185,9 +273,12 @@ def child_audit(args):
     X_ref, y_ref = make_data(args.mode, 5000, args.seed)
     X, _ = make_data(args.mode, args.n, args.seed + 1)
     groups = ["sex", "race"] if args.mode == "pipeline" else None
-    before = _rss_mb()
+    before = _settled_rss_mb()
     with LocalCluster(n_workers=args.dask, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
+        start = client.run(_worker_memory)
+        sampler = _WorkerSampler(client)
+        sampler.start()
         t0 = time.perf_counter()
         with joblib.parallel_backend("dask"):
             report = recourse_audit(explainer.estimator_, X, target=1,
@@ -195,14 +286,17 @@ def child_audit(args):
                                     max_iter=args.max_iter, reference=(X_ref, y_ref),
                                     batch_size=args.batch_size, random_state=args.seed)
         wall = time.perf_counter() - t0
-        workers = client.run(
-            lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        sampler.stop()
+        workers = client.run(_worker_memory)
+    peak = _peak_rss_mb()
     valid = report.rows_["valid"].to_numpy() if "valid" in report.rows_ else None
     print(json.dumps({
         "n_rows": args.n, "batch_size": args.batch_size, "dask_workers": args.dask,
         "wall_s": wall, "rows_per_s": args.n / wall, "driver_peak_rss_mb": peak,
-        "driver_rss_before_mb": before, "worker_peak_rss_mb": sorted(workers.values()),
+        "driver_rss_before_mb": before,
+        "worker_rss_at_start_mb": [start[w]["rss_mb"] for w in sorted(start)],
+        "worker_peak_rss_mb": [workers[w]["peak_rss_mb"] for w in sorted(workers)],
+        **sampler.summary(),
         "valid_share": None if valid is None else float(valid.mean()),
         "loadavg_1min_after": os.getloadavg()[0]}))
 
@@ -266,8 +360,10 @@ def main(argv=None):
             if args.dask:
                 print(f"{n:>9,} rows  audit on {args.dask} Dask workers  {r['wall_s']:8.1f} s  "
                       f"{r['rows_per_s']:8.0f} rows/s  driver peak {r['driver_peak_rss_mb']:7.0f}"
-                      f" MB  worker peaks {[round(m) for m in r['worker_peak_rss_mb']]} MB  "
-                      f"valid {r['valid_share']}", flush=True)
+                      f" MB  worker peaks {[round(m) for m in r['worker_peak_rss_mb']]} MB "
+                      f"(at start {[round(m) for m in r['worker_rss_at_start_mb']]}, held at "
+                      f"most {[round(m, 1) for m in r['worker_max_held_mb']]} MB in "
+                      f"{r['worker_max_keys']} keys)  valid {r['valid_share']}", flush=True)
                 continue
             print(f"{n:>9,} rows  {r['wall_s']:8.1f} s  {r['rows_per_s']:8.0f} rows/s  "
                   f"peak {r['peak_rss_mb']:7.0f} MB  before {r['rss_before_mb']:6.0f} MB  "

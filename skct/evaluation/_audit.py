@@ -117,10 +117,13 @@ def _explain_chunk(explainer, chunk):
     The chunk travels as one tuple: joblib's Dask backend scatters large arguments to the
     cluster and keeps them there until the whole call ends, a tuple it sends with its task,
     so a worker frees the chunk with the task (the explainer, one object for every task, is
-    scattered once).
+    scattered once). The model's own joblib work runs in the task's thread: joblib would
+    otherwise send a ColumnTransformer's transformers of every chunk back to the cluster as
+    tasks of their own (its Dask backend nests itself).
     """
     X, targets = chunk
-    r = explainer.explain(X, target=targets)
+    with _in_process():
+        r = explainer.explain(X, target=targets)
     return dict(cf=r.counterfactuals, valid=r.valid, proba=r.target_proba, n_iter=r.n_iter,
                 Z_cf=r.counterfactuals_model, Z=r.factuals_model, n_changed=r.n_changed,
                 rank=r.rank), r.feature_names_model
