@@ -58,9 +58,10 @@ class EpochCounterfactuals:
 
     def __post_init__(self):
         if self.packed is not None and not self.batch_rows:
-            self.batch_rows = tuple(
-                (self.packed[3 * start:3 * stop], self.labels[3 * start:3 * stop])
-                if stop > start else None for start, stop in self.bounds)
+            sizes = [3 * (stop - start) for start, stop in self.bounds]
+            self.batch_rows = tuple(  # one split call: views, no copy
+                rows if size else None for size, rows in
+                zip(sizes, zip(self.packed.split(sizes), self.labels.split(sizes))))
 
 
 @dataclass
