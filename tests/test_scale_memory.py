@@ -284,5 +284,5 @@ def test_audit_on_a_dask_worker_holds_one_chunk_at_a_time(pipe, monkeypatch):
             distributed.Client(cluster), joblib.parallel_backend("dask"):
         rep = _audit(model, frame, frame, batch_size=5)
     assert len(held) == 32 and rep.rows_.shape[0] == len(frame)
-    # the explainer, scattered once, and results not yet collected: not the chunks done so far
+    # results not yet collected, not the chunks done so far (nor their preprocessing tasks)
     assert max(held) <= 4, held

@@ -73,7 +73,8 @@ class RowBlocks:
     or, for a categorical column, into codes of the categories in order of first appearance (as
     ``pd.concat`` after setting every chunk to the union of the categories gives them); a
     column whose dtype differs between chunks, or that no buffer can hold, keeps its chunks
-    and joins them with ``pd.concat`` when read.
+    and joins them with ``pd.concat`` when read. A value of all ``n_rows`` rows written at once
+    (a single chunk) is kept as it is, without a copy. Chunks are written in row order.
 
     Parameters
     ----------
@@ -100,6 +101,9 @@ class RowBlocks:
     def write(self, start, **values):
         """Write each chunk value (ndarray or DataFrame of the same rows) at row ``start``."""
         for key, value in values.items():
+            if key not in self._out and start == 0 and len(value) == self.n_rows:
+                self._out[key] = _Whole(value)  # one chunk of every row: kept as it is
+                continue
             if key not in self._out:
                 self._out[key] = _FrameBlock(self.n_rows, value) if isinstance(
                     value, pd.DataFrame) else _ArrayBlock(self.n_rows, value)
@@ -113,6 +117,19 @@ class RowBlocks:
         """The finished output ``key`` (a frame gets ``index``), released from the blocks."""
         block = self._out.pop(key)
         return block.result(index) if isinstance(block, _FrameBlock) else block.result()
+
+
+class _Whole:
+    """A value written at once for every row (one chunk): the output is the value itself."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def write(self, start, value):
+        raise ValueError("RowBlocks: rows written twice; a chunk of every row was given.")
+
+    def result(self):
+        return self.value
 
 
 class _ArrayBlock:

@@ -114,12 +114,11 @@ def _rows(X, start, size):
 def _explain_chunk(explainer, chunk):
     """Explain one chunk ``(rows, target labels)`` (with the configured torch threads).
 
-    The chunk travels as one tuple: joblib's Dask backend scatters large arguments to the
-    cluster and keeps them there until the whole call ends, a tuple it sends with its task,
-    so a worker frees the chunk with the task (the explainer, one object for every task, is
-    scattered once). The model's own joblib work runs in the task's thread: joblib would
-    otherwise send a ColumnTransformer's transformers of every chunk back to the cluster as
-    tasks of their own (its Dask backend nests itself).
+    The chunk travels as one tuple: joblib's Dask backend scatters a large argument to a
+    worker and keeps it there until the whole call ends, a tuple it sends with its task, so a
+    worker frees the chunk with the task. The model's own joblib work runs in the task's
+    thread: joblib would otherwise send a ColumnTransformer's transformers of every chunk back
+    to the cluster as tasks of their own (its Dask backend nests itself).
     """
     X, targets = chunk
     with _in_process():
@@ -355,11 +354,16 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
         A numerical original column counts as changed when it moves by more than this
         (absolute, in the column's units; a dict gives it per column).
     batch_size : int, default=128
-        Rows per search batch. Batches are the unit of parallel work; results do not depend
-        on ``n_jobs`` (each batch is searched with skct's ``torch_threads``, default 1, see
-        :func:`skct.config_context`).
+        Rows per search batch (and per prediction of the rows). Batches are the unit of
+        parallel work; results do not depend on ``n_jobs``, nor on ``batch_size`` beyond the
+        float rounding of a batch's forward pass (each batch is searched with skct's
+        ``torch_threads``, default 1, see :func:`skct.config_context`).
     n_jobs : int or None, default=None
-        Batches searched in parallel with joblib (None: 1 unless in a joblib context).
+        Batches searched in parallel with joblib (None: 1 unless in a joblib context). The
+        batches are the audit's only parallel work: the estimator's own joblib steps (a
+        ColumnTransformer's transformers) run in the process or task that calls them, joblib's
+        sequential backend, so that under a Dask backend they never ship the table to the
+        cluster. Each batch's results are written into the report's arrays as they arrive.
     random_state : int, RandomState or None, default=None
         Seeds the explainer (REVISE's autoencoder) and random targets.
     class_names : sequence of str, dict {label: name} or None, default=None

@@ -24,8 +24,8 @@ from ..search import sparsify
 from ..search.generators import BaseGenerator, resolve_generator
 from ._adapter import ModelAdapter
 from ._repair import changed_features, count_changed, to_user_values
-from ._result import (CounterfactualPath, CounterfactualResult, blank_rows, order_options,
-                      repeat_rows, resolve_targets, take_rows)
+from ._result import (CounterfactualPath, CounterfactualResult, blank_rows, check_finite,
+                      order_options, repeat_rows, resolve_targets, take_rows)
 
 __all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets",
            "SPARSITY_MARGIN"]
@@ -319,14 +319,9 @@ default="generic"
                 missing = [c for c in self.feature_names_in_ if c not in set(names)]
                 raise ValueError(f"X has different columns than at fit; missing: {missing}, "
                                  f"got: {list(names)}.")
-            num = X.select_dtypes(include="number")
-            if num.shape[1] and not np.isfinite(num.to_numpy(dtype=np.float64)).all():
-                bad = [c for c in num.columns if not np.isfinite(num[c].to_numpy(float)).all()]
-                raise ValueError(f"X contains NaN or infinity in column(s) {bad}.")
         else:
             X = np.asarray(X)
-            if X.dtype.kind in "fiub" and not np.isfinite(X).all():
-                raise ValueError("X contains NaN or infinity.")
+        check_finite(X)
         if reset:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
@@ -383,38 +378,7 @@ default="generic"
         spec = self.target if target is None else target
         t_idx = resolve_targets(spec, self.classes_, proba.argmax(axis=1), rng)
         p0 = proba[np.arange(n), t_idx]
-        # every row's search, sparsification and check is its own: chunks give the same rows;
-        # each chunk's rows are written into outputs of N * k rows allocated once (no list of
-        # chunks joined at the end), and the chunk is dropped before the next one is searched
-        seed = None if k == 1 else derive_seed(entropy_from(self.random_state), "n_per_row")
-        blocks, pieces = RowBlocks(n * k), []
-        for s in chunks:
-            if k == 1:
-                part = self._explain_rows(take_rows(X, s), Z, t_idx[s], p0[s])
-            else:  # k adjacent copies of every factual, searched together
-                Zk = None if Z is None else np.repeat(Z, k, axis=0)
-                part = self._explain_rows(repeat_rows(take_rows(X, s), k), Zk,
-                                          np.repeat(t_idx[s], k), np.repeat(p0[s], k),
-                                          seed=derive_seed(seed, s.start))
-                part = order_options(part, k, self.constraints_.cost_weight_model_)
-            piece = part.pop("piece")
-            if piece is not None:
-                pieces.append((piece[0] + s.start * k, piece[1]))
-            if len(chunks) == 1:  # one chunk: its arrays are the outputs
-                out = part
-            else:
-                blocks.write(s.start * k, **part)
-            del part
-        if len(chunks) > 1:
-            index = None  # the counterfactuals' index, as the chunks' frames had it
-            if isinstance(X, pd.DataFrame):
-                index = X.index if k == 1 else X.index[np.repeat(np.arange(n), k)]
-            out = {key: blocks.pop(key, index=index) for key in list(blocks.keys())}
-        path = None
-        if self.return_path:
-            path = CounterfactualPath(out["x"], self.max_iter + 1)
-            for rows, piece in pieces:
-                path.add(rows, piece)
+        out, path = self._explain_chunks(X, Z, chunks, t_idx, p0)
         t_idx = t_idx if k == 1 else np.repeat(t_idx, k)
         return CounterfactualResult(
             counterfactuals=out["cf"],
@@ -434,17 +398,51 @@ default="generic"
             rank=out["rank"] if k > 1 else np.zeros(n, dtype=np.int64),
         )
 
+    def _explain_chunks(self, X, Z, chunks, t_idx, p0):
+        """Every chunk explained in turn, its entries written into outputs of ``N * k`` rows.
+
+        Every row's search, sparsification and check is its own, so chunks give the same rows;
+        each chunk's entries go into outputs allocated once (not a list of chunks joined at the
+        end), and the chunk is dropped before the next one is searched.
+
+        Returns ``(per-entry outputs, named as by _explain_rows, "rank" added for k > 1;
+        the search path or None)``.
+        """
+        n, k = X.shape[0], self.n_per_row
+        seed = None if k == 1 else derive_seed(entropy_from(self.random_state), "n_per_row")
+        blocks, pieces = RowBlocks(n * k), []
+        for s in chunks:
+            if k == 1:
+                part = self._explain_rows(take_rows(X, s), Z, t_idx[s], p0[s])
+            else:  # k adjacent copies of every factual, searched together
+                Zk = None if Z is None else np.repeat(Z, k, axis=0)
+                part = self._explain_rows(repeat_rows(take_rows(X, s), k), Zk,
+                                          np.repeat(t_idx[s], k), np.repeat(p0[s], k),
+                                          seed=derive_seed(seed, s.start))
+                part = order_options(part, k, self.constraints_.cost_weight_model_)
+            piece = part.pop("piece")
+            if piece is not None:
+                pieces.append((piece[0] + s.start * k, piece[1]))
+            blocks.write(s.start * k, **part)
+            del part
+        index = None  # the counterfactuals' index, as the chunks' frames had it
+        if isinstance(X, pd.DataFrame):
+            index = X.index if k == 1 else X.index[np.repeat(np.arange(n), k)]
+        out = {key: blocks.pop(key, index=index) for key in list(blocks.keys())}
+        path = CounterfactualPath(out["x"], self.max_iter + 1) if self.return_path else None
+        for rows, piece in pieces:
+            path.add(rows, piece)
+        return out, path
+
     def _proba(self, Z, X, chunks):
         """Class probabilities [N, C] of the factuals (chunk by chunk when ``Z`` is None)."""
         if Z is not None:
             return self.adapter_.predict_proba_model(Z)
-        out = None
-        for s in chunks:  # written into one [N, C] array as the chunks come
-            p = self.adapter_.predict_proba_model(self._model_space(take_rows(X, s)))  # [n, C]
-            if out is None:
-                out = np.empty((X.shape[0],) + p.shape[1:], dtype=p.dtype)
-            out[s] = p
-        return out
+        blocks = RowBlocks(X.shape[0])  # one [N, C] array, written as the chunks come
+        for s in chunks:
+            blocks.write(s.start, p=self.adapter_.predict_proba_model(
+                self._model_space(take_rows(X, s))))
+        return blocks.pop("p")
 
     def _explain_rows(self, X, Z, t_idx, p0, seed=None):
         """Search, return and check the rows of one chunk (``Z``: their model space, or None).

@@ -10,7 +10,7 @@ import pandas as pd
 from .._utils import dense_path_property, labels_to_indices
 
 __all__ = ["CounterfactualPath", "CounterfactualResult", "resolve_targets", "repeat_rows",
-           "take_rows", "order_options", "blank_rows"]
+           "take_rows", "order_options", "blank_rows", "check_finite"]
 
 
 class CounterfactualPath:
@@ -191,6 +191,28 @@ def repeat_rows(X, k):
     """
     rows = np.repeat(np.arange(X.shape[0]), k)
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
+
+
+def check_finite(X):
+    """ValueError naming the columns of ``X`` (array or DataFrame) holding NaN or infinity.
+
+    Numeric columns only (one column at a time: no float copy of the whole table).
+
+    Examples
+    --------
+    >>> check_finite(pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]}))
+    Traceback (most recent call last):
+    ...
+    ValueError: X contains NaN or infinity in column(s) ['a'].
+    """
+    if isinstance(X, pd.DataFrame):
+        num = X.select_dtypes(include="number")
+        bad = [c for j, c in enumerate(num.columns)
+               if not np.isfinite(num.iloc[:, j].to_numpy(dtype=np.float64)).all()]
+        if bad:
+            raise ValueError(f"X contains NaN or infinity in column(s) {bad}.")
+    elif X.dtype.kind in "fiub" and not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinity.")
 
 
 def take_rows(X, rows):
