@@ -24,6 +24,8 @@ sum over its one-row calls), the same per CPU second of the process, validity (t
 predicts >50K), immutable and direction violations, median changed columns and mean cost in
 MAD units (numeric columns over skct's ``cost_scale_``, a changed category counts 1), both
 over valid rows. The JSON keeps the load average before skct and after each DiCE method.
+DiCE's processes run with the OpenMP/BLAS threads skct's search uses (``torch_threads``,
+default 1; an ``OMP_NUM_THREADS`` set by the caller wins).
 
 Part 2, German credit, K = 5 counterfactuals per row. A plain MLP (MinMaxScaler +
 ``CounterfactualTrainedClassifier`` without the CT terms) on the paper's training split; the
@@ -399,9 +401,20 @@ GERMAN_KEYS = ["rows_per_s", "validity", "rows_with_valid", "valid_per_row",
 
 
 def _dice(py, work, task, method, env=None):
-    """Run one DiCE task in its environment (progress bars off); its json record."""
+    """Run one DiCE task in its environment (progress bars off); its json record.
+
+    Its OpenMP and BLAS pools get as many threads as skct's search uses (skct's
+    ``torch_threads``, default 1), unless the caller's environment sets them: on shared cores
+    a second OpenMP thread waiting for a busy one slows every predict_proba call.
+    """
+    from skct import get_config
+
     flag = "--methods" if task == "adult" else "--german-methods"
     env = {**(env or os.environ), "TQDM_DISABLE": "1"}
+    threads = get_config()["torch_threads"]
+    if threads > 0:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(name, str(threads))
     subprocess.run([str(py), __file__, "--worker", str(work), "--task", task, flag, method],
                    check=True, env=env)
     prefix = "dice" if task == "adult" else "german"
