@@ -26,7 +26,25 @@ class CandidateSpace:
 
     The cheap path applies when every group column's bounds contain [0, 1] (what
     ``ActionabilityConstraints`` always sets); otherwise every candidate goes through the full
-    projection, which gives the same point for such candidates.
+    projection, which gives the same point for such candidates. ``project`` writes into the
+    candidates it is given (the steps build fresh ones).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skct.constraints import TorchConstraints
+    >>> from skct.search import project
+    >>> from skct.search._gf_steps import CandidateSpace
+    >>> c = TorchConstraints.from_arrays([0.0, 0, 0], [4.0, 1, 1], ["increase", "both", "both"],
+    ...                                  [[1, 2]], grid_scale=[1.0, 0, 0])
+    >>> x = torch.tensor([[2.0, 1.0, 0.0]])
+    >>> cand = torch.tensor([[[1.0, 0.0, 1.0], [3.4, 1.0, 0.0]]])  # [N=1, M=2, D=3]
+    >>> space = CandidateSpace(c, torch.zeros(1, 3))
+    >>> space.project(cand.clone(), x)
+    tensor([[[2., 0., 1.],
+             [3., 1., 0.]]])
+    >>> torch.equal(space.project(cand.clone(), x)[0], project(cand[0], x.expand(2, 3), c))
+    True
     """
 
     def __init__(self, c: TorchConstraints, pool):
