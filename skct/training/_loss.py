@@ -114,7 +114,7 @@ class _CTLoss(torch.autograd.Function):
         ctx.weights = weights
         ctx.save_for_backward(log_p, idx, g)
         ctx.mark_non_differentiable(comps)
-        return comps[4, 0].clone(), comps
+        return comps[4, 0], comps  # the loss: a view, its gradient is backward's
 
     @staticmethod
     @once_differentiable

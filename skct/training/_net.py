@@ -256,7 +256,8 @@ class CounterfactualNet(NeuralNet):
             if training and state is not None:
                 self._record_plain(state, ce)
             return ce
-        y_true = to_tensor(y_true, device=self.device)
+        if not isinstance(y_true, torch.Tensor):
+            y_true = to_tensor(y_true, device=self.device)
         logits, idx, ce = self._loss_rows(rows, y_pred, y_true, X)
         k = rows[1].shape[0] // 3
         weights = self._loss_weights(state, logits.shape[0] - 3 * k, k, logits)
@@ -298,13 +299,20 @@ class CounterfactualNet(NeuralNet):
         folded = state.folded
         if folded is not None and folded[0] is y_pred:
             logits = folded[1]  # [B + 3K, C]: the batch's rows, then x_adv, x+, x'
-            if state.labels_are_indices and _plain_cross_entropy(self.criterion_) and \
-                    y_true.dtype == torch.int64 and y_true.dim() == 1:
+            if state.labels_are_indices and y_true.dtype == torch.int64 and \
+                    y_true.dim() == 1 and self._plain_criterion(state):
                 return logits, torch.cat([y_true[:, None], labels]), None  # [B + 3K, 1]
             extra = logits[y_pred.shape[0]:]  # [3K, C]
         else:
             extra = self.infer(packed)  # [3K, C]
         return extra, labels, super().get_loss(y_pred, y_true, X=X, training=True)
+
+    def _plain_criterion(self, state):
+        """Whether the criterion is the default cross-entropy (checked once per criterion)."""
+        criterion = self.criterion_
+        if state.plain_criterion is None or state.plain_criterion[0] is not criterion:
+            state.plain_criterion = (criterion, _plain_cross_entropy(criterion))
+        return state.plain_criterion[1]
 
     def _loss_weights(self, state, b, k, logits):
         """The fit's cached :class:`~skct.training._loss.LossWeights` of this batch shape."""

@@ -111,6 +111,8 @@ class FitState:
         batch's logits and those of the batch followed by the chunk's ``packed`` rows.
     loss_weights : dict
         Cached weight matrices of the loss components (see ``skct.training._loss``).
+    plain_criterion : tuple or None
+        ``(criterion, whether it is the default cross-entropy)``, checked once per criterion.
     loss_finite : bool
         Whether the last training batch's loss was finite.
     loss_cause : str
@@ -142,6 +144,7 @@ class FitState:
     fold: bool | None = None
     folded: tuple | None = None
     loss_weights: dict = field(default_factory=dict)
+    plain_criterion: tuple | None = None
     loss_finite: bool = True
     loss_cause: str = ""
     nonfinite: int = 0
