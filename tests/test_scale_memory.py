@@ -286,3 +286,33 @@ def test_audit_on_a_dask_worker_holds_one_chunk_at_a_time(pipe, monkeypatch):
     assert len(held) == 32 and rep.rows_.shape[0] == len(frame)
     # results not yet collected, not the chunks done so far (nor their preprocessing tasks)
     assert max(held) <= 4, held
+
+
+@pytest.mark.parametrize("cost", ["mad", "l2", "callable"])
+def test_audit_checks_rows_in_batches_as_all_at_once(pipe, cost):
+    from skct.evaluation._audit import _assess
+
+    model, frame, y = pipe
+    rep = _audit(model, frame, frame, batch_size=len(frame))
+    calls = []
+
+    def custom(Z_cf, Z):
+        calls.append(len(Z))
+        return np.abs(Z_cf - Z).sum(axis=1)
+
+    cost = custom if cost == "callable" else cost
+    entries = {"valid": rep.rows_["valid"].to_numpy(), "Z_cf": rep.counterfactuals_model_,
+               "Z": rep.factuals_model_}
+    args = (rep.counterfactuals_, rep.factuals_, rep.explainer_.constraints_, entries, cost,
+            0.0, None)
+    whole, parts = _assess(*args, len(frame)), _assess(*args, 7)
+    np.testing.assert_array_equal(parts[0], whole[0])
+    pd.testing.assert_frame_equal(parts[1], whole[1])
+    for a, b in zip(parts[2], whole[2]):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert parts[3] == whole[3]
+    if cost is custom:  # a custom cost gets every row at once
+        assert calls == [len(frame), len(frame)]
+    else:  # the row table reads the reasons
+        assert (whole[2][3] != "").any() or whole[2][0].all()

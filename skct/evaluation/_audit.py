@@ -174,18 +174,31 @@ def _row_costs(Z_cf, Z, cost, dtype):
     return out
 
 
-def _assess(cf, X, fitted, entries, cost, change_tol, dtype):
+def _assess(cf, X, fitted, entries, cost, change_tol, dtype, batch_size):
     """(cost [n], changed columns, (valid, in_domain, actionable, reason), checked words).
 
-    Every returned row (``cf``, one per row of ``X``) is costed and rechecked on its own.
+    Every returned row (``cf``, one per row of ``X``) is costed and rechecked on its own,
+    ``batch_size`` rows at a time, so that the client's temporaries are one batch's; a
+    callable cost gets every row at once.
     """
-    if isinstance(cost, str) and cost == "mad":
-        row_cost = user_cost(cf, X, fitted)
-    else:
-        row_cost = _row_costs(entries["Z_cf"], entries["Z"], cost, dtype)
-    changed = changed_matrix(cf, X, change_tol)
-    in_domain, ok, reason, checked = recourse_checks(cf, X, fitted, entries["valid"])
-    return row_cost, changed, (entries["valid"], in_domain, ok, reason), checked
+    n, mad = len(X), isinstance(cost, str) and cost == "mad"
+    blocks, checked = RowBlocks(n), {}
+    for s in range(0, n, batch_size):
+        rows = slice(s, s + batch_size)
+        cf_b, X_b = cf.iloc[rows], X.iloc[rows]
+        if mad:
+            blocks.write(s, cost=user_cost(cf_b, X_b, fitted))
+        elif not callable(cost):
+            blocks.write(s, cost=_row_costs(entries["Z_cf"][rows], entries["Z"][rows], cost,
+                                            dtype))
+        in_domain, ok, reason, checked = recourse_checks(cf_b, X_b, fitted,
+                                                         entries["valid"][rows])
+        blocks.write(s, changed=changed_matrix(cf_b, X_b, change_tol), in_domain=in_domain,
+                     ok=ok, reason=reason)
+    row_cost = _row_costs(entries["Z_cf"], entries["Z"], cost, dtype) if callable(cost) \
+        else blocks.pop("cost")
+    checks = (entries["valid"], blocks.pop("in_domain"), blocks.pop("ok"), blocks.pop("reason"))
+    return row_cost, blocks.pop("changed", index=X.index), checks, checked
 
 
 def _best_options(checks, n, k):
@@ -453,7 +466,7 @@ def recourse_audit(estimator, X, *, target, constraints=None, groups=None, gener
     fitted = explainer.constraints_
     row_cost, changed, checks, checked = _assess(
         cf_all, X_all, fitted, entries, cost, change_tol,
-        getattr(explainer.adapter_, "dtype", None))
+        getattr(explainer.adapter_, "dtype", None), batch_size * k)
     option_table = None
     if k > 1:
         best = _best_options(checks, len(X), k)
