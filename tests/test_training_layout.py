@@ -210,3 +210,11 @@ def test_nonfinite_components_are_split_per_term():
     own = loss_module.split_components(w, v)
     assert own[0] == 1.0 and own[1] == 0.0 and own[2] == 2.0
     assert own[3] == float("inf") and own[4] == float("inf")
+
+
+def test_double_backward_is_refused_with_a_clear_error():
+    z = torch.randn(4, 2, requires_grad=True)
+    loss, _ = loss_module.ct_loss(z, torch.zeros(4, 1, dtype=torch.long),
+                                  loss_module.component_weights(1, 1, (1.0, 1.0, 1.0)))
+    with pytest.raises(RuntimeError, match="no double backward"):
+        torch.autograd.grad(loss, z, create_graph=True)

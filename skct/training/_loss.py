@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.autograd.function import once_differentiable
 
 __all__ = ["COMPONENTS", "LossWeights", "component_weights", "loss_vector", "ct_loss",
            "split_components"]
@@ -105,25 +104,31 @@ def loss_vector(logits, idx):
 
 
 class _CTLoss(torch.autograd.Function):
-    """``(W @ v)[4]`` and ``W @ v`` as one node (see the module docstring)."""
+    """``(W @ v)[4]`` as one node; ``W @ v`` goes to ``out`` (see the module docstring).
+
+    Kept lean, as it runs once per training batch: the intermediates the backward needs are
+    attributes of ``ctx`` (none is an input or an output, so autograd's saved-tensor checks
+    have nothing to guard), and ``W @ v`` leaves through ``out`` rather than as a second,
+    non-differentiable output.
+    """
 
     @staticmethod
-    def forward(ctx, logits, idx, weights):
+    def forward(ctx, logits, idx, weights, out):
         v, log_p, g = loss_vector(logits, idx)
         comps = weights.W @ v  # [5, 1]
-        ctx.weights = weights
-        ctx.save_for_backward(log_p, idx, g)
-        ctx.mark_non_differentiable(comps)
-        return comps[4, 0], comps  # the loss: a view, its gradient is backward's
+        out.append(comps)
+        ctx.weights, ctx.log_p, ctx.idx, ctx.g = weights, log_p, idx, g
+        return comps[4, 0]  # the loss: a view, its gradient is backward's
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss, grad_comps):
-        log_p, idx, g = ctx.saved_tensors
+    def backward(ctx, grad_loss):
+        if torch.is_grad_enabled():
+            raise RuntimeError("The counterfactual training loss supports no double backward "
+                               "(create_graph=True).")
         w = ctx.weights
-        grad = log_p.exp().mul_(w.a)  # [R, C] a_r * softmax(Z_r)
-        grad.scatter_add_(1, idx, torch.addcmul(w.b_minus_a, w.c2, g))
-        return grad.mul_(grad_loss), None, None
+        grad = ctx.log_p.exp().mul_(w.a)  # [R, C] a_r * softmax(Z_r)
+        grad.scatter_add_(1, ctx.idx, torch.addcmul(w.b_minus_a, w.c2, ctx.g))
+        return grad.mul_(grad_loss), None, None, None
 
 
 def ct_loss(logits, idx, weights):
@@ -146,7 +151,9 @@ def ct_loss(logits, idx, weights):
     >>> loss.backward(); z.grad.shape
     torch.Size([4, 2])
     """
-    return _CTLoss.apply(logits, idx, weights)
+    out = []
+    loss = _CTLoss.apply(logits, idx, weights, out)
+    return loss, out[0]
 
 
 def split_components(weights, v):
