@@ -55,6 +55,7 @@ class CandidateSpace:
         if c.has_groups:
             in_group[c.group_index[c.group_mask]] = True
         self.in_group = in_group  # [D]
+        self.cont_all = (~in_group).nonzero().squeeze(1)  # [Dc] columns outside the groups
         self.w = c.cost_weight.to(pool.dtype)  # [D]
         # groups of the pool hardened once (a pool row's soft or unseen level gets a level)
         self.pool = harden_groups(pool, c) if c.has_groups else pool  # [P, D]
@@ -204,17 +205,24 @@ def rings(ctx, rows, idx, dist, best):
     est = (dist[:, :, None] * alpha).reshape(-1, k * r)  # [A, K*R] index = k * R + a
     order = est.argsort(dim=1, stable=True)  # [A, K*R]
     step = k * r if gen.patience is None else gen.n_candidates
-    group = ctx.space.in_group  # [D]
+    group, cont = ctx.space.in_group, ctx.space.cont_all  # [D], [Dc]
+    nx, d = x.shape
+    bank = torch.cat([x, pool])  # [N + P, D] the block's factuals, then the pool
+    cols = torch.arange(d, device=x.device)
     local = torch.arange(rows.shape[0], device=x.device)  # positions in idx / order
     for s in range(0, k * r, step):
         if local.numel() == 0:
             break
         o = order[local, s:s + step]  # [A, S]
         xa = x[rows[local]]  # [A, D]
-        a = alpha[o % r][..., None]  # [A, S, 1]
-        a = torch.where(group, (a > 0.5).to(x.dtype), a)  # [A, S, D]
-        seed = pool[idx[local[:, None], o // r]]  # [A, S, D]
-        pts = xa[:, None, :] + a * (seed - xa[:, None, :])
+        a = alpha[o % r]  # [A, S]
+        seed = nx + idx[local[:, None], o // r]  # [A, S] rows of [x; pool]
+        own = torch.where(a > 0.5, seed, rows[local][:, None])  # the groups' source rows
+        src = torch.where(group, own[..., None], seed[..., None])  # [A, S, D]
+        pts = bank.take(src * d + cols)  # [A, S, D] groups whole, the rest the seed's
+        if cont.numel():  # x + a (seed - x) outside the groups
+            xc = xa[:, None, cont]
+            pts[:, :, cont] = xc + a[..., None] * (pts[:, :, cont] - xc)
         t = ctx.t[rows[local]]
         best.update(rows[local], *_score(ctx, pts, xa, t))
         if gen.patience is not None:
@@ -224,34 +232,45 @@ def rings(ctx, rows, idx, dist, best):
 def _children(ctx, rows, idx):
     """[A, M, D] children of rows [A]: from each row's best point or a seed, each feature
     reverted to the factual, shrunk toward it, or (rows without a valid point) taken from
-    another seed and stretched away from it; one-hot groups stay whole copies."""
-    gen, c, g = ctx.gen, ctx.space.c, ctx.g
+    another seed and stretched away from it; one-hot groups stay whole copies.
+
+    Each feature of a child is first copied from one source row (factual, best point, or a
+    seed: one gather from the stacked rows), then the columns outside the groups are scaled
+    about the factual (a reverted column stays the factual's exactly).
+    """
+    gen, c, g, space = ctx.gen, ctx.space.c, ctx.g, ctx.space
     x, best_x, found = ctx.x[rows], ctx.best.x[rows], ctx.best.found[rows]
     n, k = idx.shape
     m, f, fid, d = gen.n_candidates, c.n_feature_ids, c.feature_index, x.shape[1]
+    dev = x.device
 
     def rand(*shape):
-        return torch.rand(*shape, generator=g, dtype=x.dtype, device=x.device)
+        return torch.rand(*shape, generator=g, dtype=x.dtype, device=dev)
 
-    def per_col(a):  # [N, M, F] -> [N, M, D]
-        return a.gather(2, fid.expand(n, m, d))
-
-    ar = torch.arange(n, device=x.device)[:, None]
-    pool = ctx.space.pool
-    seed_a = pool[idx[ar, torch.randint(0, k, (n, m), generator=g, device=x.device)]]
-    seed_b = pool[idx[ar, torch.randint(0, k, (n, m), generator=g, device=x.device)]]
+    ar = torch.arange(n, device=dev)[:, None]  # [N, 1]
+    seed_a = idx[ar, torch.randint(0, k, (n, m), generator=g, device=dev)]  # [N, M] pool rows
+    seed_b = idx[ar, torch.randint(0, k, (n, m), generator=g, device=dev)]
     found = found[:, None].expand(n, m)  # [N, M]
     from_best = rand(n, m) < torch.where(found, 0.75, 0.5)
-    parent = torch.where(from_best[..., None], best_x[:, None, :], seed_a)  # [N, M, D]
     u = rand(n, m, f)
     p_revert = rand(n, m, 1) * torch.where(found, 0.8, 0.1)[..., None]
-    revert = per_col(u < p_revert)
-    swap = per_col(u > 1 - 0.4 * rand(n, m, 1)) & ~found[..., None]
+    revert = u < p_revert  # [N, M, F]
+    swap = (u > 1 - 0.4 * rand(n, m, 1)) & ~found[..., None]
     stretch = torch.where(found[..., None], 0.5 + 0.5 * rand(n, m, f), 1.0 + rand(n, m, f))
-    scale = torch.where(~ctx.space.in_group & (rand(n, m, 1) < 0.5), per_col(stretch), 1.0)
-    xx = x[:, None, :]
-    child = xx + scale * (torch.where(swap, seed_b, parent) - xx)
-    return torch.where(revert, xx.expand_as(child), child)
+    scaled = rand(n, m, 1) < 0.5  # [N, M, 1]
+    # source rows in [x; best_x; pool]: the factual, the parent (best point or seed a), seed b
+    bank = torch.cat([x, best_x, space.pool])  # [2N + P, D]
+    parent = torch.where(from_best, n + ar, 2 * n + seed_a)  # [N, M]
+    src = torch.where(revert, ar[..., None], torch.where(swap, (2 * n + seed_b)[..., None],
+                                                         parent[..., None]))  # [N, M, F]
+    cols = torch.arange(d, device=dev)
+    child = bank.take(src.gather(2, fid.expand(n, m, d)) * d + cols)  # [N, M, D]
+    cont = space.cont_all  # [Dc] columns outside the groups
+    if cont.numel():
+        xc = x[:, None, cont]  # [N, 1, Dc]
+        scale = torch.where(scaled, stretch.gather(2, fid[cont].expand(n, m, -1)), 1.0)
+        child[:, :, cont] = xc + scale * (child[:, :, cont] - xc)
+    return child
 
 
 def generations(ctx, rows, idx):
