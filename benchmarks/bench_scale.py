@@ -201,7 +201,7 @@ class _WorkerSampler(threading.Thread):
             try:
                 at = time.perf_counter() - t0
                 by_worker = self.client.run(_worker_memory)
-                self.samples.append((at, [by_worker[w] for w in sorted(by_worker)]))
+                self.samples.append((at, [by_worker[w] for w in sorted(by_worker)], _rss_mb()))
             except Exception:  # a worker busy past the timeout: skip this sample
                 pass
             self._stop_event.wait(self.interval)
@@ -211,16 +211,17 @@ class _WorkerSampler(threading.Thread):
         self.join()
 
     def summary(self):
-        """Per worker (in address order): max RSS, max keys and MB held, and the series."""
+        """Per worker (in address order): max RSS, max keys and MB held; the series of
+        ``[seconds, worker RSS..., client RSS]`` (MB)."""
         n = len(self.samples[0][1]) if self.samples else 0
         return {
-            "worker_max_sampled_rss_mb": [max(s[w]["rss_mb"] for _, s in self.samples)
+            "worker_max_sampled_rss_mb": [max(s[w]["rss_mb"] for _, s, _ in self.samples)
                                           for w in range(n)],
-            "worker_max_keys": [max(s[w]["keys"] for _, s in self.samples) for w in range(n)],
-            "worker_max_held_mb": [max(s[w]["held_mb"] for _, s in self.samples)
+            "worker_max_keys": [max(s[w]["keys"] for _, s, _ in self.samples) for w in range(n)],
+            "worker_max_held_mb": [max(s[w]["held_mb"] for _, s, _ in self.samples)
                                    for w in range(n)],
             "worker_rss_series": [[round(at, 1)] + [round(s[w]["rss_mb"]) for w in range(n)]
-                                  for at, s in self.samples],
+                                  + [round(client)] for at, s, client in self.samples],
         }
 
 
