@@ -116,6 +116,12 @@ def test_row_blocks_join_new_categories_and_changed_dtypes_as_concat_would():
     pd.testing.assert_series_equal(out["x"], pd.concat([a["x"], b["x"]], ignore_index=True))
     arr = blocks.pop("arr")
     assert arr.dtype == np.float64 and arr.tolist() == [1.0, 2.0, 0.5, 1.5]
+    # a chunk of missing values only, without categories
+    blocks = RowBlocks(3)
+    blocks.write(0, c=pd.DataFrame({"c": pd.Categorical([None, None], categories=[])}))
+    blocks.write(2, c=pd.DataFrame({"c": pd.Categorical(["z"])}))
+    out = blocks.pop("c")["c"]
+    assert list(out.cat.categories) == ["z"] and out.isna().tolist() == [True, True, False]
 
 
 def test_row_blocks_keep_duplicate_column_names_and_a_repeated_index():

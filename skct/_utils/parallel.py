@@ -233,7 +233,9 @@ class _CategoricalColumn:
             self.union = self.union.append(pd.Index(new, dtype=object))
         codes = np.asarray(series.cat.codes)
         lookup = self.union.get_indexer(np.asarray(dtype.categories, dtype=object))
-        self.codes[start:start + len(series)] = np.where(codes < 0, -1, lookup[codes])
+        out = np.full(len(codes), -1, dtype=self.codes.dtype)  # -1: missing
+        out[codes >= 0] = lookup[codes[codes >= 0]]
+        self.codes[start:start + len(series)] = out
         self.filled = max(self.filled, start + len(series))
 
     def _dtype(self):
