@@ -74,12 +74,12 @@ def _check_args(target, constraints, cost, batch_size, X, n_options=1):
 
 
 def _in_process():
-    """The model's own joblib work on the client runs here, in this process.
+    """The model's own joblib work runs in the calling thread (joblib's sequential backend).
 
-    Inside ``joblib.parallel_backend("dask")``, scikit-learn's parallel steps (a
-    ColumnTransformer's transformers, with ``n_jobs=None``) would otherwise ship the whole
-    table to one worker and its transformed columns back; the audit distributes its batches
-    only.
+    On the client, inside ``joblib.parallel_backend("dask")``, scikit-learn's parallel steps
+    (a ColumnTransformer's transformers, with ``n_jobs=None``) would otherwise ship the whole
+    table to one worker and its transformed columns back; in a task, they would come back to
+    the cluster as tasks of their own. The audit distributes its batches only.
     """
     return parallel_config(backend="sequential")
 
