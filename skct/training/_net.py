@@ -26,6 +26,9 @@ from ._state import FitState
 
 __all__ = ["CounterfactualNet"]
 
+#: History keys of the logged loss components, in the order of ``COMPONENTS``.
+_RECORDED = tuple(f"train_{name}" for name in COMPONENTS[:4])
+
 #: Layers whose output for a row depends on the other rows of the call or on random draws:
 #: a module with one of them (or any layer keeping running statistics) is never folded.
 _ROW_COUPLED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
@@ -275,8 +278,8 @@ class CounterfactualNet(NeuralNet):
                 values[0] = ce.item()
             state.loss_cause = explain_nonfinite(math.isfinite(values[0]), state.input_scale)
         record = self.history.record_batch
-        for name, value in zip(COMPONENTS[:4], values):
-            record(f"train_{name}", value)
+        for key, value in zip(_RECORDED, values):
+            record(key, value)
         return loss
 
     def _record_plain(self, state, ce):
