@@ -104,11 +104,12 @@ default="generic"
     batch_size : int or None, default=None
         :meth:`explain` and :meth:`transform` process the rows in chunks of this many (the
         preprocessing, the search, the sparsification and the check of the returned rows),
-        so that the working memory is bounded by the chunk, not by ``len(X)``; None is one
-        chunk. The results are the same for any value: targets are drawn for all rows first,
-        and every row's search, sparsification and check are independent of the other rows'
-        (up to float rounding: torch may compute the forward of a row searched alone
-        differently from the same row's in a batch). The exception is
+        each chunk's rows written into the result as it is done, so that the memory beyond
+        the result is bounded by the chunk, not by ``len(X)``; None is one chunk. The
+        results are the same for any value: targets are drawn for all rows first, and every
+        row's search, sparsification and check are independent of the other rows' (up to
+        float rounding: torch may compute the forward of a row searched alone differently
+        from the same row's in a batch). The exception is
         ``generator="gradient_free"``, whose random candidates are drawn per chunk: its
         results depend on ``batch_size`` (each is equally valid and actionable), as do the
         random starts of ``n_per_row > 1``.
