@@ -400,14 +400,10 @@ default="generic"
         )
 
     def _explain_chunks(self, X, Z, chunks, t_idx, p0):
-        """Every chunk explained in turn, its entries written into outputs of ``N * k`` rows.
+        """``(outputs of N * k entries named as by _explain_rows, "rank" for k > 1; path)``.
 
-        Every row's search, sparsification and check is its own, so chunks give the same rows;
-        each chunk's entries go into outputs allocated once (not a list of chunks joined at the
-        end), and the chunk is dropped before the next one is searched.
-
-        Returns ``(per-entry outputs, named as by _explain_rows, "rank" added for k > 1;
-        the search path or None)``.
+        Every row's search is its own, so chunks give the same rows; each chunk's entries go
+        into outputs allocated once, and the chunk is dropped before the next one is searched.
         """
         n, k = X.shape[0], self.n_per_row
         seed = None if k == 1 else derive_seed(entropy_from(self.random_state), "n_per_row")
