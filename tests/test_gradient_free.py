@@ -349,3 +349,17 @@ def test_proba_logits_limits_native_threads_to_torch_threads():
         ProbaLogits(est)(x)
     assert est.seen[0] <= {1}
     assert est.seen[1] == before
+
+
+def test_no_more_seeds_than_the_target_class_has_rows():
+    X, y = _blobs(60)  # 30 rows of class 1 in the pool
+    rf = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    x = torch.tensor(X[y == 0][:5])
+    t = torch.ones(5, dtype=torch.long)
+    gen = GradientFreeGenerator(n_neighbors=100, n_rings=2, n_candidates=16, n_generations=4,
+                                patience=None, random_state=0).fit(X, rf.predict(X))
+    model = _CountingProba(rf)
+    x_cf, p, found = gradient_free_search(model, x, t, gen, decision_threshold=0.7)
+    assert found.all()
+    n_pool = int((gen.pool_class_ == 1).sum())
+    assert model.n_rows == 5 * (n_pool * 2 + 16 * 4)  # every ring point of each real seed

@@ -307,17 +307,22 @@ def search_block(model, x, t, gen, space, pool_class, tau, g):
 
     Rings and generations over each row's ``n_neighbors`` nearest seeds; then the rows still
     without a valid point get a second, wider pass over their next ``wide_neighbors`` seeds
-    (rings, then generations), so that the extra model calls go to those rows only.
+    (rings, then generations), so that the extra model calls go to those rows only. Neither
+    pass takes more seeds than the largest target class of the pool has rows.
     """
     ctx = _Context(model, x, t, gen, space, tau, g)
     rows = torch.arange(x.shape[0], device=x.device)
-    idx, dist = neighbours(space, pool_class, x, t, gen.n_neighbors)  # [N, K]
+    # no more seeds than the largest target class has rows (a class with none: the pool)
+    counts = (pool_class[None, :] == torch.unique(t)[:, None]).sum(dim=1)  # [classes]
+    avail = int(torch.where(counts == 0, pool_class.numel(), counts).max())
+    k = min(gen.n_neighbors, avail)
+    idx, dist = neighbours(space, pool_class, x, t, k)  # [N, K]
     rings(ctx, rows, idx, dist, ctx.best)
     generations(ctx, rows, idx)
     miss = (~ctx.best.found).nonzero().squeeze(1)
-    k = gen.n_neighbors
-    if miss.numel() and gen.wide_neighbors:
-        idx, dist = neighbours(space, pool_class, x[miss], t[miss], k + gen.wide_neighbors)
+    wide = min(k + gen.wide_neighbors, avail)
+    if miss.numel() and wide > k:
+        idx, dist = neighbours(space, pool_class, x[miss], t[miss], wide)
         rings(ctx, miss, idx[:, k:], dist[:, k:], ctx.best)  # the first k were tried
         generations(ctx, miss, idx)
     return ctx.best.x, ctx.best.proba, ctx.best.found
