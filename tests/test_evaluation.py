@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_blobs2d
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -350,3 +350,31 @@ def test_revise_cells_under_threads_match_n_jobs_1(models, data):
     with joblib.parallel_backend("threading"):
         threaded = evaluate(models, X, y, n_jobs=2, **kw)
     pd.testing.assert_frame_equal(serial, threaded)
+
+
+class _BackendSpy(BaseEstimator, TransformerMixin):
+    """Identity transformer that records joblib's active backend at every transform."""
+
+    seen = []
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        _BackendSpy.seen.append(type(joblib.parallel.get_active_backend()[0]).__name__)
+        return X
+
+    def inverse_transform(self, X):
+        return X
+
+
+def test_model_joblib_work_runs_inside_the_task(models, data):
+    # under a Dask (or any) backend, a Pipeline's own parallel steps must not go back to the
+    # cluster from inside evaluate's tasks
+    X, y = data
+    base = models["base"]
+    spied = make_pipeline(_BackendSpy(), *[step for _, step in base.steps])
+    _BackendSpy.seen.clear()
+    with joblib.parallel_backend("threading", n_jobs=2):
+        evaluate({"spied": spied}, X, y, **KW)
+    assert _BackendSpy.seen and set(_BackendSpy.seen) == {"SequentialBackend"}

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from joblib import parallel_config
 
 from .._config import torch_threads
 from .._utils import derive_seed, labels_to_indices
@@ -131,7 +132,9 @@ def evaluate_chunk(model_name, estimator, X, X_ref, y_ref, generators, tasks, co
     """
     start = time.perf_counter()
     results = []
-    with torch_threads():
+    # the model's own joblib work (a ColumnTransformer's transformers) runs in this task:
+    # under joblib's Dask backend it would otherwise go back to the cluster as tasks
+    with torch_threads(), parallel_config(backend="sequential"):
         try:
             model = _Model(model_name, estimator, X, X_ref, y_ref, config)
         except Exception as exc:
