@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from skorch.callbacks import Callback
+from sklearn.base import clone
 
 import skct.training._loss as loss_module
 import skct.training._net as net_module
@@ -218,3 +219,13 @@ def test_double_backward_is_refused_with_a_clear_error():
                                   loss_module.component_weights(1, 1, (1.0, 1.0, 1.0)))
     with pytest.raises(RuntimeError, match="no double backward"):
         torch.autograd.grad(loss, z, create_graph=True)
+
+
+def test_a_model_pickled_before_fold_rows_clones_and_refits():
+    X, y = _two_blobs()
+    clf = CounterfactualTrainedClassifier(max_epochs=1, batch_size=16, n_counterfactuals=20,
+                                          warm_start=True, random_state=0).fit(X, y)
+    del clf.fold_rows, clf.net_.fold_rows  # as unpickled from an older skct
+    assert clone(clf).get_params()["fold_rows"] is True
+    clf.fit(X, y)  # a warm fit: the inner net reads the default too
+    assert len(clf.history_) == 2

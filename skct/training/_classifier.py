@@ -180,6 +180,9 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
+    #: Models pickled before ``fold_rows`` existed read the default (clone, get_params, fit).
+    fold_rows = True
+
     _parameter_constraints = {
         "module": [None, type, nn.Module],
         "hidden_layer_sizes": [tuple, list],
@@ -305,7 +308,12 @@ class CounterfactualTrainedClassifier(ClassifierMixin, BaseEstimator):
         X32 = to_float32(X)
         with torch_threads():
             if warm:
-                self.net_.set_params(**self._net_ct_params())
+                params = self._net_ct_params()
+                # a net pickled before one of these parameters existed: skorch only sets the
+                # parameters it holds
+                vars(self.net_).update({k: v for k, v in params.items()
+                                        if k not in vars(self.net_)})
+                self.net_.set_params(**params)
                 # read from the net's attributes when the epoch's loader is built (skorch's
                 # set_params refuses iterator parameters on an initialised net)
                 setattr(self.net_, "iterator_train__shuffle", self.shuffle)

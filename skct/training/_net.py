@@ -111,6 +111,9 @@ class CounterfactualNet(NeuralNet):
     (2, True)
     """
 
+    #: Nets pickled before ``fold_rows`` existed read the default.
+    fold_rows = True
+
     def __init__(self, module, *args, criterion=nn.CrossEntropyLoss, lambda_div=0.5,
                  lambda_adv=0.25, lambda_reg=0.1, epsilon=0.3, generator=None, constraints=None,
                  decision_threshold=0.75, max_iter_cf=30, n_counterfactuals=1000, burn_in=0.0,
