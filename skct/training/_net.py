@@ -262,8 +262,8 @@ class CounterfactualNet(NeuralNet):
             if training and state is not None:
                 self._record_plain(state, ce)
             return ce
-        if not isinstance(y_true, torch.Tensor):
-            y_true = to_tensor(y_true, device=self.device)
+        if not isinstance(y_true, torch.Tensor) or y_true.device != y_pred.device:
+            y_true = to_tensor(y_true, device=self.device)  # the loader's labels, on the CPU
         logits, idx, ce = self._loss_rows(rows, y_pred, y_true, X)
         k = rows[1].shape[0] // 3
         weights = self._loss_weights(state, logits.shape[0] - 3 * k, k, logits)
