@@ -8,7 +8,8 @@
 - ``_diversity``: :class:`DiverseGenerator`, several diverse counterfactuals per factual in
   one search.
 - ``_gradient_free``: :func:`gradient_free_search` and :class:`GradientFreeGenerator`, the
-  search from class probabilities only (any classifier with ``predict_proba``).
+  search from class probabilities only (any classifier with ``predict_proba``); its steps
+  (candidate space, seeds, rings, generations) are in ``_gf_steps``.
 - :mod:`skct.search.generators`: the objectives and search spaces (Generic, ECCo, ECCCo,
   REVISE, or your own ``BaseGenerator``).
 """
