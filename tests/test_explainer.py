@@ -426,7 +426,7 @@ def test_batch_size_numpy_input_and_validation(fitted):
 
 
 def test_chunks_join_categories_in_order_of_appearance():
-    from skct._utils.parallel import RowBlocks
+    from skct._utils import RowBlocks
 
     a = pd.DataFrame({"c": pd.Categorical(["a", "c"], categories=["a", "b", "c"])})
     b = pd.DataFrame({"c": pd.Categorical(["d", "a"], categories=["a", "b", "d"])}, index=[2, 3])

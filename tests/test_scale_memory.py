@@ -11,7 +11,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import skct.explain._explainer as explainer_module
 from skct import CounterfactualExplainer, CounterfactualTrainedClassifier
-from skct._utils.parallel import RowBlocks
+from skct._utils import RowBlocks
 from skct.evaluation import recourse_audit
 
 CONVENTIONAL = dict(lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0)

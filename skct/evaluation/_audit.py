@@ -22,7 +22,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
 from .._utils import labels_to_indices, plain
-from .._utils.parallel import Parallel, RowBlocks, delayed
+from .._utils import RowBlocks
+from .._utils.parallel import Parallel, delayed
 from ..constraints import ActionabilityConstraints
 from ..explain import CounterfactualExplainer, resolve_targets
 from ..metrics import cost as cost_metric

@@ -17,7 +17,7 @@ from .._config import torch_threads
 from .._utils import HasMethods, Interval, StrOptions, derive_seed, entropy_from
 from .._utils import fit_context as _fit_context
 from .._utils import is_fitted as _is_fitted
-from .._utils.parallel import RowBlocks
+from .._utils import RowBlocks
 from ..constraints import ActionabilityConstraints
 from ..search import DIVERSITY_STRATEGIES, DiverseGenerator, gradient_free_search, search
 from ..search import sparsify
