@@ -1,5 +1,6 @@
 """skct.evaluation: recourse audit with k options per person (n_options)."""
 
+import copy
 import re
 
 import numpy as np
@@ -123,7 +124,8 @@ def test_summary_counts_options_and_change_sets(options):
     after = cols[cols.index("mean_n_changed") + 1:]
     assert after[:2] == ["mean_n_options", "mean_n_change_sets"]
     ok = opts[opts["recourse"]]
-    n_opt = ok.groupby("position").size().reindex(range(len(rows)), fill_value=0).to_numpy()
+    n_opt = ok.groupby("position")["changes"].nunique().reindex(
+        range(len(rows)), fill_value=0).to_numpy()
     n_sets = ok.groupby("position")["changed_features"].nunique().reindex(
         range(len(rows)), fill_value=0).to_numpy()
     for g in options.groups_["sex"]:
@@ -133,6 +135,23 @@ def test_summary_counts_options_and_change_sets(options):
     assert (s["mean_n_change_sets"] <= s["mean_n_options"] + 1e-12).all()
     assert ((s["mean_n_options"] >= 0) & (s["mean_n_options"] <= K)).all()
     assert "mean_n_options" in options.gaps().loc["sex"].index
+
+
+def test_identical_options_count_once(options):
+    # copies of a search that meet at one point are one option to the person, not k
+    twin = copy.copy(options)
+    opts = options.options_.copy()
+    first = opts.index[opts["position"] == opts.loc[opts["recourse"], "position"].iloc[0]]
+    for col in opts.columns:
+        if col not in ("rank", "chosen"):
+            opts.loc[first, col] = [opts.loc[first[0], col]] * len(first)
+    twin.options_ = opts
+    n_options, n_sets = twin._option_counts()
+    assert n_options[opts.loc[first[0], "position"]] == 1 == n_sets[opts.loc[first[0],
+                                                                             "position"]]
+    before, _ = options._option_counts()
+    others = np.arange(len(before)) != opts.loc[first[0], "position"]
+    np.testing.assert_array_equal(n_options[others], before[others])
 
 
 def test_page_shows_the_options_of_the_first_rows(options, tmp_path):

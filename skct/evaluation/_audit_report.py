@@ -135,11 +135,15 @@ class RecourseAuditReport:
         return _STATISTICS if self.options_ is None else (*_STATISTICS, *_OPTION_STATISTICS)
 
     def _option_counts(self):
-        """Per person (rows_ order): (options with recourse [N], distinct change sets [N])."""
+        """Per person (rows_ order): (distinct options with recourse [N], distinct change
+        sets [N]). Options asking for the same changes (the same ``changes`` text, e.g. two
+        copies of a search that met at one point, or a person already in the target class)
+        count once."""
         opts = self.options_
         n = len(self.rows_)
         ok = opts.loc[opts["recourse"].to_numpy(dtype=bool)]
-        n_options = np.bincount(ok["position"].to_numpy(np.int64), minlength=n)
+        distinct = ok[["position", "changes"]].drop_duplicates()
+        n_options = np.bincount(distinct["position"].to_numpy(np.int64), minlength=n)
         pairs = ok[["position", "changed_features"]].drop_duplicates()
         n_sets = np.bincount(pairs["position"].to_numpy(np.int64), minlength=n)
         return n_options.astype(np.float64), n_sets.astype(np.float64)
@@ -195,7 +199,8 @@ class RecourseAuditReport:
             with recourse), ``share_valid`` (share of valid rows, recourse or not),
             ``top_changed`` (features most often changed by them, with their frequency).
             With ``n_options > 1``, after ``mean_n_changed``: ``mean_n_options`` (mean
-            number of options with recourse per person of the group) and
+            number of distinct options with recourse per person of the group: options that
+            ask for the same changes count once) and
             ``mean_n_change_sets`` (mean number of distinct sets of changed columns among
             them; a person without recourse counts 0 for both). After the groups of each
             grouping comes a row ``"gap (max - min)"`` holding, per statistic, the largest
