@@ -188,8 +188,8 @@ def test_early_stop_scores_fewer_candidates():
     out, rows = {}, {}
     for patience in (None, 1, 3):
         gen = GradientFreeGenerator(n_neighbors=20, n_rings=8, n_candidates=64,
-                                    n_generations=8, patience=patience,
-                                    random_state=0).fit(X, rf.predict(X))
+                                    n_generations=8, patience=patience, n_bisect=0,
+                                    n_shrink=0, random_state=0).fit(X, rf.predict(X))
         model = _CountingProba(rf)
         out[patience] = gradient_free_search(model, x, t, gen, decision_threshold=0.7)
         rows[patience] = model.n_rows
@@ -357,9 +357,61 @@ def test_no_more_seeds_than_the_target_class_has_rows():
     x = torch.tensor(X[y == 0][:5])
     t = torch.ones(5, dtype=torch.long)
     gen = GradientFreeGenerator(n_neighbors=100, n_rings=2, n_candidates=16, n_generations=4,
-                                patience=None, random_state=0).fit(X, rf.predict(X))
+                                patience=None, n_bisect=0, n_shrink=0,
+                                random_state=0).fit(X, rf.predict(X))
     model = _CountingProba(rf)
     x_cf, p, found = gradient_free_search(model, x, t, gen, decision_threshold=0.7)
     assert found.all()
     n_pool = int((gen.pool_class_ == 1).sum())
     assert model.n_rows == 5 * (n_pool * 2 + 16 * 4)  # every ring point of each real seed
+
+
+class _GroupedRule:
+    """p(1) high where column 0 + column 1 / 4 + level 2 of the first group is large."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, X):
+        X = np.asarray(X)
+        z = 3 * (X[:, 0] + X[:, 1] / 4 + X[:, 4] - 1.5)
+        p1 = 1 / (1 + np.exp(-z))
+        return np.column_stack([1 - p1, p1])
+
+
+@pytest.mark.parametrize("exact_bounds", [False, True])
+@pytest.mark.parametrize("max_changed", [None, 2])
+def test_refinement_keeps_validity_lowers_cost_and_every_constraint(exact_bounds, max_changed):
+    # the refinement comes last and draws nothing: the search before it is the same, so each
+    # row's refined point is the unrefined one or a cheaper valid one, constraints holding
+    c = _grouped_constraints(exact_bounds, max_changed)
+    rng = np.random.RandomState(3)
+    pool, x = _grouped_rows(200, rng), torch.tensor(_grouped_rows(40, rng))
+    model = ProbaLogits(_GroupedRule())
+    y = model.estimator.predict_proba(pool).argmax(1)
+    x = x[model.estimator.predict_proba(x.numpy())[:, 1] < 0.5]
+    t = torch.ones(x.shape[0], dtype=torch.long)
+    kw = dict(n_neighbors=30, wide_neighbors=0, random_state=0)
+    out = {}
+    for name, extra in {"off": dict(n_bisect=0, n_shrink=0), "on": {}}.items():
+        gen = GradientFreeGenerator(**kw, **extra).fit(pool, y)
+        out[name] = gradient_free_search(model, x, t, gen, c, decision_threshold=0.6)
+    (x0, _, f0), (x1, p1, f1) = out["off"], out["on"]
+    assert f0.sum() >= x.shape[0] // 2 and torch.equal(f1, f0)  # no valid row lost
+    proba = model.estimator.predict_proba(x1.numpy())
+    assert (proba[f1.numpy(), 1] >= 0.6).all()
+    np.testing.assert_allclose(proba[:, 1], p1.numpy())
+    ref = x
+    cost0 = feature_changes(x0, ref, c)[0].sum(1)
+    cost1 = feature_changes(x1, ref, c)[0].sum(1)
+    assert (cost1[f1] <= cost0[f1] + 1e-12).all() and (cost1[f1] < cost0[f1]).any()
+    assert torch.equal(project(x1.clone(), ref, c), x1)  # every constraint holds
+    assert torch.equal(x1[:, 7:], x[:, 7:])  # immutable group and column
+    assert (x1[:, 1] >= x[:, 1]).all() and torch.equal(x1[:, 1], x1[:, 1].round())
+    low, high = torch.minimum(c.lower, x), torch.maximum(c.upper, x)
+    assert ((x1 >= low) & (x1 <= high)).all()
+    for cols in ([2, 3, 4], [5, 6]):
+        assert ((x1[:, cols] == 0) | (x1[:, cols] == 1)).all() and (x1[:, cols].sum(1) <= 1).all()
+    if max_changed is not None:
+        changed = torch.stack([(x1[:, cols] != x[:, cols]).any(1) for cols in
+                               ([0], [1], [2, 3, 4], [5, 6], [7, 8], [9])], 1)
+        assert (changed.sum(1) <= max_changed).all()

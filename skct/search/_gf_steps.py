@@ -17,7 +17,8 @@ from .._utils import eval_mode
 from ..constraints import TorchConstraints
 from ._projection import harden_groups, limit_changes, project
 
-__all__ = ["CandidateSpace", "Best", "neighbours", "rings", "generations", "search_block"]
+__all__ = ["CandidateSpace", "Best", "neighbours", "rings", "generations", "bisect", "shrink",
+           "search_block"]
 
 
 class CandidateSpace:
@@ -293,6 +294,138 @@ def generations(ctx, rows, idx):
             local = local[~best.found[act] | (stale[local] < gen.patience)]
 
 
+def _project_some(space, cand, x, mask):
+    """``space.project`` of the candidates cand [N, M, D] where mask [N, M] holds (the others
+    are left as they are); the candidates are projected in place."""
+    if bool(mask.all()):
+        return space.project(cand, x)
+    rows = mask.nonzero()[:, 0]  # [P] the row of each masked candidate
+    cand[mask] = space.project(cand[mask][:, None, :], x[rows])[:, 0]
+    return cand
+
+
+def _score_some(ctx, cand, x, t, mask):
+    """:func:`_score` of the candidates [N, M, D] where ``mask`` [N, M] holds; the others get
+    p = -1 and are not valid (and cost neither projection nor a model call)."""
+    n, m, d = cand.shape
+    p = torch.full((n, m), -1.0, dtype=x.dtype, device=x.device)
+    ok = torch.zeros(n, m, dtype=torch.bool, device=x.device)
+    cost = torch.full((n, m), float("inf"), dtype=x.dtype, device=x.device)
+    if not bool(mask.any()):
+        return cand, cost, p, ok
+    cand = _project_some(ctx.space, cand, x, mask)  # [N, M, D]
+    rows = mask.nonzero()[:, 0]
+    cost[mask] = ((cand[mask] - x[rows]).abs() * ctx.space.w).sum(dim=1)
+    tt = t[:, None].expand(n, m)[mask]
+    ps, hit = target_scores(ctx.model, cand[mask], tt, ctx.gen.chunk_size)
+    p[mask] = ps
+    ok[mask] = hit & (ps >= ctx.tau)
+    return cand, cost, p, ok
+
+
+def bisect(ctx, rows, idx, steps):
+    """Pull each valid best point of rows [A] toward its factual along several segments.
+
+    Directions: the best point and, for a row whose best point changes two or more columns
+    outside the one-hot groups, its ``n_candidates - 1`` nearest seeds idx [A, K] as the
+    constraints allow them (projected; columns outside the groups only, the groups stay the
+    best point's). Direction j's point at cost level ``r`` is ``x + min(1, r / c_j) (e_j - x)``
+    (``c_j``: the cost of its end ``e_j`` outside the groups). ``r`` is halved ``steps`` times
+    between 0 and the best point's cost, one model call per step for all rows: a level with a
+    valid point moves the upper end down and drops the directions invalid at it, else the
+    lower end moves up; an end found invalid is not scored again. A point replaces the best
+    one only when it is valid and cheaper, so no row gets costlier or loses its validity.
+    """
+    best, cont = ctx.best, ctx.space.cont_all
+    x, b = ctx.x[rows], best.x[rows]  # [A, D]
+    moved = (b[:, cont] != x[:, cont]).sum(dim=1)  # [A] changed columns outside the groups
+    keep = best.found[rows] & (moved > 0)
+    if steps == 0 or not bool(keep.any()):
+        return
+    rows, idx, x, b, moved = rows[keep], idx[keep], x[keep], b[keep], moved[keep]
+    t, a = ctx.t[rows], rows.shape[0]
+    m = min(ctx.gen.n_candidates, idx.shape[1] + 1)
+    ends = b[:, None, :].repeat(1, m, 1)  # [A, M, D] direction 0: the best point
+    ends[:, 1:, cont] = ctx.space.pool[idx[:, :m - 1]][:, :, cont]
+    live = (moved >= 2)[:, None].expand(a, m).clone()  # [A, M] directions still tried
+    live[:, 0] = False
+    ends = _project_some(ctx.space, ends, x, live)  # the seeds' ends as the constraints allow
+    live[:, 0] = True
+    xc = x[:, None, cont]  # [A, 1, Dc]
+    reach = ((ends[:, :, cont] - xc).abs() * ctx.space.w[cont]).sum(dim=2)  # [A, M]
+    live &= reach > 0
+    lo, hi = x.new_zeros(a), reach[:, 0].clone()  # [A] the cost levels' interval
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        frac = (mid[:, None] / reach.clamp_min(torch.finfo(x.dtype).tiny)).clamp(max=1.0)
+        pts = ends.clone()  # [A, M, D]
+        pts[:, :, cont] = xc + frac[..., None] * (ends[:, :, cont] - xc)
+        cand, cost, p, ok = _score_some(ctx, pts, x, t, live)
+        best.update(rows, cand, cost, p, ok)
+        hit = ok.any(dim=1)  # [A]
+        hi = torch.where(hit, mid, hi)
+        lo = torch.where(hit, lo, mid)
+        live &= (ok | ~hit[:, None]) & (ok | (frac < 1))
+
+
+#: Fractions of its change a shrink step takes off one column (1: back to the factual's).
+SHRINK = (1.0, 0.5, 0.25)
+
+
+def shrink(ctx, rows, rounds):
+    """Move columns of each valid best point of rows [A] toward the factual.
+
+    Per round, the candidates of a row are its best point with one of its ``n_candidates``
+    costliest changed columns outside the one-hot groups moved toward the factual by each
+    fraction of :data:`SHRINK` (one model call per ``chunk_size`` candidates; padding
+    candidates are not scored), then the point with every such column moved by the largest
+    fraction valid on its own (scored where two or more columns have one). The cheapest valid
+    point becomes the best point where it is cheaper; a row stops at the first round that does
+    not improve it.
+    """
+    best, cont, gen = ctx.best, ctx.space.cont_all, ctx.gen
+    rows = rows[best.found[rows]]
+    if rows.numel() == 0 or cont.numel() == 0:
+        return
+    frac = torch.tensor(SHRINK, dtype=ctx.x.dtype, device=ctx.x.device)  # [S]
+    w = ctx.space.w[cont]  # [K]
+    for _ in range(rounds):
+        change = (best.x[rows][:, cont] - ctx.x[rows][:, cont]).abs() * w  # [A, K]
+        n_top = min(int((change > 0).sum(dim=1).max()), gen.n_candidates)
+        if n_top == 0:
+            break
+        top = change.topk(n_top, dim=1)  # [A, L] the costliest changes first
+        step = max(1, gen.chunk_size // (n_top * len(SHRINK)))
+        better = torch.cat([_shrink_rows(ctx, rows[i:i + step], cont[top.indices[i:i + step]],
+                                         top.values[i:i + step] > 0, frac)
+                            for i in range(0, rows.shape[0], step)])  # chunks bound memory
+        rows = rows[better]
+        if rows.numel() == 0:
+            break
+
+
+def _shrink_rows(ctx, rows, cols, real, frac):
+    """One shrink round of rows [A]: column cols [A, L] of each best point moved toward the
+    factual by each fraction frac [S] (where real [A, L]), then all of them at once by their
+    largest valid fraction. Returns whether the row's best point got cheaper [A]."""
+    x, b, t = ctx.x[rows], ctx.best.x[rows], ctx.t[rows]  # [A, D], [A, D], [A]
+    a, n_top = cols.shape
+    s, d = frac.shape[0], x.shape[1]
+    bv, xv = b.gather(1, cols), x.gather(1, cols)  # [A, L]
+    moved = bv[:, :, None] - frac * (bv - xv)[:, :, None]  # [A, L, S]
+    pts = b[:, None, None, :].repeat(1, n_top, s, 1)  # [A, L, S, D]
+    pts.scatter_(3, cols[:, :, None, None].expand(a, n_top, s, 1), moved[..., None])
+    mask = real[:, :, None].expand(a, n_top, s).reshape(a, n_top * s)
+    scored = _score_some(ctx, pts.reshape(a, n_top * s, d), x, t, mask)
+    better = ctx.best.update(rows, *scored)
+    ok = scored[3].reshape(a, n_top, s)  # [A, L, S]
+    first = torch.where(ok.any(dim=2), ok.int().argmax(dim=2), s)  # [A, L] largest valid
+    f = torch.cat([frac, frac.new_zeros(1)])[first]  # [A, L] (0: no valid move)
+    both = b.scatter(1, cols, bv - f * (bv - xv))[:, None, :]  # [A, 1, D] every move at once
+    many = ((f > 0).sum(dim=1) >= 2)[:, None]  # [A, 1] (one move: scored above)
+    return better | ctx.best.update(rows, *_score_some(ctx, both, x, t, many))
+
+
 class _Context:
     """What every step of one block's search reads (model, rows, generator, draws, best)."""
 
@@ -308,7 +441,9 @@ def search_block(model, x, t, gen, space, pool_class, tau, g):
     Rings and generations over each row's ``n_neighbors`` nearest seeds; then the rows still
     without a valid point get a second, wider pass over their next ``wide_neighbors`` seeds
     (rings, then generations), so that the extra model calls go to those rows only. Neither
-    pass takes more seeds than the largest target class of the pool has rows.
+    pass takes more seeds than the largest target class of the pool has rows. Last, the valid
+    points are refined toward their factuals: :func:`bisect` (``n_bisect`` steps), then
+    :func:`shrink` (``n_shrink`` rounds).
     """
     ctx = _Context(model, x, t, gen, space, tau, g)
     rows = torch.arange(x.shape[0], device=x.device)
@@ -322,7 +457,9 @@ def search_block(model, x, t, gen, space, pool_class, tau, g):
     miss = (~ctx.best.found).nonzero().squeeze(1)
     wide = min(k + gen.wide_neighbors, avail)
     if miss.numel() and wide > k:
-        idx, dist = neighbours(space, pool_class, x[miss], t[miss], wide)
-        rings(ctx, miss, idx[:, k:], dist[:, k:], ctx.best)  # the first k were tried
-        generations(ctx, miss, idx)
+        far, dist = neighbours(space, pool_class, x[miss], t[miss], wide)  # [N_miss, wide]
+        rings(ctx, miss, far[:, k:], dist[:, k:], ctx.best)  # the first k were tried
+        generations(ctx, miss, far)
+    bisect(ctx, rows, idx, gen.n_bisect)  # then the rows with a valid point are refined
+    shrink(ctx, rows, gen.n_shrink)
     return ctx.best.x, ctx.best.proba, ctx.best.found

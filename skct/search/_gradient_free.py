@@ -12,7 +12,13 @@ class (weighted L1 over the columns that may change), then
    none), in which each feature is reverted to the factual, shrunk toward it, or taken from
    another seed at random;
 3. a *wider pass* for the rows still without a valid point: rings over their next
-   ``wide_neighbors`` seeds, then generations (no extra model call for the other rows).
+   ``wide_neighbors`` seeds, then generations (no extra model call for the other rows);
+4. a *refinement* of every valid point toward its factual: a bisection on the cost level of
+   points on the segments from the factual to the point and (for a point that changes two or
+   more numeric columns) to the row's nearest seeds, ``n_bisect`` steps of one model call for
+   all rows, then ``n_shrink`` rounds that move single changed numeric columns part or all of
+   the way back to the factual, and all of them at once by their largest valid fractions.
+   A refined point replaces the row's point only when it is valid and cheaper.
 
 A row stops early (``patience``): its rings at the first model call that gives it a valid
 point, its generations once that point's cost stopped improving; later calls score only the
@@ -160,6 +166,17 @@ class GradientFreeGenerator(BaseGenerator):
         next ``wide_neighbors`` nearest reference rows of the target class (0: no such pass).
         It finds points for rows whose nearest seeds stop being valid once projected (for
         instance when the model leans on a column that may not change).
+    n_bisect : int, default=5
+        Steps of the refinement's bisection (0: none): the cost level of points on the
+        segments from the factual to its valid point and to its ``n_candidates - 1`` nearest
+        seeds (the seeds only where the point changes two or more columns outside one-hot
+        groups) is halved this many times, keeping the cheapest valid point.
+    n_shrink : int, default=6
+        Rounds of the refinement's shrink steps (0: none): each round moves each of the
+        ``n_candidates`` costliest changed columns outside one-hot groups of a row's valid
+        point back toward the factual by 1, 1/2 and 1/4 of its change, one column at a time,
+        then all of them by their largest valid fractions; a row stops once a round finds
+        nothing cheaper.
     max_pool : int, default=2000
         At most this many reference rows per class (a seeded random subset of the others).
     chunk_size : int, default=65536
@@ -200,6 +217,8 @@ class GradientFreeGenerator(BaseGenerator):
         "n_rings": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_candidates": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_generations": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_bisect": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_shrink": [Interval(numbers.Integral, 0, None, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_pool": [Interval(numbers.Integral, 1, None, closed="left")],
         "chunk_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -210,14 +229,16 @@ class GradientFreeGenerator(BaseGenerator):
     gradient_free = True
 
     def __init__(self, *, n_neighbors=100, n_rings=2, n_candidates=16, n_generations=4,
-                 patience=1, wide_neighbors=400, max_pool=2000, chunk_size=65536,
-                 random_state=None):
+                 patience=1, wide_neighbors=400, n_bisect=5, n_shrink=6, max_pool=2000,
+                 chunk_size=65536, random_state=None):
         self.n_neighbors = n_neighbors
         self.wide_neighbors = wide_neighbors
         self.n_rings = n_rings
         self.n_candidates = n_candidates
         self.n_generations = n_generations
         self.patience = patience
+        self.n_bisect = n_bisect
+        self.n_shrink = n_shrink
         self.max_pool = max_pool
         self.chunk_size = chunk_size
         self.random_state = random_state
