@@ -19,13 +19,15 @@ Per setting: validity, mean cost of the valid rows in MAD units (``sum_d cost_we
 ``cost_scale_``, a changed category counts 1), the same over the rows every setting found
 (``cost common``), the median number of changed columns of the valid rows, and the CPU
 seconds of one ``explain`` call on all the rows (after a warm-up call on five rows; the median
-of ``--repeats`` calls, which must return the same rows).
+of ``--repeats`` calls, which must return the same rows). The JSON (default
+``benchmarks/results/bench_gradient_free.json``) keeps every number, the load average at the
+start and end and the git commit.
 
 Usage::
 
     python benchmarks/bench_gradient_free.py              # 300 rows per table (minutes)
     python benchmarks/bench_gradient_free.py --quick      # 20 rows, HELOC + HGB (seconds)
-    python benchmarks/bench_gradient_free.py --out results/bench_gradient_free.json
+    python benchmarks/bench_gradient_free.py --out /tmp/gf.json --repeats 3
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -140,23 +143,32 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=1, help="timed explain calls (default 1)")
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--models", default=",".join(MODELS))
-    p.add_argument("--out", type=Path, default=None, help="JSON path (default: none)")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "bench_gradient_free.json",
+                   help="JSON path (default: results/bench_gradient_free.json)")
     args = p.parse_args(argv)
     if args.quick:
         args.rows, args.datasets, args.models = 20, "heloc", "hgb"
     data_home = os.environ.get("SKCT_DATA_HOME", str(HERE.parents[1] / "shared" / "data"))
+    load_start = os.getloadavg()
     print(HEADER, flush=True)
     cells = []
     for dataset in args.datasets.split(","):
         for model in args.models.split(","):
             cells += _cell(dataset, model, args.rows, args.repeats, data_home,
                            lambda s: print(s, flush=True))
-    result = dict(load_average=os.getloadavg(), rows=args.rows, repeats=args.repeats,
-                  cells=cells)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1))
+    result = dict(load_average_start=load_start, load_average_end=os.getloadavg(),
+                  commit=_commit(), rows=args.rows, repeats=args.repeats, cells=cells)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 if __name__ == "__main__":
