@@ -411,6 +411,8 @@ def test_refinement_keeps_validity_lowers_cost_and_every_constraint(exact_bounds
     assert ((x1 >= low) & (x1 <= high)).all()
     for cols in ([2, 3, 4], [5, 6]):
         assert ((x1[:, cols] == 0) | (x1[:, cols] == 1)).all() and (x1[:, cols].sum(1) <= 1).all()
+    with pytest.raises(ValueError, match="n_bisect"):
+        GradientFreeGenerator(n_bisect=-1).fit(pool, y)
     if max_changed is not None:
         changed = torch.stack([(x1[:, cols] != x[:, cols]).any(1) for cols in
                                ([0], [1], [2, 3, 4], [5, 6], [7, 8], [9])], 1)

@@ -1,12 +1,15 @@
-"""The steps of the gradient-free search: candidate space, seeds, rings, generations.
+"""The steps of the gradient-free search: candidate space, seeds, rings, generations and the
+refinement of the valid points (bisection, shrink steps).
 
 Candidates are built so that their one-hot groups are copied whole from valid points (the
 factual, or pool rows whose groups are hardened once per call), so that projecting them needs
 no hardening of the groups: :class:`CandidateSpace` projects the other columns with
 :func:`~skct.search.project` under the constraints of those columns alone, puts immutable
 groups back to the factual's and applies the limit on changed features to whole rows, which
-is what :func:`~skct.search.project` gives for such candidates. Everything is batched over
-rows; the only Python loops run over model calls, generations and target classes.
+is what :func:`~skct.search.project` gives for such candidates (the refinement's candidates are
+valid points with columns outside the groups moved, so the same holds). Everything is batched
+over rows; the only Python loops run over model calls, generations, refinement steps, chunks
+of candidates and target classes.
 """
 
 from __future__ import annotations
