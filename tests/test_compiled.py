@@ -233,6 +233,19 @@ def test_custom_module_through_autograd(gen):
     _assert_same(*_both(model, X, target, gen, _constraints(), epsilon=0.3, return_path=True))
 
 
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+def test_custom_module_with_three_classes_through_autograd(gen):
+    """Two logits take the sigmoid form of the head, more take the log-sum-exp one."""
+    X, _, _ = _problem()
+    torch.manual_seed(5)
+    model = _Residual()
+    model.b = nn.Linear(D, 3)
+    with torch.no_grad():
+        target = (model(X).argmax(1) + 1) % 3
+    assert model_plan(model) is None
+    _assert_same(*_both(model, X, target, gen, _constraints(), epsilon=0.3))
+
+
 def test_custom_module_code_runs_only_in_the_search():
     """Reading the structure never runs the model's code; the search runs it in eval mode."""
     X, target, _ = _problem()

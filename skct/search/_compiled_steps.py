@@ -141,6 +141,27 @@ def _eager_head(z, target, one_hot, ecco, sc):
     return p_t, g
 
 
+def _binary_logit_head(z, one_hot, ecco, sc, cache):
+    """:func:`_eager_head` for two logits z [A, 2], from d = z1 - z0 alone (a few vector
+    operations instead of a log-sum-exp): p(target) = sigmoid(+-d), dCE/dz = (p1 - y1) [-1, 1],
+    and ECCo's energy term -coef at the target's logit (as :func:`_eager_binary_head`).
+    """
+    if cache.get("one_hot_2") is not one_hot:  # per working set
+        y1 = one_hot[:, 1].contiguous()
+        cache["one_hot_2"], cache["y1"], cache["sign"] = one_hot, y1, 2 * y1 - 1
+        cache["pm"] = torch.tensor([-1.0, 1.0], dtype=z.dtype, device=z.device)
+    y1, sign = cache["y1"], cache["sign"]
+    z1 = z[:, 1]
+    d = z1 - z[:, 0]  # [A]
+    p_t = torch.sigmoid(d * sign)
+    g = torch.outer(torch.sigmoid(d).sub_(y1), cache["pm"])  # [A, 2]
+    if ecco:
+        z_t = z1 - (1 - y1) * d  # logit of the target
+        coef = (1 - 2 * sc[3] * z_t).mul_(sc[2])  # lambda_E phi_t (1 + 2 r E), E = -z_t
+        g.addcmul_(one_hot, coef[:, None], value=-1)
+    return p_t, g
+
+
 def _test(x, x0, p_t, live, nas, sc, use_eps):
     """Convergence test and nascent iterate at x: (done, fin, live_next, n_fin, nas)."""
     done = p_t >= sc[5]
@@ -322,7 +343,10 @@ def make_autograd_step(model, ecco, use_eps):
         if cache.get("target") is not target:
             cache["target"] = target
             cache["one_hot"] = torch.zeros_like(zd).scatter_(1, target[:, None], 1.0)
-        p_t, gz = _eager_head(zd, target, cache["one_hot"], ecco, sc)
+        if zd.shape[1] == 2:
+            p_t, gz = _binary_logit_head(zd, cache["one_hot"], ecco, sc, cache)
+        else:
+            p_t, gz = _eager_head(zd, target, cache["one_hot"], ecco, sc)
         if final:  # the last iterate is only tested
             done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
             return p_t, done, fin, live_next, n_fin, x, nas
