@@ -8,7 +8,8 @@ import torch
 from skct import ActionabilityConstraints, CounterfactualExplainer
 from skct.metrics import METRIC_SPECS, compute_metrics, coverage, diversity
 from skct.search import DiverseGenerator, search
-from skct.search.generators import GenericGenerator, REVISEGenerator
+from skct.constraints import TorchConstraints
+from skct.search.generators import GenericGenerator, GradientFreeGenerator, REVISEGenerator
 
 from test_actionability_props import _column, _pipeline, check_row_properties
 
@@ -188,3 +189,48 @@ def test_metrics_weights_valid_and_per_row():
     assert diversity(X_cf, row_id=[0, 0, 1], weights=[1.0, 0.5, 1.0]) == 1.0
     assert np.isnan(diversity(X_cf, row_id=[0, 0, 1], valid=[True, False, True]))
     assert coverage(X_cf, X, row_id=[0, 0, 1], valid=[False, False, True]) == 0.5
+
+
+@pytest.mark.parametrize("div", ["starts", "subsets", "disjoint"])
+def test_frozen_mask_is_the_one_the_search_uses(div):
+    c = TorchConstraints.from_arrays([0.0] * 5, [1.0] * 5, ["both"] * 4 + ["none"], [[2, 3]])
+    x = torch.rand(12, 5, generator=torch.Generator().manual_seed(0))
+    gen = DiverseGenerator(GenericGenerator(), 3, div, random_state=7).bind(c)
+    gen.init_state(x)
+    mask = gen.frozen_mask(12)
+    if div == "starts":
+        assert mask is None and gen._frozen is None
+        return
+    assert torch.equal(mask, gen._frozen)
+    assert not mask[0::3].any() and mask[1::3].any()  # copy 0 may change everything
+    assert torch.equal(mask[:, 2], mask[:, 3])  # a one-hot group is frozen whole
+    with pytest.raises(ValueError, match="whole groups"):
+        gen.frozen_mask(10)
+
+
+def _distinct(res, k):
+    """Mean distinct valid counterfactuals per factual."""
+    z = np.round(res.counterfactuals_model, 6)
+    return np.mean([len({tuple(z[i]) for i in range(r * k, r * k + k) if res.valid[i]})
+                    for r in range(len(z) // k)])
+
+
+@pytest.mark.parametrize("div", ["starts", "pairwise", "subsets", "disjoint"])
+def test_gradient_free_copies_differ_and_hold_every_constraint(mixed, div):
+    frame, y, pipe, rows = mixed
+    k = 3
+    gf = GradientFreeGenerator(n_neighbors=20, n_candidates=16)
+    ex = _explainer(pipe, frame, y, generator=gf, n_per_row=k, diversity=div)
+    res = ex.explain(rows)
+    check_row_properties(res, frame, ex.constraints_, MUTABILITY, {}, None)
+    fid = np.asarray(ex.constraints_.feature_id_model_)
+    moved = np.abs(res.counterfactuals_model - res.factuals_model) > 1e-6  # [N k, D]
+    sets = [frozenset(fid[m]) if v else None for m, v in zip(moved, res.valid)]
+    # distinct valid options per row (up to 3; some copies cannot reach the target)
+    assert _distinct(res, k) > (1.5 if div in ("starts", "pairwise") else 1.2)
+    if div == "disjoint":  # every copy but the one free to change everything: disjoint sets
+        for r in range(len(rows)):
+            entries = [s for s in sets[r * k:(r + 1) * k] if s is not None]
+            assert any(all(not (a & b) for i, a in enumerate(entries) for j, b in
+                           enumerate(entries) if i < j and e not in (i, j))
+                       for e in range(len(entries))) or len(entries) < 2

@@ -22,8 +22,10 @@ from skct.evaluation import evaluate, make_counterfactual_scorer, recourse_audit
 from skct.explain import ModelAdapter
 from skct.metrics import compute_metrics
 from skct.constraints import TorchConstraints
-from skct.search import (GradientFreeGenerator, ProbaLogits, feature_changes,
+from skct.search import (DiverseGenerator, GradientFreeGenerator, ProbaLogits, feature_changes,
                          gradient_free_search, harden, project, sparsify)
+from skct.search._projection import domain_reference
+from skct.search.generators import GenericGenerator
 from skct.search._gf_steps import CandidateSpace
 
 DATA_HOME = Path(os.environ.get("SKCT_DATA_HOME",
@@ -417,3 +419,62 @@ def test_refinement_keeps_validity_lowers_cost_and_every_constraint(exact_bounds
         changed = torch.stack([(x1[:, cols] != x[:, cols]).any(1) for cols in
                                ([0], [1], [2, 3, 4], [5, 6], [7, 8], [9])], 1)
         assert (changed.sum(1) <= max_changed).all()
+
+
+@pytest.mark.parametrize("exact_bounds", [False, True])
+@pytest.mark.parametrize("max_changed", [None, 2])
+def test_frozen_features_stay_at_the_factual_for_their_row(exact_bounds, max_changed):
+    # k = 3 copies of each factual with DiverseGenerator's "disjoint" masks: copies 1 and 2
+    # change only their own features (a one-hot group frozen whole), constraints holding
+    c = _grouped_constraints(exact_bounds, max_changed)
+    rng = np.random.RandomState(3)
+    pool, x = _grouped_rows(200, rng), torch.tensor(_grouped_rows(40, rng))
+    model = ProbaLogits(_GroupedRule())
+    y = model.estimator.predict_proba(pool).argmax(1)
+    x = x[model.estimator.predict_proba(x.numpy())[:, 1] < 0.5].repeat_interleave(3, dim=0)
+    t = torch.ones(x.shape[0], dtype=torch.long)
+    frozen = DiverseGenerator(GenericGenerator(), 3, "disjoint", random_state=0).frozen_mask(
+        x.shape[0], c)
+    assert not frozen[0::3].any() and frozen[1::3].any()
+    gen = GradientFreeGenerator(n_neighbors=30, wide_neighbors=40, random_state=0).fit(pool, y)
+    x1, _, found = gradient_free_search(model, x, t, gen, c, decision_threshold=0.6,
+                                        frozen=frozen)
+    ref = domain_reference(x, c)  # the factual (clamped into the domain with exact bounds)
+    assert torch.equal(x1[frozen], ref[frozen])
+    assert torch.equal(project(x1.clone(), x, c), x1)  # every constraint holds
+    assert torch.equal(x1[:, 7:], x[:, 7:])
+    feats = ([0], [1], [2, 3, 4], [5, 6], [7, 8], [9])
+    changed = torch.stack([(x1[:, f] != ref[:, f]).any(1) for f in feats], 1)  # [N k, F]
+    if max_changed is not None:
+        assert (changed.sum(1) <= max_changed).all()
+    both = changed[1::3] & changed[2::3] & found[1::3, None] & found[2::3, None]
+    assert not both.any() and found[1::3].any() and found[2::3].any()  # disjoint, not vacuous
+    assert found[0::3].float().mean() >= 0.5
+
+
+def test_seed_share_sends_the_copies_of_a_factual_to_different_seeds():
+    X, y = _blobs(200)
+    rf = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    gen = GradientFreeGenerator(random_state=0).fit(X, rf.predict(X))
+    k = 4
+    x = torch.tensor(X[rf.predict(X) == 0][:15]).repeat_interleave(k, dim=0)  # [15 k, 3]
+    t = torch.ones(x.shape[0], dtype=torch.long)
+    plain = gradient_free_search(ProbaLogits(rf), x, t, gen)
+    share = (torch.arange(x.shape[0]) % k, k)
+    shared = gradient_free_search(ProbaLogits(rf), x, t, gen, seed_share=share)
+    assert shared[2].all() and plain[2].all()
+
+    def distinct(cf):  # mean distinct counterfactuals per factual
+        return np.mean([len({tuple(r) for r in cf[i:i + k].numpy().round(6)})
+                        for i in range(0, len(cf), k)])
+
+    assert distinct(shared[0]) > distinct(plain[0])
+    # no copies: offsets 0 with a stride of 1 and an all-False mask are the plain search
+    none = gradient_free_search(ProbaLogits(rf), x, t, gen, seed_share=(
+        torch.zeros(x.shape[0]), 1), frozen=torch.zeros(x.shape, dtype=torch.bool))
+    for a, b in zip(none, plain):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="frozen must be a bool mask"):
+        gradient_free_search(ProbaLogits(rf), x, t, gen, frozen=torch.zeros(x.shape))
+    with pytest.raises(ValueError, match="seed_share"):
+        gradient_free_search(ProbaLogits(rf), x, t, gen, seed_share=(share[0], 2))

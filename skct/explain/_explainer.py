@@ -129,9 +129,11 @@ default="generic"
         (``"subsets"``: more distinct change sets, but many copies cannot reach the
         target), or share out the mutable features, each copy but copy 0 changing only its
         own disjoint random group (``"disjoint"``: distinct change sets by construction; a
-        copy whose group cannot reach the target is invalid and ranked last). Gradient
-        generators only; with ``"gradient_free"`` the copies differ by its random
-        candidates.
+        copy whose group cannot reach the target is invalid and ranked last). With
+        ``generator="gradient_free"`` the feature groups of ``"subsets"`` and ``"disjoint"``
+        are the same, and with ``"starts"`` or ``"pairwise"`` the copies share out each
+        factual's seeds: copy ``j`` searches from the reference rows ranked ``j, j + k, ...``
+        (copy 0 from the nearest), so each heads for a different part of the target class.
 
     Attributes
     ----------
@@ -476,7 +478,7 @@ default="generic"
         """
         tau = self.decision_threshold
         if self._gradient_free():
-            return self._search_gradient_free(x, t, p0)
+            return self._search_gradient_free(x, t, p0, seed)
         # without sparsification every row goes through the engine (it decides step 0 itself)
         todo = np.flatnonzero(p0 < tau) if self.sparsify_changes else np.arange(len(p0))
         x_cf, converged, n_iter = _unsearched(x)
@@ -502,9 +504,10 @@ default="generic"
             piece = (todo, compact if compact is not None else res.path)
         return x_cf, converged, n_iter, piece
 
-    def _search_gradient_free(self, x, t, p0):
+    def _search_gradient_free(self, x, t, p0, seed=None):
         """The gradient-free search of the rows below the threshold, then the sparsification.
 
+        With ``seed``: copies (frozen features of a DiverseGenerator, else shares of the seeds).
         Returns ``(x_cf [N, D], converged [N], n_iter [N], None)``; ``n_iter`` counts the
         generations run (the generator's ``n_generations``) for the searched rows.
         """
@@ -514,9 +517,16 @@ default="generic"
         if todo.size == 0:
             return x_cf, converged, n_iter, None
         rows = torch.as_tensor(todo, device=x.device)
-        c, model = self._torch_constraints, self.adapter_.module
+        c, model, k = self._torch_constraints, self.adapter_.module, self.n_per_row
+        frozen = share = None
+        if seed is not None:  # copies: frozen features, or shares of the factual's seeds
+            frozen = DiverseGenerator(self.generator_, k, self.diversity, random_state=seed)\
+                .frozen_mask(x.shape[0], c, device=x.device)
+            frozen = None if frozen is None else frozen[rows]
+            share = None if self.diversity in ("subsets", "disjoint") else (rows % k, k)
         found, proba, _ = gradient_free_search(model, x[rows], t[rows], self.generator_, c,
-                                               decision_threshold=tau)
+                                               decision_threshold=tau, frozen=frozen,
+                                               seed_share=share)
         if self.sparsify_changes:  # evaluates only: log-probabilities serve as logits
             found, proba = sparsify(model, found, x[rows], t[rows], c, tau, return_proba=True)
         x_cf[rows] = found

@@ -164,6 +164,47 @@ class DiverseGenerator:
             inner = torch.where(self._frozen[pos[:, 0].round().long()], x, inner)
         return torch.cat([inner, pos], dim=1)
 
+    def frozen_mask(self, m, constraints=None, device=None):
+        """The columns each of ``m`` rows (``m / n_per_row`` factuals' adjacent copies) may
+        not change: [M, D] bool, or None where every copy may change every column.
+
+        The mask :meth:`init_state` draws for the same rows and seed: with ``"subsets"`` every
+        copy but copy 0 may change only a random half of the mutable features, with
+        ``"disjoint"`` copies 1 .. k-1 share them out; the other strategies freeze nothing. A
+        feature is frozen whole (all the columns of a one-hot group together). Searches that
+        do not go through the engine (the gradient-free one) take the same copies from it.
+
+        Parameters
+        ----------
+        m : int
+            Rows: whole groups of ``n_per_row`` copies.
+        constraints : TorchConstraints or None
+            The search's constraints (None: those given to :meth:`bind`).
+        device : torch.device or None
+            Device of the mask (None: the constraints').
+
+        Examples
+        --------
+        >>> from skct.constraints import TorchConstraints
+        >>> from skct.search import DiverseGenerator
+        >>> from skct.search.generators import GenericGenerator
+        >>> c = TorchConstraints.unconstrained(4)
+        >>> div = DiverseGenerator(GenericGenerator(), 3, "disjoint", random_state=0)
+        >>> mask = div.frozen_mask(6, c)  # 2 factuals, 3 copies each
+        >>> mask.shape, bool(mask[0].any()), bool((mask[1] ^ mask[2]).all())
+        (torch.Size([6, 4]), False, True)
+        """
+        c = constraints if constraints is not None else self._constraints
+        if c is None:
+            raise ValueError("constraints: pass the search's constraints or bind() them.")
+        if m % self.n_per_row:
+            raise ValueError(f"{m} rows are not whole groups of n_per_row={self.n_per_row} "
+                             "copies.")
+        device = c.lower.device if device is None else device
+        gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
+        first = (torch.arange(m, device=device) % self.n_per_row) == 0  # [M] copy 0
+        return self._draw_frozen(m, c, gen, first, device)
+
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
     def _cost_unit(c, d, x):

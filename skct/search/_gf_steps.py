@@ -71,10 +71,15 @@ class CandidateSpace:
             self.imm = c.immutable_group_columns  # [K_imm]
             self.c_cont = _columns(c, self.cont)
 
-    def project(self, cand, x):
-        """Candidates cand [N, M, D] of factuals x [N, D] with every constraint holding."""
+    def project(self, cand, x, frozen=None):
+        """Candidates cand [N, M, D] of factuals x [N, D] with every constraint holding.
+
+        ``frozen`` [N, D] bool (or None): columns set to the factual's first, so that they
+        stay it, as if immutable for that row (whole one-hot groups)."""
         n, m, d = cand.shape
         c = self.c
+        if frozen is not None:
+            cand = torch.where(frozen[:, None, :], x[:, None, :], cand)  # [N, M, D]
         if not self.lean:
             ref = x[:, None, :].expand(n, m, d).reshape(n * m, d)
             return project(cand.reshape(n * m, d), ref, c).reshape(n, m, d)
@@ -183,10 +188,11 @@ class Best:
         return better
 
 
-def _score(ctx, cand, x, t):
-    """Project candidates [N, M, D] and score them: (cand, cost, proba, valid), [N, M] each."""
+def _score(ctx, cand, x, t, rows):
+    """Project candidates [N, M, D] of the block's rows [N] (indices) and score them: (cand,
+    cost, proba, valid), [N, M] each."""
     n, m, d = cand.shape
-    cand = ctx.space.project(cand, x)  # [N, M, D] every constraint holds
+    cand = ctx.space.project(cand, x, ctx.frozen_of(rows))  # [N, M, D] constraints hold
     cost = ctx.space.cost(cand, x)  # [N, M]
     p, hit = target_scores(ctx.model, cand.reshape(n * m, d), t.repeat_interleave(m),
                            ctx.gen.chunk_size)
@@ -228,7 +234,7 @@ def rings(ctx, rows, idx, dist, best):
             xc = xa[:, None, cont]
             pts[:, :, cont] = xc + a[..., None] * (pts[:, :, cont] - xc)
         t = ctx.t[rows[local]]
-        best.update(rows[local], *_score(ctx, pts, xa, t))
+        best.update(rows[local], *_score(ctx, pts, xa, t, rows[local]))
         if gen.patience is not None:
             local = local[~best.found[rows[local]]]
 
@@ -291,34 +297,36 @@ def generations(ctx, rows, idx):
             break
         act = rows[local]
         cand = _children(ctx, act, idx[local])
-        better = best.update(act, *_score(ctx, cand, ctx.x[act], ctx.t[act]))
+        better = best.update(act, *_score(ctx, cand, ctx.x[act], ctx.t[act], act))
         if gen.patience is not None:
             stale[local] = torch.where(better, 0, stale[local] + 1)
             local = local[~best.found[act] | (stale[local] < gen.patience)]
 
 
-def _project_some(space, cand, x, mask):
+def _project_some(space, cand, x, mask, frozen=None):
     """``space.project`` of the candidates cand [N, M, D] where mask [N, M] holds (the others
-    are left as they are); the candidates are projected in place."""
+    are left as they are; ``frozen`` [N, D] or None); the candidates are projected in
+    place."""
     if bool(mask.all()):
-        return space.project(cand, x)
+        return space.project(cand, x, frozen)
     rows = mask.nonzero()[:, 0]  # [P] the row of each masked candidate
-    cand[mask] = space.project(cand[mask][:, None, :], x[rows])[:, 0]
+    fz = None if frozen is None else frozen[rows]
+    cand[mask] = space.project(cand[mask][:, None, :], x[rows], fz)[:, 0]
     return cand
 
 
-def _score_some(ctx, cand, x, t, mask):
-    """:func:`_score` of the candidates [N, M, D] where ``mask`` [N, M] holds; the others get
-    p = -1 and are not valid (and cost neither projection nor a model call)."""
+def _score_some(ctx, cand, x, t, mask, rows):
+    """:func:`_score` of the candidates [N, M, D] of rows [N] where ``mask`` [N, M] holds;
+    the others get p = -1 and are not valid (and cost neither projection nor a model call)."""
     n, m, d = cand.shape
     p = torch.full((n, m), -1.0, dtype=x.dtype, device=x.device)
     ok = torch.zeros(n, m, dtype=torch.bool, device=x.device)
     cost = torch.full((n, m), float("inf"), dtype=x.dtype, device=x.device)
     if not bool(mask.any()):
         return cand, cost, p, ok
-    cand = _project_some(ctx.space, cand, x, mask)  # [N, M, D]
-    rows = mask.nonzero()[:, 0]
-    cost[mask] = ((cand[mask] - x[rows]).abs() * ctx.space.w).sum(dim=1)
+    cand = _project_some(ctx.space, cand, x, mask, ctx.frozen_of(rows))  # [N, M, D]
+    at = mask.nonzero()[:, 0]
+    cost[mask] = ((cand[mask] - x[at]).abs() * ctx.space.w).sum(dim=1)
     tt = t[:, None].expand(n, m)[mask]
     ps, hit = target_scores(ctx.model, cand[mask], tt, ctx.gen.chunk_size)
     p[mask] = ps
@@ -352,7 +360,7 @@ def bisect(ctx, rows, idx, steps):
     ends[:, 1:, cont] = ctx.space.pool[idx[:, :m - 1]][:, :, cont]
     live = (moved >= 2)[:, None].expand(a, m).clone()  # [A, M] directions still tried
     live[:, 0] = False
-    ends = _project_some(ctx.space, ends, x, live)  # the seeds' ends as the constraints allow
+    ends = _project_some(ctx.space, ends, x, live, ctx.frozen_of(rows))  # as constraints allow
     live[:, 0] = True
     xc = x[:, None, cont]  # [A, 1, Dc]
     reach = ((ends[:, :, cont] - xc).abs() * ctx.space.w[cont]).sum(dim=2)  # [A, M]
@@ -363,7 +371,7 @@ def bisect(ctx, rows, idx, steps):
         frac = (mid[:, None] / reach.clamp_min(torch.finfo(x.dtype).tiny)).clamp(max=1.0)
         pts = ends.clone()  # [A, M, D]
         pts[:, :, cont] = xc + frac[..., None] * (ends[:, :, cont] - xc)
-        cand, cost, p, ok = _score_some(ctx, pts, x, t, live)
+        cand, cost, p, ok = _score_some(ctx, pts, x, t, live, rows)
         best.update(rows, cand, cost, p, ok)
         hit = ok.any(dim=1)  # [A]
         hi = torch.where(hit, mid, hi)
@@ -419,27 +427,49 @@ def _shrink_rows(ctx, rows, cols, real, frac):
     pts = b[:, None, None, :].repeat(1, n_top, s, 1)  # [A, L, S, D]
     pts.scatter_(3, cols[:, :, None, None].expand(a, n_top, s, 1), moved[..., None])
     mask = real[:, :, None].expand(a, n_top, s).reshape(a, n_top * s)
-    scored = _score_some(ctx, pts.reshape(a, n_top * s, d), x, t, mask)
+    scored = _score_some(ctx, pts.reshape(a, n_top * s, d), x, t, mask, rows)
     better = ctx.best.update(rows, *scored)
     ok = scored[3].reshape(a, n_top, s)  # [A, L, S]
     first = torch.where(ok.any(dim=2), ok.int().argmax(dim=2), s)  # [A, L] largest valid
     f = torch.cat([frac, frac.new_zeros(1)])[first]  # [A, L] (0: no valid move)
     both = b.scatter(1, cols, bv - f * (bv - xv))[:, None, :]  # [A, 1, D] every move at once
     many = ((f > 0).sum(dim=1) >= 2)[:, None]  # [A, 1] (one move: scored above)
-    return better | ctx.best.update(rows, *_score_some(ctx, both, x, t, many))
+    return better | ctx.best.update(rows, *_score_some(ctx, both, x, t, many, rows))
 
 
 class _Context:
-    """What every step of one block's search reads (model, rows, generator, draws, best)."""
+    """What every step of one block's search reads (model, rows, generator, draws, best, the
+    frozen columns [N, D] or None)."""
 
-    def __init__(self, model, x, t, gen, space, tau, g):
+    def __init__(self, model, x, t, gen, space, tau, g, frozen=None):
         self.model, self.x, self.t, self.gen, self.space = model, x, t, gen, space
-        self.tau, self.g = float(tau), g
+        self.tau, self.g, self.frozen = float(tau), g, frozen
         self.best = Best(x)
 
+    def frozen_of(self, rows):
+        """The frozen columns [A, D] of rows [A] (indices), or None."""
+        return None if self.frozen is None else self.frozen[rows]
 
-def search_block(model, x, t, gen, space, pool_class, tau, g):
+
+def _seeds(space, pool_class, x, t, k, share):
+    """(index [N, K], distance [N, K]) of each row's seeds: its k nearest pool rows of its
+    target class, or with ``share`` = (offset [N] long, stride s) the ones ranked
+    ``offset, offset + s, ...`` among its ``k * s`` nearest (copies of a factual with offsets
+    0 .. s-1 get different seeds, offset 0 the nearest)."""
+    if share is None:
+        return neighbours(space, pool_class, x, t, k)
+    offset, stride = share
+    idx, dist = neighbours(space, pool_class, x, t, k * stride)  # [N, k * s]
+    ranks = offset[:, None] + stride * torch.arange(k, device=x.device)  # [N, k]
+    return idx.gather(1, ranks), dist.gather(1, ranks)
+
+
+def search_block(model, x, t, gen, space, pool_class, tau, g, frozen=None, share=None):
     """The search of one block of rows: (best points [N, D], p(target) [N], found [N]).
+
+    ``frozen`` [N, D] bool (or None): columns every candidate of a row keeps at the factual.
+    ``share`` (or None): (offset [N], stride s), the rows' shares of the seeds (see
+    :func:`_seeds`); each row then gets ``1/s`` of the seeds it could take alone.
 
     Rings and generations over each row's ``n_neighbors`` nearest seeds; then the rows still
     without a valid point get a second, wider pass over their next ``wide_neighbors`` seeds
@@ -448,19 +478,22 @@ def search_block(model, x, t, gen, space, pool_class, tau, g):
     points are refined toward their factuals: :func:`bisect` (``n_bisect`` steps), then
     :func:`shrink` (``n_shrink`` rounds).
     """
-    ctx = _Context(model, x, t, gen, space, tau, g)
+    ctx = _Context(model, x, t, gen, space, tau, g, frozen)
     rows = torch.arange(x.shape[0], device=x.device)
     # no more seeds than the largest target class has rows (a class with none: the pool)
     counts = (pool_class[None, :] == torch.unique(t)[:, None]).sum(dim=1)  # [classes]
     avail = int(torch.where(counts == 0, pool_class.numel(), counts).max())
+    if share is not None:
+        avail = max(1, avail // share[1])  # seeds per share
     k = min(gen.n_neighbors, avail)
-    idx, dist = neighbours(space, pool_class, x, t, k)  # [N, K]
+    idx, dist = _seeds(space, pool_class, x, t, k, share)  # [N, K]
     rings(ctx, rows, idx, dist, ctx.best)
     generations(ctx, rows, idx)
     miss = (~ctx.best.found).nonzero().squeeze(1)
     wide = min(k + gen.wide_neighbors, avail)
     if miss.numel() and wide > k:
-        far, dist = neighbours(space, pool_class, x[miss], t[miss], wide)  # [N_miss, wide]
+        part = None if share is None else (share[0][miss], share[1])
+        far, dist = _seeds(space, pool_class, x[miss], t[miss], wide, part)  # [N_miss, wide]
         rings(ctx, miss, far[:, k:], dist[:, k:], ctx.best)  # the first k were tried
         generations(ctx, miss, far)
     bisect(ctx, rows, idx, gen.n_bisect)  # then the rows with a valid point are refined

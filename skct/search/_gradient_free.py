@@ -289,7 +289,7 @@ class GradientFreeGenerator(BaseGenerator):
 
 
 def gradient_free_search(model, x, target, generator, constraints=None, *,
-                         decision_threshold=0.75):
+                         decision_threshold=0.75, frozen=None, seed_share=None):
     """Counterfactuals of all rows from the model's class probabilities (no gradients).
 
     Parameters
@@ -307,6 +307,15 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
         None: unconstrained, unit weights.
     decision_threshold : float, default=0.75
         A candidate is valid when the model predicts the target with at least this probability.
+    frozen : Tensor [N, D] bool or None, default=None
+        Columns each row keeps at its factual's value in every candidate, as if immutable for
+        that row only (freeze a one-hot group's columns together, as
+        :meth:`~skct.search.DiverseGenerator.frozen_mask` does).
+    seed_share : (Tensor [N] long, int) or None, default=None
+        ``(offset, s)``: row ``i`` takes as seeds the reference rows ranked ``offset[i],
+        offset[i] + s, offset[i] + 2 s, ...`` by distance (``0 <= offset < s``), so that the
+        ``s`` copies of a factual with offsets ``0 .. s-1`` head for different parts of the
+        target class (offset 0 keeps the nearest). None: every row takes its nearest seeds.
 
     Returns
     -------
@@ -339,6 +348,7 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
     if x.ndim != 2 or target.shape[0] != x.shape[0]:
         raise ValueError(f"x must be 2D with one target per row, got x {tuple(x.shape)} and "
                          f"target {tuple(target.shape)}.")
+    frozen, share = _check_copies(x, frozen, seed_share)
     c = constraints if constraints is not None else TorchConstraints.unconstrained(
         x.shape[1], dtype=x.dtype, device=x.device)
     g = torch.Generator(device=x.device)
@@ -361,6 +371,30 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
                   if generator.patience is None else 0)
     block = max(1, generator.chunk_size // per_row)
     outs = [search_block(model, x[s:s + block], target[s:s + block], generator, space,
-                         pool_class, decision_threshold, g)
+                         pool_class, decision_threshold, g,
+                         None if frozen is None else frozen[s:s + block],
+                         None if share is None else (share[0][s:s + block], share[1]))
             for s in range(0, x.shape[0], block)]  # blocks of rows bound the memory
     return tuple(torch.cat(parts) for parts in zip(*outs))
+
+
+def _check_copies(x, frozen, seed_share):
+    """``frozen`` as a bool tensor [N, D] on x's device (or None) and ``seed_share`` as
+    (offset [N] long, stride) (None where the stride is 1 and every offset 0)."""
+    n, d = x.shape
+    if frozen is not None:
+        frozen = torch.as_tensor(frozen, device=x.device)
+        if frozen.shape != (n, d) or frozen.dtype != torch.bool:
+            raise ValueError(f"frozen must be a bool mask of shape {(n, d)}, got "
+                             f"{frozen.dtype} {tuple(frozen.shape)}.")
+        if not bool(frozen.any()):
+            frozen = None
+    if seed_share is None:
+        return frozen, None
+    offset, stride = seed_share
+    offset = torch.as_tensor(offset, device=x.device).long().reshape(-1)
+    stride = int(stride)
+    if stride < 1 or offset.shape[0] != n or bool(((offset < 0) | (offset >= stride)).any()):
+        raise ValueError(f"seed_share must be (offsets, s) with s >= 1 and one offset in "
+                         f"0 .. s-1 per row, got s={stride} and {offset.shape[0]} offsets.")
+    return frozen, (None if stride == 1 else (offset, stride))
