@@ -478,3 +478,29 @@ def test_seed_share_sends_the_copies_of_a_factual_to_different_seeds():
         gradient_free_search(ProbaLogits(rf), x, t, gen, frozen=torch.zeros(x.shape))
     with pytest.raises(ValueError, match="seed_share"):
         gradient_free_search(ProbaLogits(rf), x, t, gen, seed_share=(share[0], 2))
+
+
+def test_apart_searches_copies_that_repeat_copy_0s_features_again():
+    c = _grouped_constraints(False, None)
+    rng = np.random.RandomState(3)
+    pool, x = _grouped_rows(200, rng), torch.tensor(_grouped_rows(60, rng))
+    model = ProbaLogits(_GroupedRule())
+    y = model.estimator.predict_proba(pool).argmax(1)
+    k = 3
+    x = x[model.estimator.predict_proba(x.numpy())[:, 1] < 0.5].repeat_interleave(k, dim=0)
+    t = torch.ones(x.shape[0], dtype=torch.long)
+    gen = GradientFreeGenerator(n_neighbors=30, random_state=0).fit(pool, y)
+    share = (torch.arange(x.shape[0]) % k, k)
+    runs = {apart: gradient_free_search(model, x, t, gen, c, decision_threshold=0.6,
+                                        seed_share=share, apart=apart)
+            for apart in (False, True)}
+
+    def same_as_copy0(cf):  # [N k] a copy but copy 0 changing the features copy 0 changes
+        moved = feature_changes(cf, x, c)[1]
+        return (moved == moved[torch.arange(len(cf)) // k * k]).all(1) & (share[0] > 0)
+
+    (x0, _, f0), (x1, _, f1) = runs[False], runs[True]
+    assert torch.equal(f1, f0) and torch.equal(x1[::k], x0[::k])  # copy 0 kept, none lost
+    assert (same_as_copy0(x1) & f1).sum() < (same_as_copy0(x0) & f0).sum()
+    assert (model.estimator.predict_proba(x1[f1].numpy())[:, 1] >= 0.6).all()
+    assert torch.equal(project(x1.clone(), x, c), x1)  # every constraint holds

@@ -130,10 +130,10 @@ default="generic"
         target), or share out the mutable features, each copy but copy 0 changing only its
         own disjoint random group (``"disjoint"``: distinct change sets by construction; a
         copy whose group cannot reach the target is invalid and ranked last). With
-        ``generator="gradient_free"`` the feature groups of ``"subsets"`` and ``"disjoint"``
-        are the same, and with ``"starts"`` or ``"pairwise"`` the copies share out each
-        factual's seeds: copy ``j`` searches from the reference rows ranked ``j, j + k, ...``
-        (copy 0 from the nearest), so each heads for a different part of the target class.
+        ``generator="gradient_free"``, ``"subsets"`` and ``"disjoint"`` freeze the same
+        features; with ``"starts"`` copy ``j`` searches from the reference rows ranked ``j,
+        j + k, ...`` (copy 0 from the nearest), and ``"pairwise"`` also searches a copy that
+        changes the features copy 0 changes again without them (kept where valid).
 
     Attributes
     ----------
@@ -507,7 +507,7 @@ default="generic"
     def _search_gradient_free(self, x, t, p0, seed=None):
         """The gradient-free search of the rows below the threshold, then the sparsification.
 
-        With ``seed``: copies (frozen features of a DiverseGenerator, else shares of the seeds).
+        With ``seed``, the rows are copies (:meth:`DiverseGenerator.search_options`).
         Returns ``(x_cf [N, D], converged [N], n_iter [N], None)``; ``n_iter`` counts the
         generations run (the generator's ``n_generations``) for the searched rows.
         """
@@ -517,16 +517,12 @@ default="generic"
         if todo.size == 0:
             return x_cf, converged, n_iter, None
         rows = torch.as_tensor(todo, device=x.device)
-        c, model, k = self._torch_constraints, self.adapter_.module, self.n_per_row
-        frozen = share = None
-        if seed is not None:  # copies: frozen features, or shares of the factual's seeds
-            frozen = DiverseGenerator(self.generator_, k, self.diversity, random_state=seed)\
-                .frozen_mask(x.shape[0], c, device=x.device)
-            frozen = None if frozen is None else frozen[rows]
-            share = None if self.diversity in ("subsets", "disjoint") else (rows % k, k)
+        c, model = self._torch_constraints, self.adapter_.module
+        opts = {} if seed is None else DiverseGenerator(  # how the copies differ
+            self.generator_, self.n_per_row, self.diversity, random_state=seed
+        ).search_options(x.shape[0], c, rows)
         found, proba, _ = gradient_free_search(model, x[rows], t[rows], self.generator_, c,
-                                               decision_threshold=tau, frozen=frozen,
-                                               seed_share=share)
+                                               decision_threshold=tau, **opts)
         if self.sparsify_changes:  # evaluates only: log-probabilities serve as logits
             found, proba = sparsify(model, found, x[rows], t[rows], c, tau, return_proba=True)
         x_cf[rows] = found

@@ -205,6 +205,36 @@ class DiverseGenerator:
         first = (torch.arange(m, device=device) % self.n_per_row) == 0  # [M] copy 0
         return self._draw_frozen(m, c, gen, first, device)
 
+    def search_options(self, m, constraints=None, rows=None):
+        """Keyword arguments of :func:`~skct.search.gradient_free_search` that make the copies
+        of ``m`` rows (``m / n_per_row`` factuals' adjacent copies) differ, for the rows
+        ``rows`` (a long tensor of indices, None: all) of them.
+
+        ``"subsets"``, ``"disjoint"``: ``frozen``, the :meth:`frozen_mask`; ``"starts"``:
+        ``seed_share``, copy ``j`` searching from the seeds ranked ``j, j + k, ...``;
+        ``"pairwise"``: the same and ``apart=True``.
+
+        Examples
+        --------
+        >>> from skct.constraints import TorchConstraints
+        >>> from skct.search import DiverseGenerator
+        >>> from skct.search.generators import GenericGenerator
+        >>> c = TorchConstraints.unconstrained(4)
+        >>> div = DiverseGenerator(GenericGenerator(), 2, "pairwise")
+        >>> opts = div.search_options(6, c)
+        >>> opts["seed_share"][0].tolist(), opts["seed_share"][1], opts["apart"]
+        ([0, 1, 0, 1, 0, 1], 2, True)
+        """
+        c = constraints if constraints is not None else self._constraints
+        dev = c.lower.device if c is not None else None
+        pick = slice(None) if rows is None else rows
+        if self.diversity in ("subsets", "disjoint"):
+            frozen = self.frozen_mask(m, c, device=dev)
+            return {"frozen": None if frozen is None else frozen[pick]}
+        offset = torch.arange(m, device=dev) % self.n_per_row  # [M] the copy of each row
+        return {"seed_share": (offset[pick], self.n_per_row),
+                "apart": self.diversity == "pairwise"}
+
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
     def _cost_unit(c, d, x):

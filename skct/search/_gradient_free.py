@@ -47,6 +47,7 @@ from .._config import get_config
 from .._utils import Interval
 from ..constraints import TorchConstraints
 from ._gf_steps import CandidateSpace, search_block
+from ._projection import feature_changes
 from .generators._base import BaseGenerator
 
 __all__ = ["GradientFreeGenerator", "ProbaLogits", "gradient_free_search"]
@@ -289,7 +290,7 @@ class GradientFreeGenerator(BaseGenerator):
 
 
 def gradient_free_search(model, x, target, generator, constraints=None, *,
-                         decision_threshold=0.75, frozen=None, seed_share=None):
+                         decision_threshold=0.75, frozen=None, seed_share=None, apart=False):
     """Counterfactuals of all rows from the model's class probabilities (no gradients).
 
     Parameters
@@ -316,6 +317,11 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
         offset[i] + s, offset[i] + 2 s, ...`` by distance (``0 <= offset < s``), so that the
         ``s`` copies of a factual with offsets ``0 .. s-1`` head for different parts of the
         target class (offset 0 keeps the nearest). None: every row takes its nearest seeds.
+    apart : bool, default=False
+        With ``seed_share``: the rows ``i - offset[i]`` are the copies 0 of groups of
+        adjacent copies, and a copy whose valid point changes the same features as its copy
+        0's is searched again with those features frozen (one more search of those rows
+        together); a valid point it finds replaces the copy's.
 
     Returns
     -------
@@ -375,7 +381,32 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
                          None if frozen is None else frozen[s:s + block],
                          None if share is None else (share[0][s:s + block], share[1]))
             for s in range(0, x.shape[0], block)]  # blocks of rows bound the memory
-    return tuple(torch.cat(parts) for parts in zip(*outs))
+    out = tuple(torch.cat(parts) for parts in zip(*outs))
+    if apart and share is not None:
+        out = _apart(model, x, target, generator, c, decision_threshold, frozen, share, out)
+    return out
+
+
+def _apart(model, x, target, generator, c, tau, frozen, share, out):
+    """``out`` (x_cf [N, D], proba [N], found [N]) with the copies whose valid point changes
+    the same features as their copy 0's searched again with those features frozen."""
+    x_cf, proba, found = out
+    offset, stride = share
+    first = torch.arange(x.shape[0], device=x.device) - offset  # [N] the row of copy 0
+    changed = feature_changes(x_cf, x, c)[1]  # [N, F]
+    same = (changed == changed[first]).all(dim=1) & found & found[first] & (offset > 0)
+    rows = same.nonzero().squeeze(1)  # [A]
+    if rows.numel() == 0:
+        return out
+    fz = changed[first[rows]][:, c.feature_index]  # [A, D] copy 0's changed features
+    fz = fz if frozen is None else fz | frozen[rows]
+    x2, p2, f2 = gradient_free_search(model, x[rows], target[rows], generator, c,
+                                      decision_threshold=tau, frozen=fz,
+                                      seed_share=(offset[rows], stride))
+    keep = rows[f2]
+    x_cf, proba = x_cf.clone(), proba.clone()
+    x_cf[keep], proba[keep] = x2[f2], p2[f2]
+    return x_cf, proba, found
 
 
 def _check_copies(x, frozen, seed_share):
