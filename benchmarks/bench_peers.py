@@ -31,7 +31,8 @@ Part 2, German credit, K = 5 counterfactuals per row. A plain MLP (MinMaxScaler 
 ``CounterfactualTrainedClassifier`` without the CT terms) on the paper's training split; the
 first rejected test rows (predicted bad) toward good, age immutable, p >= 0.5. skct:
 ``CounterfactualExplainer(generator="generic", n_per_row=5, diversity=...)`` for each
-strategy. DiCE: its gradient method (PyTorch backend: the network traced with TorchScript,
+strategy, and the same with ``generator="gradient_free"`` (``skct_gf_*``).
+DiCE: its gradient method (PyTorch backend: the network traced with TorchScript,
 ``func="ohe-min-max"``, DPP diversity ``dpp_style:inverse_dist`` with its default
 ``diversity_weight=1.0``; torch is imported from skct's environment, same Python) and its
 random method, ``total_CFs=5``. Same model: DiCE's encoding of the rows through the traced
@@ -40,6 +41,11 @@ validity (valid entries over 5 per row), rows with a valid one, mean pairwise di
 a row's valid counterfactuals in MAD units (``diversity``, rows with two or more), distinct
 changed-feature sets per row (``coverage``, 0 for a row without a valid one), mean cost of
 the valid ones (distance to the factual in MAD units), time.
+
+Part 1b (skct only, ``--adult-k``, default 3): the Adult rows and model of part 1 with
+``n_per_row=k`` for each ``diversity`` (gradient-free search): validity, distinct changed-feature
+sets and distinct counterfactuals per row, mean pairwise distance and cost of the valid ones
+(model space, MAD units), seconds of one explain call.
 
     python benchmarks/bench_peers.py            # 500 Adult rows (genetic: 100), 20 German
     python benchmarks/bench_peers.py --quick    # 20 Adult rows, 3 German
@@ -302,12 +308,13 @@ def _german_model_and_rows(n_rows, data_home, work):
     return pipe, X, rows
 
 
-def _run_skct_k(pipe, X, rows, diversity):
-    """skct's gradient search, K counterfactuals per row: (frame with _row, seconds)."""
+def _run_skct_k(pipe, X, rows, diversity, generator="generic"):
+    """skct's search (gradient by default), K counterfactuals per row: (frame with _row,
+    seconds, explainer)."""
     from skct import ActionabilityConstraints, CounterfactualExplainer
 
     constraints = ActionabilityConstraints(mutability={c: "none" for c in GERMAN_IMMUTABLE})
-    ex = CounterfactualExplainer(pipe, generator="generic", target=1, constraints=constraints,
+    ex = CounterfactualExplainer(pipe, generator=generator, target=1, constraints=constraints,
                                  decision_threshold=THRESHOLD, n_per_row=K, diversity=diversity,
                                  random_state=0).fit(X)
     ex.explain(rows.iloc[:2])  # warm-up
@@ -395,6 +402,8 @@ def _print_table(table, keys, width=14):
 
 ADULT_KEYS = ["cf_per_s", "cf_per_cpu_s", "validity", "immutable_violations",
               "direction_violations", "median_changed", "mean_cost_mad", "seconds"]
+ADULT_K_KEYS = ["validity", "distinct_change_sets", "distinct_counterfactuals",
+                "mean_pairwise_distance_mad", "mean_cost_mad", "seconds"]
 GERMAN_KEYS = ["rows_per_s", "validity", "rows_with_valid", "valid_per_row",
                "immutable_violations", "mean_pairwise_distance_mad", "distinct_change_sets",
                "mean_cost_mad", "seconds"]
@@ -468,7 +477,40 @@ def _adult(args, py, work, data_home, log):
             if row["cf_per_cpu_s"]:
                 row["skct_speedup_cpu"] = round(
                     table["skct"]["cf_per_cpu_s"] / row["cf_per_cpu_s"], 1)
-    return {"setting": info, "results": table}
+    options = _adult_options(pipe, X, rows, args.adult_k) if args.adult_k > 0 else None
+    return {"setting": info, "results": table, "options": options}
+
+
+def _adult_options(pipe, X, rows, k):
+    """Part 1b: k options per Adult row from the gradient-free search, per ``diversity``."""
+    from skct import ActionabilityConstraints, CounterfactualExplainer
+    from skct.metrics import coverage, diversity
+
+    table = {}
+    for div in DIVERSITIES:
+        ex = CounterfactualExplainer(
+            pipe, generator="gradient_free", target=1, decision_threshold=THRESHOLD,
+            constraints=ActionabilityConstraints(mutability={
+                **{c: "none" for c in IMMUTABLE}, INCREASE: "increase"}),
+            n_per_row=k, diversity=div, random_state=0).fit(X)
+        t0 = time.perf_counter()
+        res = ex.explain(rows)
+        seconds = time.perf_counter() - t0
+        w = np.asarray(ex.constraints_.cost_weight_model_, dtype=float)
+        z, f, rid, ok = res.counterfactuals_model, res.factuals_model, res.row_id, res.valid
+        distinct = {(r, tuple(np.round(v, 6))) for r, v, good in zip(rid, z, ok) if good}
+        table[f"skct_gf_{div}"] = {
+            "validity": round(float(ok.mean()), 4),
+            "distinct_change_sets": round(float(coverage(
+                z, f, row_id=rid, feature_id=ex.constraints_.feature_id_model_, valid=ok,
+                tol=1e-6)), 3),
+            "distinct_counterfactuals": round(len(distinct) / len(rows), 3),
+            "mean_pairwise_distance_mad": round(float(diversity(
+                z, row_id=rid, weights=w, valid=ok)), 3),
+            "mean_cost_mad": round(float((np.abs(z - f) * w).sum(1)[ok].mean()), 3),
+            "seconds": round(seconds, 3)}
+    return {"setting": {"rows": int(len(rows)), "k": k, "generator": "gradient_free"},
+            "results": table}
 
 
 def _german(args, py, work, data_home, log):
@@ -477,17 +519,19 @@ def _german(args, py, work, data_home, log):
 
     pipe, X, rows = _german_model_and_rows(args.german_rows, data_home, work)
     table, scale = {}, None
-    for div in DIVERSITIES:
-        log(f"skct diversity={div!r} on {len(rows)} German credit rows ...")
-        cf, seconds, ex = _run_skct_k(pipe, X, rows, div)
-        scale = np.asarray(ex.constraints_.cost_scale_, dtype=float)
-        table[f"skct_{div}"] = k_metrics(pipe, rows, cf, scale, seconds)
+    for generator, prefix in (("generic", "skct"), ("gradient_free", "skct_gf")):
+        for div in DIVERSITIES:
+            log(f"skct {generator} diversity={div!r} on {len(rows)} German credit rows ...")
+            cf, seconds, ex = _run_skct_k(pipe, X, rows, div, generator)
+            scale = np.asarray(ex.constraints_.cost_scale_, dtype=float)
+            table[f"{prefix}_{div}"] = k_metrics(pipe, rows, cf, scale, seconds)
     info = {"rows": int(len(rows)), "k": K, "threshold": THRESHOLD,
             "immutable": GERMAN_IMMUTABLE,
             "model": "MinMaxScaler + CounterfactualTrainedClassifier(lambda_div=0, "
                      "lambda_adv=0, lambda_reg=0, max_epochs=100, random_state=0), i.e. an "
                      "MLP (32,); DiCE gets it traced (TorchScript)",
-            "skct": "generator='generic', n_per_row=5, cost='mad', sparsify_changes=True",
+            "skct": "generator='generic' (skct_*) and 'gradient_free' (skct_gf_*), "
+                    "n_per_row=5, cost='mad', sparsify_changes=True",
             "dice": {"dpp": "method='gradient' (PyTorch backend), dpp_style:inverse_dist, "
                             "diversity_weight=1.0 (its defaults)",
                      "random": "method='random' on the same network"}}
@@ -514,6 +558,8 @@ def main(argv=None):
                     help="timed skct explain calls on the Adult rows (the median counts)")
     ap.add_argument("--genetic-rows", type=int, default=100,
                     help="DiCE genetic on a seeded subset of this many Adult rows (0: all)")
+    ap.add_argument("--adult-k", type=int, default=3,
+                    help="options per Adult row of part 1b (0 skips it)")
     ap.add_argument("--german-rows", type=int, default=None,
                     help="German credit rows (default 20; 0 skips the part)")
     ap.add_argument("--german-methods", nargs="*", default=list(GERMAN_METHODS),
@@ -536,6 +582,10 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     out = {"adult": _adult(args, py, work, data_home, log)}
     _print_table(out["adult"]["results"], ADULT_KEYS, width=26)
+    if args.adult_k > 0:
+        out["adult_options"] = out["adult"].pop("options")
+        print(f"\nAdult, k = {args.adult_k} options per row (gradient_free):")
+        _print_table(out["adult_options"]["results"], ADULT_K_KEYS)
     if args.german_rows > 0:
         out["german_k5"] = _german(args, py, work, data_home, log)
         print(f"\nGerman credit, k = {K} counterfactuals per row:")
