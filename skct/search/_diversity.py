@@ -21,7 +21,10 @@ copies differ:
   varies random feature subsets in the same spirit).
 
 Every copy is a point of the constrained domain at every step (the wrapped generator's own
-``to_input`` projects it), so each one is as actionable as the single counterfactual.
+``to_input`` projects it), so each one is as actionable as the single counterfactual. The
+gradient-free search, which does not go through the engine, takes the same feature subsets
+(and, for ``"starts"``/``"pairwise"``, shares of the seeds) from
+:meth:`DiverseGenerator.search_options`.
 """
 
 from __future__ import annotations
