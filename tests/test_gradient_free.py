@@ -499,8 +499,15 @@ def test_apart_searches_copies_that_repeat_copy_0s_features_again():
         moved = feature_changes(cf, x, c)[1]
         return (moved == moved[torch.arange(len(cf)) // k * k]).all(1) & (share[0] > 0)
 
+    def repeats(cf, found):  # valid copies changing the features of an earlier valid copy
+        moved = feature_changes(cf, x, c)[1].reshape(-1, k, c.n_feature_ids)
+        ok = found.reshape(-1, k)
+        return sum(int(torch.stack([(moved[:, j] == moved[:, i]).all(1) & ok[:, i] & ok[:, j]
+                                    for i in range(j)]).any(0).sum()) for j in range(1, k))
+
     (x0, _, f0), (x1, _, f1) = runs[False], runs[True]
     assert torch.equal(f1, f0) and torch.equal(x1[::k], x0[::k])  # copy 0 kept, none lost
     assert (same_as_copy0(x1) & f1).sum() < (same_as_copy0(x0) & f0).sum()
+    assert repeats(x1, f1) < repeats(x0, f0)
     assert (model.estimator.predict_proba(x1[f1].numpy())[:, 1] >= 0.6).all()
     assert torch.equal(project(x1.clone(), x, c), x1)  # every constraint holds

@@ -133,7 +133,7 @@ default="generic"
         ``generator="gradient_free"``, ``"subsets"`` and ``"disjoint"`` freeze the same
         features; with ``"starts"`` copy ``j`` searches from the reference rows ranked ``j,
         j + k, ...`` (copy 0 from the nearest), and ``"pairwise"`` also searches a copy that
-        changes the features copy 0 changes again without them (kept where valid).
+        repeats an earlier copy's changed features again without them (kept where valid).
 
     Attributes
     ----------

@@ -207,10 +207,10 @@ class GradientFreeGenerator(BaseGenerator):
     :func:`gradient_free_search`. On the same 500 Adult rows with ``k = 3`` (part 1b of
     ``benchmarks/bench_peers.py``), the distinct changed-feature sets per row, mean pairwise
     distance (MAD) and validity were 1.17 / 0.23 / 1.0 when the copies differed only by the
-    search's draws, and 1.58 / 0.91 / 1.0 with ``"starts"``, 2.37 / 3.30 / 1.0 with
-    ``"pairwise"`` (options at 2.1x the cost, 1.7x the time of ``"starts"``), 1.76 / 2.61 /
+    search's draws, and 1.58 / 0.91 / 1.0 with ``"starts"``, 2.49 / 3.77 / 1.0 with
+    ``"pairwise"`` (options at 2.3x the cost, 1.9x the time of ``"starts"``), 1.76 / 2.61 /
     0.88 with ``"subsets"`` and 1.88 / 2.73 / 0.89 with ``"disjoint"``; on 20 German credit
-    rows with ``k = 5``: 1.55 / 0.52 / 1.0 before, 3.05-4.35 / 1.68-3.22 / 0.99-1.0 after.
+    rows with ``k = 5``: 1.55 / 0.52 / 1.0 before, 3.05-4.45 / 1.68-3.22 / 0.99-1.0 after.
 
     Attributes
     ----------
@@ -329,9 +329,9 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
         target class (offset 0 keeps the nearest). None: every row takes its nearest seeds.
     apart : bool, default=False
         With ``seed_share``: the rows ``i - offset[i]`` are the copies 0 of groups of
-        adjacent copies, and a copy whose valid point changes the same features as its copy
-        0's is searched again with those features frozen (one more search of those rows
-        together); a valid point it finds replaces the copy's.
+        adjacent copies, and a copy whose valid point changes the same features as an earlier
+        valid copy's is searched again with those features and copy 0's frozen (one more
+        search of those rows together); a valid point it finds replaces the copy's.
 
     Returns
     -------
@@ -399,16 +399,23 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
 
 def _apart(model, x, target, generator, c, tau, frozen, share, out):
     """``out`` (x_cf [N, D], proba [N], found [N]) with the copies whose valid point changes
-    the same features as their copy 0's searched again with those features frozen."""
+    the same features as an earlier valid copy's searched again with those features and copy
+    0's frozen."""
     x_cf, proba, found = out
     offset, stride = share
-    first = torch.arange(x.shape[0], device=x.device) - offset  # [N] the row of copy 0
+    n = x.shape[0]
+    first = torch.arange(n, device=x.device) - offset  # [N] the row of copy 0
     changed = feature_changes(x_cf, x, c)[1]  # [N, F]
-    same = (changed == changed[first]).all(dim=1) & found & found[first] & (offset > 0)
-    rows = same.nonzero().squeeze(1)  # [A]
+    ar = torch.arange(stride, device=x.device)
+    mates = first[:, None] + ar  # [N, s] the rows of the copies of the same factual
+    earlier = (mates < n) & (ar < offset[:, None])
+    mates = mates.clamp(max=n - 1)
+    earlier &= (first[mates] == first[:, None]) & found[mates]  # valid earlier copies
+    same = ((changed[mates] == changed[:, None]).all(dim=2) & earlier).any(dim=1) & found
+    rows = same.nonzero().squeeze(1)  # [A] copies repeating an earlier copy's features
     if rows.numel() == 0:
         return out
-    fz = changed[first[rows]][:, c.feature_index]  # [A, D] copy 0's changed features
+    fz = (changed[rows] | changed[first[rows]])[:, c.feature_index]  # [A, D] and copy 0's
     fz = fz if frozen is None else fz | frozen[rows]
     x2, p2, f2 = gradient_free_search(model, x[rows], target[rows], generator, c,
                                       decision_threshold=tau, frozen=fz,
