@@ -511,3 +511,27 @@ def test_apart_searches_copies_that_repeat_copy_0s_features_again():
     assert repeats(x1, f1) < repeats(x0, f0)
     assert (model.estimator.predict_proba(x1[f1].numpy())[:, 1] >= 0.6).all()
     assert torch.equal(project(x1.clone(), x, c), x1)  # every constraint holds
+
+
+def test_warns_when_the_reference_has_no_row_of_the_target_class():
+    # an audit of rejected rows only, fitted on those rows: the search has no starting point
+    # of the target class, and its counterfactuals come out costlier
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    lr = LogisticRegression().fit(X, y)
+    rejected = X[lr.predict(X) == 0][:40]
+    blind = CounterfactualExplainer(lr, generator="gradient_free", target=1,
+                                    random_state=0).fit(rejected)
+    with pytest.warns(UserWarning, match="include none of the target class"):
+        res_blind = blind.explain(rejected)
+    seeded = CounterfactualExplainer(lr, generator="gradient_free", target=1,
+                                     random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = seeded.explain(rejected)
+    assert res.valid.all()
+    cost = np.abs(res.counterfactuals - rejected).sum(axis=1).mean()
+    valid = res_blind.valid
+    blind_cost = np.abs(res_blind.counterfactuals[valid] - rejected[valid]).sum(axis=1).mean()
+    assert cost <= blind_cost

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -379,7 +380,17 @@ def gradient_free_search(model, x, target, generator, constraints=None, *,
     pool = torch.as_tensor(generator.pool_, dtype=x.dtype, device=x.device)  # [P, D]
     pool_class = torch.as_tensor(generator.pool_class_, device=x.device)  # [P]
     used = torch.isin(pool_class, target)  # the target classes' rows are the seeds
-    if bool(torch.isin(target, pool_class[used]).all()):  # else seeds come from every row
+    missing = ~torch.isin(target, pool_class[used])  # [N] rows whose class has no pool row
+    if bool(missing.any()):  # seeds come from every row: a blind, costlier search
+        classes = ", ".join(str(k) for k in sorted(set(target[missing].tolist())))
+        warnings.warn(  # one message per set of classes: shown once, not once per chunk
+            "The gradient-free search starts from reference rows the model assigns to the "
+            f"target class, and the rows it was fitted on include none of the target class "
+            f"(index {classes} of the model's classes): its rows are searched from rows of "
+            "other classes, and their counterfactuals come out costlier. Fit it on rows that "
+            "include the target class, such as the training data (recourse_audit: "
+            "reference=X_train).", UserWarning, stacklevel=2)
+    else:
         pool, pool_class = pool[used], pool_class[used]
     space = CandidateSpace(c, pool)  # the pool's groups hardened once
     k = generator.n_neighbors + generator.wide_neighbors
