@@ -508,11 +508,18 @@ def test_native_activation_backward(lib, dtype):
 
 
 def test_without_a_compiler_the_aten_step_runs(monkeypatch):
-    monkeypatch.setattr(_fast_kernels, "_compiler", lambda: None)
-    monkeypatch.setattr(_fast_kernels, "_state", {"lib": None, "tried": False, "status": ""})
-    assert _fast_kernels.library() is None and "compiler" in _fast_kernels.status()
-    X, target, model = _problem()
-    _assert_same(*_both(model, X, target, GENERATORS[1], _constraints()))
+    from skct._utils import _native
+
+    monkeypatch.setattr(_native, "compiler", lambda: None)
+    lib = _fast_kernels._LIBRARY
+    lib.reset()
+    try:
+        assert _fast_kernels.library() is None and "compiler" in _fast_kernels.status()
+        X, target, model = _problem()
+        _assert_same(*_both(model, X, target, GENERATORS[1], _constraints()))
+    finally:
+        monkeypatch.undo()
+        lib.reset()  # the next search loads the kernels again
 
 
 def test_kernel_cache_only_in_a_private_directory(monkeypatch, tmp_path):
@@ -520,10 +527,12 @@ def test_kernel_cache_only_in_a_private_directory(monkeypatch, tmp_path):
     (shared / "kernels").mkdir(parents=True)
     (shared / "kernels").chmod(0o777)
     monkeypatch.setenv("SKCT_CACHE_DIR", str(shared))
-    assert _fast_kernels._private_dir() != shared / "kernels"
+    from skct._utils._native import private_dir
+
+    assert private_dir() != shared / "kernels"
     private = tmp_path / "private"
     monkeypatch.setenv("SKCT_CACHE_DIR", str(private))
-    assert _fast_kernels._private_dir() == private / "kernels"
+    assert private_dir() == private / "kernels"
     assert not (private / "kernels").stat().st_mode & 0o022
 
 

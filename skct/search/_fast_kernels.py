@@ -17,27 +17,17 @@ Three small C functions, per dtype (float32, float64), each one pass over its ro
   parameters are scalars of one vectorised loop over the rows and the input gradient comes
   from the faster product ``W^T g^T``.
 
-The matrix products stay with torch (MKL/oneDNN). The source is compiled once per machine with
-the system C compiler (``$CC``, else ``cc``/``gcc``/``clang``; ``-O3 -march=native``, well under a
-second) into a private cache directory (``$SKCT_CACHE_DIR``, else ``$XDG_CACHE_HOME/skct``,
-else ``~/.cache/skct``; used only if owned by the user and not writable by others), keyed by the
-source, the compiler, its flags and the CPU. Without a compiler, or on any failure,
-:func:`library` returns None and the fast search uses ATen calls instead (same results up to
-float rounding).
+The matrix products stay with torch (MKL/oneDNN). The source is compiled once per machine
+(:class:`skct._utils._native.NativeLibrary`: the system C compiler, a private cache
+directory). Without a compiler, or on any failure, :func:`library` returns None and the fast
+search uses ATen calls instead (same results up to float rounding).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import stat
-import subprocess
-import tempfile
-import threading
-from pathlib import Path
+
+from .._utils._native import NativeLibrary
 
 __all__ = ["library", "status", "head2", "act_back", "update", "feature_major", "ACT_CODES"]
 
@@ -154,10 +144,6 @@ void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, cons
 """
 
 _TYPES = (("f32", "float", "expf", "fabsf"), ("f64", "double", "exp", "fabs"))
-_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
-
-_lock = threading.Lock()
-_state = {"lib": None, "tried": False, "status": "not built"}
 
 
 def _source():
@@ -167,67 +153,6 @@ def _source():
                      f"#define NAME(f) f##_{suf}\n{_TEMPLATE}\n#undef DACT_LOOP\n"
                      "#undef REAL\n#undef EXP\n#undef FABS\n#undef NAME\n")
     return "".join(parts)
-
-
-def _compiler():
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def _cpu_fingerprint():
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith(("flags", "model name", "Features")):
-                    flags += line
-                    if line.startswith(("flags", "Features")):
-                        break
-    except OSError:
-        pass
-    return f"{platform.machine()} {platform.processor()} {flags}"
-
-
-def _private_dir():
-    """The user's kernel cache directory, or a fresh private temporary one."""
-    base = os.environ.get("SKCT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "skct")
-    path = Path(base) / "kernels"
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        info = path.stat()
-        shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        safe = info.st_uid == os.getuid() and not shared
-    except (OSError, AttributeError):
-        safe = False
-    return path if safe else Path(tempfile.mkdtemp(prefix="skct-kernels-"))
-
-
-def _build():
-    cc = _compiler()
-    if cc is None or os.name != "posix":
-        return None, "no C compiler"
-    source = _source()
-    digest = hashlib.sha256("\0".join([source, cc, " ".join(_FLAGS), _cpu_fingerprint()])
-                            .encode()).hexdigest()[:20]
-    folder = _private_dir()
-    target = folder / f"skct_search_{digest}.so"
-    if not target.exists():
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            src = Path(tmp) / "kernels.c"
-            src.write_text(source)
-            out = Path(tmp) / target.name
-            proc = subprocess.run([cc, *_FLAGS, "-o", str(out), str(src), "-lm"],
-                                  capture_output=True, text=True, timeout=120)
-            if proc.returncode != 0:
-                return None, f"compilation failed: {proc.stderr.strip()[:500]}"
-            os.replace(out, target)  # atomic: concurrent builds never load a partial file
-    lib = ctypes.CDLL(str(target))
-    _declare(lib)
-    return lib, f"loaded {target}"
 
 
 def _declare(lib):
@@ -242,22 +167,17 @@ def _declare(lib):
             i64, i64, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
 
 
+_LIBRARY = NativeLibrary("skct_search", _source, _declare)
+
+
 def library():
     """The loaded kernels (built on first use), or None where they cannot be built."""
-    if not _state["tried"]:
-        with _lock:
-            if not _state["tried"]:
-                try:
-                    _state["lib"], _state["status"] = _build()
-                except (OSError, subprocess.SubprocessError) as exc:
-                    _state["lib"], _state["status"] = None, f"{type(exc).__name__}: {exc}"
-                _state["tried"] = True
-    return _state["lib"]
+    return _LIBRARY.get()
 
 
 def status():
     """How the kernels were obtained ("loaded <path>") or why not (a short sentence)."""
-    return _state["status"]
+    return _LIBRARY.status
 
 
 # ---------------------------------------------------------------------------------------------
