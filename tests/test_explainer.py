@@ -436,3 +436,21 @@ def test_chunks_join_categories_in_order_of_appearance():
     out = blocks.pop("cf", index=a.index.append(b.index))
     assert list(out["c"].cat.categories) == ["a", "b", "c", "d"]
     assert out["c"].tolist() == ["a", "c", "d", "a"] and list(out.index) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_result_arrays_are_the_users_to_modify(batch_size):
+    # pandas' copy-on-write gave read-only views of its frames: a user's edit of the result
+    # (or torch reading it) failed
+    X, y = _data()
+    clf = CounterfactualTrainedClassifier(**CONVENTIONAL, max_epochs=20, lr=0.01,
+                                          random_state=0).fit(X, y)
+    ex = CounterfactualExplainer(clf, target="opposite", batch_size=batch_size,
+                                 random_state=0).fit(X, y)
+    res = ex.explain(X[:10])
+    arrays = {k: v for k, v in vars(res).items() if isinstance(v, np.ndarray)}
+    assert "counterfactuals" in arrays
+    assert all(v.flags.writeable for v in arrays.values()), \
+        [k for k, v in arrays.items() if not v.flags.writeable]
+    res.counterfactuals[0, 0] = 1.0
+    assert ex.transform(X[:10]).flags.writeable

@@ -544,7 +544,7 @@ default="generic"
         cf = to_user_values(cf_raw, frame, changed, c)
         n_changed = count_changed(cf, frame, c)
         if not isinstance(X, pd.DataFrame):
-            cf = cf.to_numpy(dtype=X.dtype if X.dtype.kind in "biuf" else object)
+            cf = cf.to_numpy(dtype=X.dtype if X.dtype.kind in "biuf" else object, copy=True)
         Z_ret = adapter.to_tensor(adapter.transform(cf)).cpu().double().numpy()
         return cf, Z_ret, n_changed
 
