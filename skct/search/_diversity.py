@@ -108,13 +108,9 @@ class DiverseGenerator:
     def init_state(self, x):
         """The wrapped state of the copies [M, S] with their positions appended [M, S + 1]."""
         m, d = x.shape
-        if m % self.n_per_row:
-            raise ValueError(f"{m} rows are not whole groups of n_per_row={self.n_per_row} "
-                             "copies.")
         c = self._constraints if self._constraints is not None else \
             TorchConstraints.unconstrained(d, dtype=x.dtype, device=x.device)
-        gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
-        first = (torch.arange(m, device=x.device) % self.n_per_row) == 0  # [M] copy 0
+        gen, first = self._copies(m, x.device)
         self._frozen = self._draw_frozen(m, c, gen, first, x.device)  # [M, D] bool or None
         state = self.generator.init_state(x)  # [M, S]
         u = (torch.rand(state.shape, generator=gen, dtype=torch.float64) * 2 - 1).to(
@@ -200,12 +196,8 @@ class DiverseGenerator:
         c = constraints if constraints is not None else self._constraints
         if c is None:
             raise ValueError("constraints: pass the search's constraints or bind() them.")
-        if m % self.n_per_row:
-            raise ValueError(f"{m} rows are not whole groups of n_per_row={self.n_per_row} "
-                             "copies.")
         device = c.lower.device if device is None else device
-        gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
-        first = (torch.arange(m, device=device) % self.n_per_row) == 0  # [M] copy 0
+        gen, first = self._copies(m, device)
         return self._draw_frozen(m, c, gen, first, device)
 
     def search_options(self, m, constraints=None, rows=None):
@@ -244,6 +236,14 @@ class DiverseGenerator:
         """One cost unit per column [D]: ``1 / cost_weight`` (1 where the weight is 0)."""
         w = c.cost_weight.to(dtype=x.dtype, device=x.device)
         return torch.where(w > 0, 1.0 / w.clamp_min(1e-12), torch.ones_like(w))
+
+    def _copies(self, m, device):
+        """(the seeded draws of ``m`` rows' copies, [M] bool: copy 0 of its factual)."""
+        if m % self.n_per_row:
+            raise ValueError(f"{m} rows are not whole groups of n_per_row={self.n_per_row} "
+                             "copies.")
+        gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
+        return gen, (torch.arange(m, device=device) % self.n_per_row) == 0
 
     def _draw_frozen(self, m, c, gen, first, device):
         """[M, D] bool: the columns each copy may not change (``"subsets"``, ``"disjoint"``),
