@@ -105,10 +105,27 @@ def _binary_terms(w, b, one_hot, cache):
         zero = torch.zeros((), dtype=w.dtype)
         cache["w"], cache["v"] = w, w[1] - w[0]  # [H]
         cache["db"] = zero if b is None else b[1] - b[0]
-    if cache.get("one_hot") is not one_hot:
-        cache["one_hot"], cache["y1"] = one_hot, one_hot[:, 1]  # [A] 1.0 where target is 1
-        cache["sign"] = 2 * cache["y1"] - 1  # [A] +1 for target 1, -1 for target 0
-    return cache["v"], cache["db"], cache["y1"], cache["sign"]
+    return (cache["v"], cache["db"], *_target_terms(one_hot, cache))
+
+
+def _target_terms(one_hot, cache):
+    """(y1 [A], 1.0 where the target is class 1; sign [A], +1 there and -1 elsewhere), cached
+    on the identity of the one-hot (it changes only when the working set shrinks)."""
+    if cache.get("y1_of") is not one_hot:
+        cache["y1_of"], cache["y1"] = one_hot, one_hot[:, 1]
+        cache["sign"] = 2 * cache["y1"] - 1
+    return cache["y1"], cache["sign"]
+
+
+def _binary_core(d, z1, y1, sign, ecco, sc):
+    """From d = z1 - z0 [A]: (p(target) [A], dCE/dz1 = p1 - y1 [A], and with ECCo the energy
+    coefficient lambda_E phi_t (1 + 2 r E) [A] of the target's logit, E = -z_t; else None)."""
+    p_t = torch.sigmoid(d * sign)
+    g1 = torch.sigmoid(d).sub_(y1)  # dCE/dz1 = -dCE/dz0
+    if not ecco:
+        return p_t, g1, None
+    z_t = z1 - (1 - y1) * d  # logit of the target
+    return p_t, g1, (1 - 2 * sc[3] * z_t).mul_(sc[2])
 
 
 def _eager_binary_head(a, w, b, one_hot, ecco, sc, cache):
@@ -119,13 +136,10 @@ def _eager_binary_head(a, w, b, one_hot, ecco, sc, cache):
     """
     v, db, y1, sign = _binary_terms(w, b, one_hot, cache)
     d = torch.addmv(db, a, v)  # [A] z1 - z0
-    p_t = torch.sigmoid(d * sign)
-    g1 = torch.sigmoid(d).sub_(y1)  # dCE/dz1 = -dCE/dz0
+    z1 = None if not ecco else torch.mv(a, w[1]) if b is None else torch.addmv(b[1], a, w[1])
+    p_t, g1, coef = _binary_core(d, z1, y1, sign, ecco, sc)
     if not ecco:
         return p_t, torch.outer(g1, v)
-    z1 = torch.mv(a, w[1]) if b is None else torch.addmv(b[1], a, w[1])
-    z_t = z1 - (1 - y1) * d  # logit of the target
-    coef = (1 - 2 * sc[3] * z_t).mul_(sc[2])  # lambda_E phi_t (1 + 2 r E), E = -z_t
     # gradient at a: g1 v - coef w_target, with w_target = w0 + y1 v
     return p_t, torch.outer(g1 - coef * y1, v).addr_(coef, w[0], alpha=-1)
 
@@ -146,18 +160,13 @@ def _binary_logit_head(z, one_hot, ecco, sc, cache):
     operations instead of a log-sum-exp): p(target) = sigmoid(+-d), dCE/dz = (p1 - y1) [-1, 1],
     and ECCo's energy term -coef at the target's logit (as :func:`_eager_binary_head`).
     """
-    if cache.get("one_hot_2") is not one_hot:  # per working set
-        y1 = one_hot[:, 1].contiguous()
-        cache["one_hot_2"], cache["y1"], cache["sign"] = one_hot, y1, 2 * y1 - 1
+    y1, sign = _target_terms(one_hot, cache)
+    if "pm" not in cache:
         cache["pm"] = torch.tensor([-1.0, 1.0], dtype=z.dtype, device=z.device)
-    y1, sign = cache["y1"], cache["sign"]
     z1 = z[:, 1]
-    d = z1 - z[:, 0]  # [A]
-    p_t = torch.sigmoid(d * sign)
-    g = torch.outer(torch.sigmoid(d).sub_(y1), cache["pm"])  # [A, 2]
+    p_t, g1, coef = _binary_core(z1 - z[:, 0], z1, y1, sign, ecco, sc)
+    g = torch.outer(g1, cache["pm"])  # [A, 2]
     if ecco:
-        z_t = z1 - (1 - y1) * d  # logit of the target
-        coef = (1 - 2 * sc[3] * z_t).mul_(sc[2])  # lambda_E phi_t (1 + 2 r E), E = -z_t
         g.addcmul_(one_hot, coef[:, None], value=-1)
     return p_t, g
 
