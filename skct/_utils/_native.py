@@ -5,9 +5,10 @@
 directory (``$SKCT_CACHE_DIR``, else ``$XDG_CACHE_HOME/skct``, else ``~/.cache/skct``; used only
 if owned by the user and not writable by others, else a fresh private temporary one), keyed
 by the source, the compiler, its flags and the CPU, and loads it on first use. Without a
-compiler, with ``SKCT_COMPILED_SEARCH=aten`` in the environment, or on any failure,
-:meth:`NativeLibrary.get` returns None and the caller uses torch operations instead. The
-sources ship inside the package; nothing is downloaded.
+compiler, or on any failure, :meth:`NativeLibrary.get` returns None and the caller uses torch
+operations instead (callers also decide whether to ask for it at all, e.g. the fast search
+under ``SKCT_COMPILED_SEARCH=aten``). The sources ship inside the package; nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -113,8 +114,6 @@ class NativeLibrary:
 
     def get(self):
         """The loaded library, or None where it cannot be built (see :attr:`status`)."""
-        if os.environ.get("SKCT_COMPILED_SEARCH", "").strip().lower() == "aten":
-            return None
         if not self._tried:
             with self._lock:
                 if not self._tried:
