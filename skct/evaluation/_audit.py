@@ -21,8 +21,7 @@ from joblib import effective_n_jobs, parallel_config
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
-from .._utils import labels_to_indices, plain
-from .._utils import RowBlocks
+from .._utils import RowBlocks, labels_to_indices, plain, safe_indexing
 from .._utils.parallel import Parallel, delayed
 from ..constraints import ActionabilityConstraints
 from ..explain import CounterfactualExplainer, resolve_targets
@@ -94,7 +93,8 @@ def _predicted_indices(explainer, X, batch_size):
     pred = None
     with _in_process():
         for s in range(0, n, batch_size):  # one chunk's preprocessing at a time
-            part = np.asarray(explainer.estimator_.predict(_rows(X, s, batch_size)))
+            part = np.asarray(explainer.estimator_.predict(
+                safe_indexing(X, slice(s, s + batch_size))))
             if pred is None:
                 pred = np.empty((n,) + part.shape[1:], dtype=part.dtype)
             pred[s:s + len(part)] = part
@@ -105,11 +105,6 @@ def _predicted_indices(explainer, X, batch_size):
                          f"classes_ {list(explainer.classes_)}: its predict and its torch "
                          "module disagree, so the audit cannot tell the rows' decisions.")
     return pred, idx
-
-
-def _rows(X, start, size):
-    """Rows ``start:start + size`` of an array or DataFrame."""
-    return X.iloc[start:start + size] if isinstance(X, pd.DataFrame) else X[start:start + size]
 
 
 def _explain_chunk(explainer, chunk):
@@ -138,7 +133,8 @@ def _search(explainer, X_user, t_labels, batch_size, n_jobs, k):
     Returns ``(blocks of N * k entries, feature names in the model's space)``.
     """
     starts = range(0, len(t_labels), batch_size)
-    chunks = ((_rows(X_user, s, batch_size), t_labels[s:s + batch_size]) for s in starts)
+    chunks = ((safe_indexing(X_user, slice(s, s + batch_size)), t_labels[s:s + batch_size])
+              for s in starts)
     if len(starts) == 1 or effective_n_jobs(n_jobs) == 1:
         results = (_explain_chunk(explainer, c) for c in chunks)
     else:
