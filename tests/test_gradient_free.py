@@ -380,18 +380,24 @@ class _GroupedRule:
         return np.column_stack([1 - p1, p1])
 
 
+def _grouped_problem(exact_bounds=False, max_changed=None, n=40, copies=1):
+    """(constraints, pool, its classes, model, rejected factuals [n', D] each repeated
+    ``copies`` times, target 1) of the grouped layout under :class:`_GroupedRule`."""
+    c = _grouped_constraints(exact_bounds, max_changed)
+    rng = np.random.RandomState(3)
+    pool, x = _grouped_rows(200, rng), torch.tensor(_grouped_rows(n, rng))
+    model = ProbaLogits(_GroupedRule())
+    y = model.estimator.predict_proba(pool).argmax(1)
+    x = x[model.estimator.predict_proba(x.numpy())[:, 1] < 0.5].repeat_interleave(copies, dim=0)
+    return c, pool, y, model, x, torch.ones(x.shape[0], dtype=torch.long)
+
+
 @pytest.mark.parametrize("exact_bounds", [False, True])
 @pytest.mark.parametrize("max_changed", [None, 2])
 def test_refinement_keeps_validity_lowers_cost_and_every_constraint(exact_bounds, max_changed):
     # the refinement comes last and draws nothing: the search before it is the same, so each
     # row's refined point is the unrefined one or a cheaper valid one, constraints holding
-    c = _grouped_constraints(exact_bounds, max_changed)
-    rng = np.random.RandomState(3)
-    pool, x = _grouped_rows(200, rng), torch.tensor(_grouped_rows(40, rng))
-    model = ProbaLogits(_GroupedRule())
-    y = model.estimator.predict_proba(pool).argmax(1)
-    x = x[model.estimator.predict_proba(x.numpy())[:, 1] < 0.5]
-    t = torch.ones(x.shape[0], dtype=torch.long)
+    c, pool, y, model, x, t = _grouped_problem(exact_bounds, max_changed)
     kw = dict(n_neighbors=30, wide_neighbors=0, random_state=0)
     out = {}
     for name, extra in {"off": dict(n_bisect=0, n_shrink=0), "on": {}}.items():
@@ -426,13 +432,7 @@ def test_refinement_keeps_validity_lowers_cost_and_every_constraint(exact_bounds
 def test_frozen_features_stay_at_the_factual_for_their_row(exact_bounds, max_changed):
     # k = 3 copies of each factual with DiverseGenerator's "disjoint" masks: copies 1 and 2
     # change only their own features (a one-hot group frozen whole), constraints holding
-    c = _grouped_constraints(exact_bounds, max_changed)
-    rng = np.random.RandomState(3)
-    pool, x = _grouped_rows(200, rng), torch.tensor(_grouped_rows(40, rng))
-    model = ProbaLogits(_GroupedRule())
-    y = model.estimator.predict_proba(pool).argmax(1)
-    x = x[model.estimator.predict_proba(x.numpy())[:, 1] < 0.5].repeat_interleave(3, dim=0)
-    t = torch.ones(x.shape[0], dtype=torch.long)
+    c, pool, y, model, x, t = _grouped_problem(exact_bounds, max_changed, copies=3)
     frozen = DiverseGenerator(GenericGenerator(), 3, "disjoint", random_state=0).frozen_mask(
         x.shape[0], c)
     assert not frozen[0::3].any() and frozen[1::3].any()
@@ -481,14 +481,8 @@ def test_seed_share_sends_the_copies_of_a_factual_to_different_seeds():
 
 
 def test_apart_searches_copies_that_repeat_copy_0s_features_again():
-    c = _grouped_constraints(False, None)
-    rng = np.random.RandomState(3)
-    pool, x = _grouped_rows(200, rng), torch.tensor(_grouped_rows(60, rng))
-    model = ProbaLogits(_GroupedRule())
-    y = model.estimator.predict_proba(pool).argmax(1)
     k = 3
-    x = x[model.estimator.predict_proba(x.numpy())[:, 1] < 0.5].repeat_interleave(k, dim=0)
-    t = torch.ones(x.shape[0], dtype=torch.long)
+    c, pool, y, model, x, t = _grouped_problem(n=60, copies=k)
     gen = GradientFreeGenerator(n_neighbors=30, random_state=0).fit(pool, y)
     share = (torch.arange(x.shape[0]) % k, k)
     runs = {apart: gradient_free_search(model, x, t, gen, c, decision_threshold=0.6,

@@ -146,25 +146,19 @@ def test_modules_with_batch_norm_or_dropout_are_not_folded(monkeypatch):
 
     monkeypatch.setattr(net_module.CounterfactualNet, "_folded_step", spy)
 
-    class Dropped(torch.nn.Module):
-        def __init__(self, n_in=3, n_out=2):
-            super().__init__()
-            self.seq = torch.nn.Sequential(torch.nn.Linear(n_in, 8), torch.nn.Dropout(0.1),
-                                           torch.nn.Linear(8, n_out))
+    def with_middle(middle):  # a module class: Linear, ``middle``, Linear
+        class Net(torch.nn.Module):
+            def __init__(self, n_in=3, n_out=2):
+                super().__init__()
+                self.seq = torch.nn.Sequential(torch.nn.Linear(n_in, 8), middle(),
+                                               torch.nn.Linear(8, n_out))
 
-        def forward(self, X):
-            return self.seq(X)
+            def forward(self, X):
+                return self.seq(X)
+        return Net
 
-    class Normed(torch.nn.Module):
-        def __init__(self, n_in=3, n_out=2):
-            super().__init__()
-            self.seq = torch.nn.Sequential(torch.nn.Linear(n_in, 8), torch.nn.BatchNorm1d(8),
-                                           torch.nn.Linear(8, n_out))
-
-        def forward(self, X):
-            return self.seq(X)
-
-    for module in (Dropped, Normed):
+    for module in (with_middle(lambda: torch.nn.Dropout(0.1)),
+                   with_middle(lambda: torch.nn.BatchNorm1d(8))):
         CounterfactualTrainedClassifier(module, max_epochs=1, batch_size=16,
                                         n_counterfactuals=20, random_state=0).fit(X, y)
     assert not seen
