@@ -86,11 +86,12 @@ def _both(model, x, target, gen, cons=None, **kw):
 GENERATORS = [GenericGenerator(step_size=0.02), ECCoGenerator(step_size=0.02, lambda_energy=1.0)]
 
 
-@pytest.fixture(params=["native", "aten"])
+@pytest.fixture(params=["native", "steps", "aten"])
 def mode(request, monkeypatch):
-    """The chain step with native loops (where they build) and with ATen calls only."""
+    """The default (the whole search in one native call where it applies, else the chain step
+    with native loops), the chain step with native loops only, and with ATen calls only."""
     monkeypatch.setenv("SKCT_COMPILED_SEARCH", request.param)
-    if request.param == "native" and _fast_kernels.library() is None:
+    if request.param != "aten" and _fast_kernels.library() is None:
         pytest.skip(f"native kernels unavailable: {_fast_kernels.status()}")
     return request.param
 

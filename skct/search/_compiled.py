@@ -40,7 +40,7 @@ import warnings
 import torch
 
 from .._utils import eval_mode
-from . import _fast_kernels
+from . import _fast_kernels, _native_search
 from ._compiled_plan import constraints_supported, model_plan, plan_key, plan_tensors
 from ._compiled_fused import make_fused_step
 from ._compiled_steps import make_autograd_step, make_eager_step, make_native_step, native_applies
@@ -63,11 +63,12 @@ _STEPS = {}  # (structure key, epsilon used) -> compiled step
 _FAILED = set()  # structure keys whose compilation failed
 _COMPILE_SECONDS = {}  # (structure key, epsilon used) -> seconds of the first compiled search
 _MODES = {"0": "off", "false": "off", "no": "off", "off": "off", "compile": "compile",
-          "aten": "aten"}
+          "aten": "aten", "steps": "steps"}
 
 
 def _mode():
-    """"off", "native" (the default), "aten" or "compile", from ``$SKCT_COMPILED_SEARCH``."""
+    """"off", "native" (the default), "steps", "aten" or "compile", from
+    ``$SKCT_COMPILED_SEARCH``."""
     value = os.environ.get("SKCT_COMPILED_SEARCH", "native").strip().lower()
     return _MODES.get(value, "native")
 
@@ -376,6 +377,10 @@ def compiled_search(model, x, target, generator, constraints=None, *, decision_t
         raise ValueError(f"target has {target.shape[0]} entries for {x.shape[0]} rows.")
     key = _structure_key(model, generator, constraints, x)
     x = x.detach().contiguous()
+    result = _whole_native(model, x, target, generator, constraints, key, decision_threshold,
+                           max_iter, epsilon, return_path)
+    if result is not None:
+        return result
     n_chunks = -(-x.shape[0] // CHUNK_ROWS) if x.shape[0] > 1.5 * CHUNK_ROWS else 1
     path = SearchPath(x, max_iter + 1) if return_path else None
     parts = []
@@ -407,6 +412,48 @@ def _search_chunk(model, x, target, generator, constraints, key, decision_thresh
     elif st is None:
         st = _run(make_autograd_step(model, ecco, use_eps), "autograd", *args)
     return st
+
+
+def _whole_native(model, x, target, generator, constraints, key, decision_threshold,
+                  max_iter, epsilon, return_path):
+    """The search in one native call (:mod:`._native_search`) where it applies, else None.
+
+    With ``return_path`` it runs twice: once for each row's number of steps, then again
+    writing each row's iterates into a buffer of exactly that size (the second run repeats the
+    first bit for bit), from which the path's per-step records are views.
+    """
+    from ._engine import SearchPath, SearchResult
+
+    if _mode() != "native" or not _native_search.applies(key[0], x.dtype):
+        return None
+    if not bool(((target == 0) | (target == 1)).all()):
+        return None  # the chain step raises the engine's error
+    lib = _native_search.library()
+    if lib is None:
+        return None
+    objective = _objective(generator)
+    w_energy = None
+    if objective[0] == "ecco":
+        w_energy = [sc[2] for sc in _scalars(objective[0], objective[1], max_iter, epsilon,
+                                             decision_threshold, x.dtype, False)]
+    args = (lib, key[0], None, x, target, objective[1], constraints,
+            _cost_weight(constraints, x.dtype), decision_threshold, max_iter, epsilon, w_energy)
+    path = None
+    with eval_mode(model), torch.no_grad():
+        args = args[:2] + (plan_tensors(model_plan(model)),) + args[3:]
+        x_cf, converged, n_iter, proba, nascent = _native_search.run(*args, n_threads=key[4])
+        if return_path:
+            lengths = n_iter + 1  # [N] iterates per row
+            offset = torch.cumsum(lengths, 0) - lengths  # [N] first history row of each row
+            hist = torch.empty(int(lengths.sum()), x.shape[1], dtype=x.dtype)
+            _native_search.run(*args, n_threads=key[4], hist=hist, hist_offset=offset)
+            path = SearchPath(x, max_iter + 1)
+            for t in range(max_iter + 1):
+                rows = (n_iter >= t).nonzero().squeeze(1)
+                if rows.numel():
+                    path.record(t, rows, hist[offset[rows] + t])
+    return SearchResult(counterfactuals=x_cf, converged=converged, n_iter=n_iter,
+                        target_proba=proba, nascent=nascent, path=path)
 
 
 def _chain_step(layers, ecco, use_eps):

@@ -1,0 +1,459 @@
+"""The whole fast search of a ReLU chain in one native call (float32, two-class head).
+
+For the commonest model of all, ``Linear -> ReLU -> ... -> Linear(2)`` (LeakyReLU too, and
+linear layers with nothing between them), the chain step of :mod:`skct.search._compiled`
+still pays, at every one of the T steps, a pass over memory for each elementwise operation
+between torch's matrix products, and a Python call per operation. Here the search runs as
+one C function over a stream of rows:
+
+- a *tile* of a few rows (6 with AVX-512, 3 otherwise) goes through the whole step at once:
+  forward pass with the bias and activation applied to the matrix product's accumulators
+  while they are still in registers, the two-class head (``d = a . (w1 - w0)``), the
+  convergence test and nascent iterate, the backward pass with the activation derivative
+  applied the same way, and the masked, clamped and projected update. A tile's activations
+  never leave the L1 cache;
+- each row leaves its tile as soon as it converges (or after T steps) and the next row of
+  the stream takes its place at step 0, so the work is exactly the rows' own steps: no padding
+  of finished rows, no compaction, no per-step bookkeeping in Python;
+- the matrix products are small register-blocked kernels written with GCC vector extensions
+  (AVX-512 or AVX2 from ``-march=native``); the weights are copied once per call into padded,
+  aligned panels.
+
+It computes what the chain step computes (:func:`skct.search._compiled_steps.make_native_step`)
+with the same per-row rule, up to float rounding (fused multiply-adds, another summation
+order). ``run`` splits the rows between ``torch.get_num_threads()`` Python threads (a ctypes
+call releases the GIL). :func:`applies` says which plans it takes; every other search keeps
+the chain or autograd step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from .._utils._native import NativeLibrary
+
+__all__ = ["applies", "library", "status", "run"]
+
+#: Activation codes of the C function (after a hidden linear layer).
+_ACTS = {None: 0, "relu": 1, "leaky_relu": 2}
+
+#: Most linear layers (and widest layer) the C function takes.
+MAX_LAYERS = 16
+MAX_WIDTH = 4096
+
+_SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef VW
+#if defined(__AVX512F__)
+#define VW 16   /* floats per vector */
+#define TR 6    /* rows per tile */
+#define NV 4    /* vectors per column block of the matrix kernels */
+#else
+#define VW 8
+#define TR 3
+#define NV 4
+#endif
+#endif
+#define MAXL 16
+
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+
+static inline int64_t pad(int64_t n) { return (n + VW - 1) / VW * VW; }
+static inline float maxn(float a, float b) { return (a > b || isnan(a)) ? a : b; }
+static inline float minn(float a, float b) { return (a < b || isnan(a)) ? a : b; }
+
+/* C[TR][nb*VW] = bias + A[TR][K] . B[K][nb*VW] (A row stride lda, B row stride ldb), then
+   the epilogue: mode 0 none, 1 relu, 2 leaky (slope), 3 times relu'(S), 4 times leaky'(S),
+   with S[TR][.] (stride lds) the saved layer output. */
+#define KERNEL(NB)                                                                          \
+static inline void kern##NB(int64_t K, const float* restrict A, int64_t lda,               \
+                            const float* restrict B, int64_t ldb, const float* restrict bias, \
+                            float* restrict C, int64_t ldc, int mode, float slope,         \
+                            const float* restrict S, int64_t lds) {                        \
+  vf acc[TR][NB];                                                                           \
+  _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++)                                      \
+    _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++)                                    \
+      acc[r][v] = bias ? *(const vf*)(bias + v * VW) : (vf){0};                             \
+  for (int64_t k = 0; k < K; k++) {                                                         \
+    vf b[NB];                                                                               \
+    _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++) b[v] = *(const vf*)(B + k * ldb + v * VW); \
+    _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++) {                                  \
+      float a = A[r * lda + k];                                                             \
+      _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++) acc[r][v] += a * b[v];           \
+    }                                                                                       \
+  }                                                                                         \
+  const vf zero = (vf){0}, one = zero + 1.0f, sl = zero + slope;                            \
+  _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++)                                      \
+    _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++) {                                  \
+      vf c = acc[r][v];                                                                     \
+      if (mode == 1) { c = (vf)((vi)c & ~(c <= zero)); }                                    \
+      else if (mode == 2) { vi m = c > zero; c = c * (vf)(((vi)one & m) | ((vi)sl & ~m)); } \
+      else if (mode >= 3) {                                                                 \
+        vf s = *(const vf*)(S + r * lds + v * VW);                                          \
+        vi m = s > zero;                                                                    \
+        c = mode == 3 ? (vf)((vi)c & m) : c * (vf)(((vi)one & m) | ((vi)sl & ~m));          \
+      }                                                                                     \
+      *(vf*)(C + r * ldc + v * VW) = c;                                                     \
+    }                                                                                       \
+}
+KERNEL(1)
+KERNEL(2)
+KERNEL(3)
+KERNEL(4)
+
+/* the whole width O (a multiple of VW) in column blocks of NV vectors */
+static void gemm(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                 int64_t O, const float* bias, float* C, int64_t ldc, int mode, float slope,
+                 const float* S, int64_t lds) {
+  for (int64_t c0 = 0; c0 < O; c0 += NV * VW) {
+    int64_t nb = (O - c0) / VW;
+    nb = nb > NV ? NV : nb;
+    const float* bb = bias ? bias + c0 : NULL;
+    const float* ss = S ? S + c0 : NULL;
+    switch (nb) {
+      case 4: kern4(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds); break;
+      case 3: kern3(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds); break;
+      case 2: kern2(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds); break;
+      default: kern1(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds); break;
+    }
+  }
+}
+
+static inline float dotp(const float* a, const float* b, int64_t n) {
+  vf s = (vf){0};
+  for (int64_t j = 0; j < n; j += VW) s += *(const vf*)(a + j) * *(const vf*)(b + j);
+  float t = 0;
+  for (int j = 0; j < VW; j++) t += s[j];
+  return t;
+}
+
+static inline float sigm(float z) { return 1.0f / (1.0f + expf(-z)); }
+
+/* The search of rows [0, N) (row-major x0 [N, D], target [N] in {0, 1}).
+   L linear layers, dims[0..L] (dims[L] == 2), W[l] [dims[l+1], dims[l]] row-major, bias[l]
+   (NULL: none), act[l] (l < L - 1) the activation after layer l (0 none, 1 relu, 2 leaky),
+   slope[l]. sc: step size, lambda_cost, reg strength, epsilon (< 0: no nascent), threshold;
+   w_e [T + 1] the ECCo energy weight per step (NULL: Generic). Constraints (project != 0):
+   slo, shi, mut (int8), lower, upper [D]; cw [D] cost weights (NULL: 1).
+   Outputs: x_cf, nascent [N, D], proba [N], converged [N] (uint8), n_iter [N] (int64); with
+   hist (else NULL), iterate t of row i goes to row hoff[i] + t of hist [., D].
+   Returns 0, or -1 when memory is short. */
+int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* target, int64_t L,
+                     const int64_t* dims, const float* const* W, const float* const* bias,
+                     const int32_t* act, const float* slope, int64_t T, const float* sc,
+                     const float* w_e, int project, const float* slo, const float* shi,
+                     const int8_t* mut, const float* lower, const float* upper,
+                     const float* cw, float* x_cf, float* nascent, float* proba,
+                     uint8_t* converged, int64_t* n_iter, float* hist, const int64_t* hoff) {
+  if (L < 1 || L > MAXL) return -2;
+  int64_t P[MAXL + 1];
+  for (int64_t l = 0; l <= L; l++) P[l] = pad(dims[l]);
+  const int64_t H = dims[L - 1], PH = P[L - 1], PD = P[0];
+  /* sizes in floats */
+  int64_t n_w = 0, n_a = 0, wmax = 0;
+  for (int64_t l = 0; l + 1 < L; l++) {
+    n_w += dims[l] * P[l + 1] + dims[l + 1] * P[l] + P[l + 1];
+    n_a += TR * P[l + 1];
+  }
+  for (int64_t l = 0; l < L; l++) wmax = P[l] > wmax ? P[l] : wmax;
+  int64_t total = n_w + n_a + 3 * PH + 6 * PD + 4 * TR * PD + 2 * TR * wmax + 64;
+  float* mem = aligned_alloc(64, (size_t)(total * 4 + 63) / 64 * 64);
+  if (!mem) return -1;
+  memset(mem, 0, (size_t)total * 4);
+  float* p = mem;
+#define TAKE(n) (p += (n), p - (n))
+  float *WT[MAXL], *WB[MAXL], *BI[MAXL], *A[MAXL + 1];
+  for (int64_t l = 0; l + 1 < L; l++) {
+    int64_t I = dims[l], O = dims[l + 1];
+    WT[l] = TAKE(I * P[l + 1]);  /* forward panel: W^T [I][P(O)] */
+    WB[l] = TAKE(O * P[l]);      /* backward panel: W [O][P(I)] */
+    BI[l] = TAKE(P[l + 1]);
+    for (int64_t o = 0; o < O; o++)
+      for (int64_t i = 0; i < I; i++) {
+        WT[l][i * P[l + 1] + o] = W[l][o * I + i];
+        WB[l][o * P[l] + i] = W[l][o * I + i];
+      }
+    if (bias[l]) memcpy(BI[l], bias[l], (size_t)O * 4);
+    A[l + 1] = TAKE(TR * P[l + 1]);
+  }
+  /* head: v = w1 - w0, w0, w1 */
+  float *hv = TAKE(PH), *h0 = TAKE(PH), *h1 = TAKE(PH);
+  const float* Wh = W[L - 1];
+  for (int64_t j = 0; j < H; j++) { h0[j] = Wh[j]; h1[j] = Wh[H + j]; hv[j] = Wh[H + j] - Wh[j]; }
+  float b1 = bias[L - 1] ? bias[L - 1][1] : 0.0f;
+  float db = bias[L - 1] ? bias[L - 1][1] - bias[L - 1][0] : 0.0f;
+  /* per-feature parameters, padded (padding: no cost, no clamp, free) */
+  float *fcw = TAKE(PD), *fslo = TAKE(PD), *fshi = TAKE(PD), *flo = TAKE(PD), *fup = TAKE(PD);
+  int8_t* fmut = (int8_t*)TAKE(PD);
+  for (int64_t j = 0; j < PD; j++) {
+    int in = j < D;
+    fcw[j] = in ? (cw ? cw[j] : 1.0f) : 0.0f;
+    fslo[j] = in && project ? slo[j] : -INFINITY;
+    fshi[j] = in && project ? shi[j] : INFINITY;
+    flo[j] = in && project ? lower[j] : -INFINITY;
+    fup[j] = in && project ? upper[j] : INFINITY;
+    fmut[j] = in && project ? mut[j] : 3;
+  }
+  float *X = TAKE(TR * PD), *X0 = TAKE(TR * PD), *NAS = TAKE(TR * PD), *GX = TAKE(TR * PD);
+  float *G1 = TAKE(TR * wmax), *G2 = TAKE(TR * wmax);
+  A[0] = X;
+#undef TAKE
+  const float step = sc[0], lam = sc[1], reg = sc[2], eps = sc[3], thr = sc[4];
+  const int use_eps = eps >= 0;
+  int64_t row[TR], t_of[TR];
+  int y1[TR];
+  int64_t next = 0;
+  /* fill slot r with the next row (or leave it empty: row -1, zeros) */
+#define REFILL(r)                                                                       \
+  do {                                                                                  \
+    float* xr = X + (r) * PD;                                                           \
+    if (next < N) {                                                                     \
+      row[r] = next; t_of[r] = 0; y1[r] = target[next] == 1;                            \
+      memcpy(xr, x0 + next * D, (size_t)D * 4);                                         \
+      next++;                                                                           \
+    } else {                                                                            \
+      row[r] = -1; t_of[r] = 0; y1[r] = 0;                                              \
+      memset(xr, 0, (size_t)D * 4);                                                     \
+    }                                                                                   \
+    memcpy(X0 + (r) * PD, xr, (size_t)D * 4);                                           \
+    memcpy(NAS + (r) * PD, xr, (size_t)D * 4);                                          \
+  } while (0)
+  for (int r = 0; r < TR; r++) REFILL(r);
+  float alpha[TR], beta[TR];
+  int leave[TR];
+  for (;;) {
+    int busy = 0;
+    for (int r = 0; r < TR; r++) busy |= row[r] >= 0;
+    if (!busy) break;
+    /* forward through the hidden layers */
+    for (int64_t l = 0; l + 1 < L; l++)
+      gemm(dims[l], A[l], P[l], WT[l], P[l + 1], P[l + 1], BI[l], A[l + 1], P[l + 1],
+           act[l], slope[l], NULL, 0);
+    const float* a = A[L - 1];
+    /* head, test, nascent, the head's gradient */
+    for (int r = 0; r < TR; r++) {
+      leave[r] = 0;
+      alpha[r] = beta[r] = 0.0f;
+      if (row[r] < 0) continue;
+      int64_t t = t_of[r];
+      float d = dotp(a + r * PH, hv, PH) + db;
+      float pt = sigm(y1[r] ? d : -d);
+      float* xr = X + r * PD;
+      const float* x0r = X0 + r * PD;
+      if (hist) memcpy(hist + (hoff[row[r]] + t) * D, xr, (size_t)D * 4);
+      if (use_eps) {
+        float m = 0.0f;
+        for (int64_t j = 0; j < D; j++) { float e = fabsf(xr[j] - x0r[j]); m = e > m ? e : m; }
+        if (m <= eps) memcpy(NAS + r * PD, xr, (size_t)D * 4);
+      }
+      int done = pt >= thr;
+      if (done || t == T) {
+        int64_t i = row[r];
+        memcpy(x_cf + i * D, xr, (size_t)D * 4);
+        memcpy(nascent + i * D, NAS + r * PD, (size_t)D * 4);
+        proba[i] = pt; converged[i] = (uint8_t)done; n_iter[i] = t;
+        leave[r] = 1;
+        continue;
+      }
+      float al = sigm(d) - (y1[r] ? 1.0f : 0.0f), be = 0.0f;
+      if (w_e) {
+        float z1 = dotp(a + r * PH, h1, PH) + b1;
+        float zt = y1[r] ? z1 : z1 - d;
+        float coef = w_e[t] * (1 - 2 * reg * zt);
+        if (y1[r]) al -= coef;
+        be = -coef;
+      }
+      alpha[r] = al; beta[r] = be;
+    }
+    /* gradient at the head's input, times the derivative of the activation before it */
+    {
+      int am = L >= 2 ? act[L - 2] : 0;
+      float sl = L >= 2 ? slope[L - 2] : 0.0f;
+      for (int r = 0; r < TR; r++) {
+        float* g = G1 + r * PH;
+        const float* ar = a + r * PH;
+        float al = alpha[r], be = beta[r];
+        #pragma omp simd
+        for (int64_t j = 0; j < PH; j++) {
+          float v = al * hv[j] + be * h0[j];
+          g[j] = am == 0 ? v : ar[j] > 0 ? v : am == 1 ? 0.0f : v * sl;
+        }
+      }
+    }
+    /* backward through the hidden layers: g at a_l = (g at a_{l+1}) W_l, times act'(a_l) */
+    float *gin = G1, *gout = G2;
+    for (int64_t l = L - 2; l >= 0; l--) {
+      if (l == 0) {
+        gemm(dims[1], gin, P[1], WB[0], P[0], P[0], NULL, GX, PD, 0, 0.0f, NULL, 0);
+      } else {
+        int m = act[l - 1] == 0 ? 0 : act[l - 1] == 1 ? 3 : 4;
+        gemm(dims[l + 1], gin, P[l + 1], WB[l], P[l], P[l], NULL, gout, P[l], m,
+             slope[l - 1], A[l], P[l]);
+        float* tmp = gin; gin = gout; gout = tmp;
+      }
+    }
+    if (L == 1) memcpy(GX, G1, (size_t)TR * PD * 4);
+    /* update: L1 subgradient, step, clamp and projection (mutability, widened bounds) */
+    for (int r = 0; r < TR; r++) {
+      if (row[r] < 0) continue;
+      if (leave[r]) { REFILL(r); continue; }
+      float* xr = X + r * PD;
+      const float* x0r = X0 + r * PD;
+      const float* gr = GX + r * PD;
+      #pragma omp simd
+      for (int64_t j = 0; j < PD; j++) {
+        float xj = xr[j], rj = x0r[j], diff = xj - rj;
+        float sg = (float)(diff > 0) - (float)(diff < 0);
+        float s = -step * (gr[j] + (lam * fcw[j]) * sg);
+        s = s < fslo[j] ? fslo[j] : s;
+        s = s > fshi[j] ? fshi[j] : s;
+        float xn = xj + s;
+        int m = fmut[j];
+        xn = m == 1 ? maxn(xn, rj) : xn;
+        xn = m == 2 ? minn(xn, rj) : xn;
+        xn = m == 0 ? rj : xn;
+        float hi = maxn(fup[j], rj), lo = minn(flo[j], rj);
+        xn = minn(xn, hi);
+        xr[j] = maxn(xn, lo);
+      }
+      t_of[r]++;
+    }
+  }
+#undef REFILL
+  free(mem);
+  return 0;
+}
+"""
+
+
+def _declare(lib):
+    i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    fn = lib.skct_relu_search
+    fn.argtypes = [i64, i64, ptr, ptr, i64, ptr, ptr, ptr, ptr, ptr, i64, ptr, ptr, c_int,
+                   ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
+    fn.restype = c_int
+
+
+_LIBRARY = NativeLibrary("skct_relu_search", lambda: _SOURCE, _declare)
+
+
+def library():
+    """The loaded search (built on first use), or None where it cannot be built."""
+    return _LIBRARY.get()
+
+
+def status():
+    """How the search was obtained ("loaded <path>") or why not (a short sentence)."""
+    return _LIBRARY.status
+
+
+def applies(layers, dtype):
+    """Whether :func:`run` takes a plan key's layers: float32, linear layers with at most one
+    ReLU or LeakyReLU (slope >= 0) between two of them, a two-class head."""
+    import torch
+
+    if dtype != torch.float32 or not layers or layers[0][0] != "linear":
+        return False
+    if layers[-1][0] != "linear" or layers[-1][2] != 2:
+        return False
+    n_lin, prev = 0, None
+    for layer in layers:
+        if layer[0] == "linear":
+            n_lin += 1
+            if layer[1] > MAX_WIDTH or layer[2] > MAX_WIDTH:
+                return False
+        else:
+            if prev != "linear" or layer[1] not in _ACTS:
+                return False
+            if layer[1] == "leaky_relu" and not layer[2] >= 0:
+                return False
+        prev = layer[0]
+    return n_lin <= MAX_LAYERS
+
+
+def _ptr(t):
+    return None if t is None else t.data_ptr()
+
+
+def run(lib, layers, params, x, target, objective, constraints, cost_weight, threshold,
+        max_iter, epsilon, w_energy, n_threads=1, hist=None, hist_offset=None):
+    """The search of x [N, D] (float32, contiguous) toward ``target`` [N] (long, in {0, 1}).
+
+    ``layers`` is the plan key, ``params`` the current weights and biases of its linear
+    layers (:func:`skct.search._compiled_plan.plan_tensors`), ``objective`` the generator's
+    (step size, lambda_cost, lambda_energy, reg strength), ``w_energy`` the ECCo energy weight
+    per step [T + 1] (None for Generic), ``constraints`` TorchConstraints or None (None or
+    trivial: no projection). Returns (x_cf, converged, n_iter, proba, nascent).
+
+    With ``hist`` [S, D] and ``hist_offset`` [N] (long), iterate t of row i is written to row
+    ``hist_offset[i] + t`` of ``hist`` (``S >= sum(n_iter + 1)``: from an earlier run, whose
+    results this one repeats exactly, since no row's arithmetic depends on the others).
+    """
+    import torch
+
+    n, d = x.shape
+    lins = [layer for layer in layers if layer[0] == "linear"]
+    weights, biases, k = [], [], 0
+    for layer in lins:
+        weights.append(params[k].contiguous())
+        biases.append(params[k + 1].contiguous() if layer[3] else None)
+        k += 2 if layer[3] else 1
+    acts, slopes = [], []
+    for i, layer in enumerate(layers):
+        if layer[0] == "linear" and i + 1 < len(layers) and len(acts) < len(lins) - 1:
+            nxt = layers[i + 1]
+            acts.append(_ACTS[nxt[1]] if nxt[0] == "act" else 0)
+            slopes.append(nxt[2] if nxt[0] == "act" else 0.0)
+    n_lin = len(lins)
+    dims = torch.tensor([lins[0][1]] + [layer[2] for layer in lins], dtype=torch.int64)
+    w_ptrs = (ctypes.c_void_p * n_lin)(*[w.data_ptr() for w in weights])
+    b_ptrs = (ctypes.c_void_p * n_lin)(*[_ptr(b) for b in biases])
+    act_t = torch.tensor(acts or [0], dtype=torch.int32)
+    slope_t = torch.tensor(slopes or [0.0], dtype=torch.float32)
+    step_size, lam, _, reg = objective
+    eps = -1.0 if epsilon is None else float(epsilon)
+    sc = torch.tensor([step_size, lam, reg, eps, float(threshold)], dtype=torch.float32)
+    w_e = None if w_energy is None else torch.tensor(w_energy, dtype=torch.float32)
+    project = constraints is not None and not constraints.is_trivial
+    f32 = torch.float32
+    cons = (None,) * 5
+    if project:
+        c = constraints
+        cons = (c.step_lower.to(f32).contiguous(), c.step_upper.to(f32).contiguous(),
+                c.mut.to(torch.int8).contiguous(), c.lower.to(f32).contiguous(),
+                c.upper.to(f32).contiguous())
+    cw = None if cost_weight is None else cost_weight.to(f32).contiguous()
+    x = x.contiguous()
+    target = target.contiguous()
+    x_cf, nascent = torch.empty_like(x), torch.empty_like(x)
+    proba = torch.empty(n, dtype=f32)
+    converged = torch.empty(n, dtype=torch.bool)
+    n_iter = torch.empty(n, dtype=torch.int64)
+
+    def part(lo, hi):
+        def rows(t):
+            return t[lo:hi].data_ptr()
+        return lib.skct_relu_search(
+            hi - lo, d, rows(x), rows(target), n_lin, dims.data_ptr(), w_ptrs, b_ptrs,
+            act_t.data_ptr(), slope_t.data_ptr(), int(max_iter), sc.data_ptr(), _ptr(w_e),
+            int(project), *[_ptr(t) for t in cons], _ptr(cw), rows(x_cf), rows(nascent),
+            rows(proba), rows(converged), rows(n_iter), _ptr(hist),
+            None if hist_offset is None else rows(hist_offset))
+
+    n_threads = max(1, min(int(n_threads), n // 64))
+    bounds = [n * i // n_threads for i in range(n_threads + 1)]
+    if n_threads == 1:
+        codes = [part(0, n)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(n_threads) as pool:
+            codes = list(pool.map(part, bounds[:-1], bounds[1:]))
+    if any(codes):
+        raise MemoryError("skct: the native search could not allocate its working memory.")
+    return x_cf, converged, n_iter, proba, nascent
