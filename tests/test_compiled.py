@@ -547,13 +547,13 @@ def test_search_dispatches_to_the_fast_path_unless_turned_off():
     x = torch.randn(32, 4)
     target = torch.ones(32, dtype=torch.long)
     calls = []
-    real = _compiled.compiled_search
+    real = _compiled.fast_search
 
     def spy(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    _compiled.compiled_search = spy
+    _compiled.fast_search = spy
     try:
         fast = search(model, x, target, GenericGenerator(), max_iter=20)
         assert calls == [1]  # on by default
@@ -561,7 +561,7 @@ def test_search_dispatches_to_the_fast_path_unless_turned_off():
             eager = search(model, x, target, GenericGenerator(), max_iter=20)
         assert calls == [1]
     finally:
-        _compiled.compiled_search = real
+        _compiled.fast_search = real
     torch.testing.assert_close(fast.counterfactuals, eager.counterfactuals, rtol=1e-5, atol=1e-5)
     assert torch.equal(fast.converged, eager.converged)
     assert torch.equal(fast.n_iter, eager.n_iter)

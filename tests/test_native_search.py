@@ -126,7 +126,8 @@ def test_same_results_as_the_engine_and_the_chain_step(monkeypatch, gen, constra
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(widths=st.lists(st.integers(1, 40), min_size=0, max_size=3),
-       d=st.integers(1, 37), n=st.integers(1, 40), act=st.sampled_from(["relu", "leaky", None]),
+       d=st.integers(1, 37), n=st.integers(1, 40),
+       act=st.sampled_from(["relu", "leaky", None]),
        bias=st.booleans(), ecco=st.booleans(), eps=st.sampled_from([None, 0.2]),
        constrained=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_any_relu_chain_matches_the_engine(widths, d, n, act, bias, ecco, eps, constrained,

@@ -45,7 +45,8 @@ from ._compiled_plan import constraints_supported, model_plan, plan_key, plan_te
 from ._compiled_fused import make_fused_step
 from ._compiled_steps import make_autograd_step, make_eager_step, make_native_step, native_applies
 
-__all__ = ["supports", "compiled_search", "clear_cache", "compile_times", "SMALL_HEAD"]
+__all__ = ["supports", "compiled_search", "fast_search", "clear_cache", "compile_times",
+           "SMALL_HEAD"]
 
 #: Last linear layers with at most this many classes compute logits as fused dot products
 #: (compiled step).
@@ -365,17 +366,30 @@ def compiled_search(model, x, target, generator, constraints=None, *, decision_t
     >>> torch.allclose(fast.counterfactuals, slow.counterfactuals, atol=1e-5)
     True
     """
-    from ._engine import SearchPath, SearchResult, search
+    from ._engine import search
 
-    eager = dict(decision_threshold=decision_threshold, max_iter=max_iter, epsilon=epsilon,
-                 return_path=return_path)
-    if not supports(model, generator, constraints, x):
-        return search(model, x, target, generator, constraints, **eager)
-    # (never hand a supported search back to ``search``: it may dispatch here again)
+    result = fast_search(model, x, target, generator, constraints,
+                         decision_threshold=decision_threshold, max_iter=max_iter,
+                         epsilon=epsilon, return_path=return_path)
+    if result is None:  # unsupported: the engine (which does not dispatch back here then)
+        result = search(model, x, target, generator, constraints,
+                        decision_threshold=decision_threshold, max_iter=max_iter,
+                        epsilon=epsilon, return_path=return_path)
+    return result
+
+
+def fast_search(model, x, target, generator, constraints=None, *, decision_threshold=0.75,
+                max_iter=30, epsilon=None, return_path=False):
+    """:func:`compiled_search`, or None where :func:`supports` is False (the engine's seam:
+    the structure is read once per search)."""
+    from ._engine import SearchPath, SearchResult
+
+    key = None if _mode() == "off" else _structure_key(model, generator, constraints, x)
+    if key is None:
+        return None
     target = torch.as_tensor(target, device=x.device).long().reshape(-1)
     if target.shape[0] != x.shape[0]:
         raise ValueError(f"target has {target.shape[0]} entries for {x.shape[0]} rows.")
-    key = _structure_key(model, generator, constraints, x)
     x = x.detach().contiguous()
     result = _whole_native(model, x, target, generator, constraints, key, decision_threshold,
                            max_iter, epsilon, return_path)

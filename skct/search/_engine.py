@@ -172,17 +172,21 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
     target = torch.as_tensor(target, device=x.device).long().reshape(-1)
     if target.shape[0] != n:
         raise ValueError(f"target has {target.shape[0]} entries for {n} rows.")
+    if constraints is not None and constraints.n_features != d:
+        raise ValueError(f"constraints were fitted on {constraints.n_features} features, x "
+                         f"has {d}.")
+    x = x.detach()
+    if get_config()["fast_search"]:
+        # the same search without a loss graph (skct.set_config(fast_search=True)); None
+        # where the fast path does not reproduce it
+        result = _compiled.fast_search(model, x, target, generator, constraints,
+                                       decision_threshold=decision_threshold,
+                                       max_iter=max_iter, epsilon=epsilon,
+                                       return_path=return_path)
+        if result is not None:
+            return result
     c = constraints if constraints is not None else TorchConstraints.unconstrained(
         d, dtype=x.dtype, device=x.device)
-    if c.n_features != d:
-        raise ValueError(f"constraints were fitted on {c.n_features} features, x has {d}.")
-    x = x.detach()
-    if get_config()["fast_search"] and _compiled.supports(model, generator, constraints, x):
-        # the same search without a loss graph (skct.set_config(fast_search=True))
-        return _compiled.compiled_search(model, x, target, generator, constraints,
-                                         decision_threshold=decision_threshold,
-                                         max_iter=max_iter, epsilon=epsilon,
-                                         return_path=return_path)
     # weighted L1 cost only when weights other than 1 are set (today's generators unchanged)
     weights = {} if c.unit_cost else {"cost_weight": c.cost_weight.to(x.dtype)}
 

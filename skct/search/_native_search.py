@@ -64,63 +64,119 @@ typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
 
 static inline int64_t pad(int64_t n) { return (n + VW - 1) / VW * VW; }
-static inline float maxn(float a, float b) { return (a > b || isnan(a)) ? a : b; }
-static inline float minn(float a, float b) { return (a < b || isnan(a)) ? a : b; }
+/* blend, and NaN in, NaN out maximum/minimum (as torch.maximum/minimum): a NaN a is kept, a
+   NaN b fails a > b */
+static inline vf sel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
+static inline vf vmaxn(vf a, vf b) { return sel((a > b) | (a != a), a, b); }
+static inline vf vminn(vf a, vf b) { return sel((a < b) | (a != a), a, b); }
 
-/* C[TR][nb*VW] = bias + A[TR][K] . B[K][nb*VW] (A row stride lda, B row stride ldb), then
-   the epilogue: mode 0 none, 1 relu, 2 leaky (slope), 3 times relu'(S), 4 times leaky'(S),
-   with S[TR][.] (stride lds) the saved layer output. */
-#define KERNEL(NB)                                                                          \
-static inline void kern##NB(int64_t K, const float* restrict A, int64_t lda,               \
-                            const float* restrict B, int64_t ldb, const float* restrict bias, \
-                            float* restrict C, int64_t ldc, int mode, float slope,         \
-                            const float* restrict S, int64_t lds) {                        \
-  vf acc[TR][NB];                                                                           \
-  _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++)                                      \
+/* half vectors: with 16-float vectors, a width that is 8 past a multiple of 16 ends in one
+   8-float vector (layer outputs are padded to 8 floats, row strides to 16) */
+#if VW == 16
+#define HW 8
+#else
+#define HW VW
+#endif
+typedef float vh __attribute__((vector_size(HW * 4)));
+typedef int32_t vhi __attribute__((vector_size(HW * 4)));
+static inline int64_t pad_out(int64_t n) { return (n + HW - 1) / HW * HW; }
+
+/* the epilogue of one accumulator c (vector type VT, mask type MT): mode 0 none, 1 relu,
+   2 leaky (slope), 3 times relu'(s), 4 times leaky'(s), s the saved layer output at SP */
+#define EPILOGUE(VT, MT, c, SP)                                                             \
+  do {                                                                                      \
+    const VT z_ = (VT){0}, o_ = z_ + 1.0f, l_ = z_ + slope;                                 \
+    if (mode == 1) { c = (VT)((MT)c & ~(c <= z_)); }                                        \
+    else if (mode == 2) { MT m_ = c > z_; c = c * (VT)(((MT)o_ & m_) | ((MT)l_ & ~m_)); }   \
+    else if (mode >= 3) {                                                                   \
+      MT m_ = *(const VT*)(SP) > z_;                                                        \
+      c = mode == 3 ? (VT)((MT)c & m_) : c * (VT)(((MT)o_ & m_) | ((MT)l_ & ~m_));          \
+    }                                                                                       \
+  } while (0)
+
+/* C[TR][NB*VW (+ HW if H)] = bias + A[TR][K] . B[K][.] (A row stride lda, B row stride ldb),
+   then the epilogue (S[TR][.], stride lds: the saved layer output for modes 3 and 4) */
+#define KERNEL(NB, H)                                                                       \
+static inline void kern##NB##_##H(int64_t K, const float* restrict A, int64_t lda,         \
+                                  const float* restrict B, int64_t ldb,                    \
+                                  const float* restrict bias, float* restrict C,           \
+                                  int64_t ldc, int mode, float slope,                      \
+                                  const float* restrict S, int64_t lds) {                  \
+  vf acc[TR][NB + 1];                                                                       \
+  vh acch[TR];                                                                              \
+  _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++) {                                    \
     _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++)                                    \
       acc[r][v] = bias ? *(const vf*)(bias + v * VW) : (vf){0};                             \
+    if (H) acch[r] = bias ? *(const vh*)(bias + NB * VW) : (vh){0};                         \
+  }                                                                                         \
   for (int64_t k = 0; k < K; k++) {                                                         \
-    vf b[NB];                                                                               \
-    _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++) b[v] = *(const vf*)(B + k * ldb + v * VW); \
+    vf b[NB + 1];                                                                           \
+    vh bh = (vh){0};                                                                        \
+    _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++)                                    \
+      b[v] = *(const vf*)(B + k * ldb + v * VW);                                            \
+    if (H) bh = *(const vh*)(B + k * ldb + NB * VW);                                        \
     _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++) {                                  \
       float a = A[r * lda + k];                                                             \
       _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++) acc[r][v] += a * b[v];           \
+      if (H) acch[r] += a * bh;                                                             \
     }                                                                                       \
   }                                                                                         \
-  const vf zero = (vf){0}, one = zero + 1.0f, sl = zero + slope;                            \
-  _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++)                                      \
+  _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++) {                                    \
     _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++) {                                  \
       vf c = acc[r][v];                                                                     \
-      if (mode == 1) { c = (vf)((vi)c & ~(c <= zero)); }                                    \
-      else if (mode == 2) { vi m = c > zero; c = c * (vf)(((vi)one & m) | ((vi)sl & ~m)); } \
-      else if (mode >= 3) {                                                                 \
-        vf s = *(const vf*)(S + r * lds + v * VW);                                          \
-        vi m = s > zero;                                                                    \
-        c = mode == 3 ? (vf)((vi)c & m) : c * (vf)(((vi)one & m) | ((vi)sl & ~m));          \
-      }                                                                                     \
+      EPILOGUE(vf, vi, c, S + r * lds + v * VW);                                            \
       *(vf*)(C + r * ldc + v * VW) = c;                                                     \
     }                                                                                       \
+    if (H) {                                                                                \
+      vh c = acch[r];                                                                       \
+      EPILOGUE(vh, vhi, c, S + r * lds + NB * VW);                                          \
+      *(vh*)(C + r * ldc + NB * VW) = c;                                                    \
+    }                                                                                       \
+  }                                                                                         \
 }
-KERNEL(1)
-KERNEL(2)
-KERNEL(3)
-KERNEL(4)
+KERNEL(1, 0)
+KERNEL(2, 0)
+KERNEL(3, 0)
+KERNEL(4, 0)
+#if VW == 16
+KERNEL(0, 1)
+KERNEL(1, 1)
+KERNEL(2, 1)
+KERNEL(3, 1)
+#endif
 
-/* the whole width O (a multiple of VW) in column blocks of NV vectors */
+/* the width O (a multiple of HW) in column blocks of NV vectors, the last one with the half
+   vector where O ends in one */
 static void gemm(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                  int64_t O, const float* bias, float* C, int64_t ldc, int mode, float slope,
                  const float* S, int64_t lds) {
-  for (int64_t c0 = 0; c0 < O; c0 += NV * VW) {
-    int64_t nb = (O - c0) / VW;
-    nb = nb > NV ? NV : nb;
+  int64_t full = O / VW, half = O % VW != 0;
+  for (int64_t v0 = 0; v0 < full || (half && v0 == full); v0 += NV) {
+    int64_t nb = full - v0 > NV ? NV : full - v0, c0 = v0 * VW;
+    int h = half && v0 + nb == full && nb < NV;  /* the half vector rides in this block */
     const float* bb = bias ? bias + c0 : NULL;
     const float* ss = S ? S + c0 : NULL;
-    switch (nb) {
-      case 4: kern4(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds); break;
-      case 3: kern3(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds); break;
-      case 2: kern2(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds); break;
-      default: kern1(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds); break;
+#define CALL(NB, H) kern##NB##_##H(K, A, lda, B + c0, ldb, bb, C + c0, ldc, mode, slope, ss, lds)
+    if (!h) {
+      switch (nb) {
+        case 4: CALL(4, 0); break;
+        case 3: CALL(3, 0); break;
+        case 2: CALL(2, 0); break;
+        default: CALL(1, 0); break;
+      }
     }
+#if VW == 16
+    else {
+      switch (nb) {
+        case 3: CALL(3, 1); break;
+        case 2: CALL(2, 1); break;
+        case 1: CALL(1, 1); break;
+        default: CALL(0, 1); break;
+      }
+    }
+#endif
+#undef CALL
+    if (h) break;
   }
 }
 
@@ -188,22 +244,22 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
   float b1 = bias[L - 1] ? bias[L - 1][1] : 0.0f;
   float db = bias[L - 1] ? bias[L - 1][1] - bias[L - 1][0] : 0.0f;
   /* per-feature parameters, padded (padding: no cost, no clamp, free) */
-  float *fcw = TAKE(PD), *fslo = TAKE(PD), *fshi = TAKE(PD), *flo = TAKE(PD), *fup = TAKE(PD);
-  int8_t* fmut = (int8_t*)TAKE(PD);
+  float *flam = TAKE(PD), *fslo = TAKE(PD), *fshi = TAKE(PD), *flo = TAKE(PD);
+  float *fup = TAKE(PD), *fmut = TAKE(PD);
   for (int64_t j = 0; j < PD; j++) {
     int in = j < D;
-    fcw[j] = in ? (cw ? cw[j] : 1.0f) : 0.0f;
+    flam[j] = in ? sc[1] * (cw ? cw[j] : 1.0f) : 0.0f;
     fslo[j] = in && project ? slo[j] : -INFINITY;
     fshi[j] = in && project ? shi[j] : INFINITY;
     flo[j] = in && project ? lower[j] : -INFINITY;
     fup[j] = in && project ? upper[j] : INFINITY;
-    fmut[j] = in && project ? mut[j] : 3;
+    fmut[j] = in && project ? (float)mut[j] : 3.0f;
   }
   float *X = TAKE(TR * PD), *X0 = TAKE(TR * PD), *NAS = TAKE(TR * PD), *GX = TAKE(TR * PD);
   float *G1 = TAKE(TR * wmax), *G2 = TAKE(TR * wmax);
   A[0] = X;
 #undef TAKE
-  const float step = sc[0], lam = sc[1], reg = sc[2], eps = sc[3], thr = sc[4];
+  const float step = sc[0], reg = sc[2], eps = sc[3], thr = sc[4];
   const int use_eps = eps >= 0;
   int64_t row[TR], t_of[TR];
   int y1[TR];
@@ -232,7 +288,7 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
     if (!busy) break;
     /* forward through the hidden layers */
     for (int64_t l = 0; l + 1 < L; l++)
-      gemm(dims[l], A[l], P[l], WT[l], P[l + 1], P[l + 1], BI[l], A[l + 1], P[l + 1],
+      gemm(dims[l], A[l], P[l], WT[l], P[l + 1], pad_out(dims[l + 1]), BI[l], A[l + 1], P[l + 1],
            act[l], slope[l], NULL, 0);
     const float* a = A[L - 1];
     /* head, test, nascent, the head's gradient */
@@ -273,15 +329,19 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
     /* gradient at the head's input, times the derivative of the activation before it */
     {
       int am = L >= 2 ? act[L - 2] : 0;
-      float sl = L >= 2 ? slope[L - 2] : 0.0f;
+      const vf zero = (vf){0}, one = zero + 1.0f, sl = zero + (L >= 2 ? slope[L - 2] : 0.0f);
       for (int r = 0; r < TR; r++) {
         float* g = G1 + r * PH;
         const float* ar = a + r * PH;
-        float al = alpha[r], be = beta[r];
-        #pragma omp simd
-        for (int64_t j = 0; j < PH; j++) {
-          float v = al * hv[j] + be * h0[j];
-          g[j] = am == 0 ? v : ar[j] > 0 ? v : am == 1 ? 0.0f : v * sl;
+        const vf al = zero + alpha[r], be = zero + beta[r];
+        for (int64_t j = 0; j < PH; j += VW) {
+          vf v = al * *(const vf*)(hv + j);
+          if (w_e) v += be * *(const vf*)(h0 + j);
+          if (am) {
+            vi m = *(const vf*)(ar + j) > zero;
+            v = am == 1 ? (vf)((vi)v & m) : v * sel(m, one, sl);
+          }
+          *(vf*)(g + j) = v;
         }
       }
     }
@@ -289,10 +349,10 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
     float *gin = G1, *gout = G2;
     for (int64_t l = L - 2; l >= 0; l--) {
       if (l == 0) {
-        gemm(dims[1], gin, P[1], WB[0], P[0], P[0], NULL, GX, PD, 0, 0.0f, NULL, 0);
+        gemm(dims[1], gin, P[1], WB[0], P[0], pad_out(D), NULL, GX, PD, 0, 0.0f, NULL, 0);
       } else {
         int m = act[l - 1] == 0 ? 0 : act[l - 1] == 1 ? 3 : 4;
-        gemm(dims[l + 1], gin, P[l + 1], WB[l], P[l], P[l], NULL, gout, P[l], m,
+        gemm(dims[l + 1], gin, P[l + 1], WB[l], P[l], pad_out(dims[l]), NULL, gout, P[l], m,
              slope[l - 1], A[l], P[l]);
         float* tmp = gin; gin = gout; gout = tmp;
       }
@@ -305,21 +365,22 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
       float* xr = X + r * PD;
       const float* x0r = X0 + r * PD;
       const float* gr = GX + r * PD;
-      #pragma omp simd
-      for (int64_t j = 0; j < PD; j++) {
-        float xj = xr[j], rj = x0r[j], diff = xj - rj;
-        float sg = (float)(diff > 0) - (float)(diff < 0);
-        float s = -step * (gr[j] + (lam * fcw[j]) * sg);
-        s = s < fslo[j] ? fslo[j] : s;
-        s = s > fshi[j] ? fshi[j] : s;
-        float xn = xj + s;
-        int m = fmut[j];
-        xn = m == 1 ? maxn(xn, rj) : xn;
-        xn = m == 2 ? minn(xn, rj) : xn;
-        xn = m == 0 ? rj : xn;
-        float hi = maxn(fup[j], rj), lo = minn(flo[j], rj);
-        xn = minn(xn, hi);
-        xr[j] = maxn(xn, lo);
+      const vf zero = (vf){0}, one = zero + 1.0f, nstep = zero - step;
+      for (int64_t j = 0; j < PD; j += VW) {
+        vf xj = *(const vf*)(xr + j), rj = *(const vf*)(x0r + j), diff = xj - rj;
+        vf sg = (vf)((vi)one & (diff > zero)) - (vf)((vi)one & (diff < zero));
+        vf s = nstep * (*(const vf*)(gr + j) + *(const vf*)(flam + j) * sg);
+        if (project) {
+          s = vminn(vmaxn(s, *(const vf*)(fslo + j)), *(const vf*)(fshi + j));
+          vf xn = xj + s, m = *(const vf*)(fmut + j);
+          xn = sel(m == one, vmaxn(xn, rj), xn);
+          xn = sel(m == one + one, vminn(xn, rj), xn);
+          xn = sel(m == zero, rj, xn);
+          xn = vminn(xn, vmaxn(*(const vf*)(fup + j), rj));
+          *(vf*)(xr + j) = vmaxn(xn, vminn(*(const vf*)(flo + j), rj));
+        } else {
+          *(vf*)(xr + j) = xj + s;
+        }
       }
       t_of[r]++;
     }
