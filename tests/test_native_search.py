@@ -136,7 +136,8 @@ def test_any_relu_chain_matches_the_engine(widths, d, n, act, bias, ecco, eps, c
     model = _mlp([d, *widths, 2], act=act, bias=bias, seed=seed)
     x = _problem(n, d, seed)
     target = torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(seed))
-    gen = ECCoGenerator(step_size=0.2, lambda_energy=0.5) if ecco else GenericGenerator(step_size=0.2)
+    gen = (ECCoGenerator(step_size=0.2, lambda_energy=0.5) if ecco
+           else GenericGenerator(step_size=0.2))
     cons = _constraints(d) if constrained else None
     kw = dict(decision_threshold=0.7, max_iter=12, epsilon=eps)
     assert _native_search.applies(plan_key(model_plan(model)), torch.float32)
