@@ -32,7 +32,10 @@ import ctypes
 
 from .._utils._native import NativeLibrary
 
-__all__ = ["applies", "library", "status", "run"]
+__all__ = ["applies", "library", "status", "run", "SOURCE", "declare"]
+
+#: SOURCE (the C code) and declare (its ctypes signatures) are public for tools that build it
+#: elsewhere (the benchmark times a cold build with them).
 
 #: Activation codes of the C function (after a hidden linear layer).
 _ACTS = {None: 0, "relu": 1, "leaky_relu": 2}
@@ -41,7 +44,7 @@ _ACTS = {None: 0, "relu": 1, "leaky_relu": 2}
 MAX_LAYERS = 16
 MAX_WIDTH = 4096
 
-_SOURCE = r"""
+SOURCE = r"""
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -392,7 +395,7 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
 """
 
 
-def _declare(lib):
+def declare(lib):
     i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
     fn = lib.skct_relu_search
     fn.argtypes = [i64, i64, ptr, ptr, i64, ptr, ptr, ptr, ptr, ptr, i64, ptr, ptr, c_int,
@@ -400,7 +403,7 @@ def _declare(lib):
     fn.restype = c_int
 
 
-_LIBRARY = NativeLibrary("skct_relu_search", lambda: _SOURCE, _declare)
+_LIBRARY = NativeLibrary("skct_relu_search", lambda: SOURCE, declare)
 
 
 def library():
