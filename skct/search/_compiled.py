@@ -3,8 +3,16 @@
 For the Generic and ECCo objectives, the search never builds a graph of the loss: the
 gradient of the objective with respect to the logits is analytic (softmax minus one-hot, plus
 the energy term), the L1 cost subgradient is added directly, and the loss value itself is
-never computed. Three implementations of the step share one loop
-(:mod:`skct.search._compiled_steps`, :mod:`skct.search._compiled_fused`):
+never computed.
+
+- **native search** (default for a float32 chain of ``nn.Linear`` layers with ReLU/LeakyReLU
+  between them and a two-class head, :func:`skct.search._native_search.applies`): the whole
+  search in one C call (:mod:`skct.search._native_search`), rows streamed through small
+  tiles that stay in the L1 cache; ``return_path`` runs it twice (the lengths, then the
+  iterates). ``SKCT_COMPILED_SEARCH=steps`` runs the chain step below instead.
+
+Every other supported search runs one of three implementations of the step, which share one
+loop (:mod:`skct.search._compiled_steps`, :mod:`skct.search._compiled_fused`):
 
 - **chain** (default for a model that is a chain of ``nn.Linear`` layers and elementwise
   activations, see :func:`skct.search._compiled_plan.model_plan`): no autograd at all; the
@@ -24,8 +32,8 @@ never computed. Three implementations of the step share one loop
   (with a warning, once per structure).
 
 ``SKCT_COMPILED_SEARCH=0`` turns the fast path off (the eager engine runs every search).
-Rows that converge are frozen by a mask and dropped from the working set only once a quarter
-of it has converged. Results equal those of :func:`skct.search.search` up to float rounding:
+In the step loop, rows that converge are frozen by a mask and dropped from the working set
+only once a quarter of it has converged. Results equal those of :func:`skct.search.search` up to float rounding:
 the same per-row convergence rule (a row stops at the first step where p(target) >=
 threshold), the same ``n_iter``, ``nascent``, ``target_proba`` and ``path``.
 """
