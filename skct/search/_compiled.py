@@ -33,9 +33,9 @@ loop (:mod:`skct.search._compiled_steps`, :mod:`skct.search._compiled_fused`):
 
 ``SKCT_COMPILED_SEARCH=0`` turns the fast path off (the eager engine runs every search).
 In the step loop, rows that converge are frozen by a mask and dropped from the working set
-only once a quarter of it has converged. Results equal those of :func:`skct.search.search` up to float rounding:
-the same per-row convergence rule (a row stops at the first step where p(target) >=
-threshold), the same ``n_iter``, ``nascent``, ``target_proba`` and ``path``.
+only once a quarter of it has converged. Results equal those of :func:`skct.search.search` up
+to float rounding: the same per-row convergence rule (a row stops at the first step where
+p(target) >= threshold), the same ``n_iter``, ``nascent``, ``target_proba`` and ``path``.
 """
 
 from __future__ import annotations
