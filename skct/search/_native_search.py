@@ -1,17 +1,18 @@
-"""The whole fast search of a ReLU chain in one native call (float32, two-class head).
+"""The whole fast search of a ReLU chain in one native call (float32).
 
-For the commonest model of all, ``Linear -> ReLU -> ... -> Linear(2)`` (LeakyReLU too, and
-linear layers with nothing between them), the chain step of :mod:`skct.search._compiled`
-still pays, at every one of the T steps, a pass over memory for each elementwise operation
-between torch's matrix products, and a Python call per operation. Here the search runs as
-one C function over a stream of rows:
+For the commonest model of all, ``Linear -> ReLU -> ... -> Linear(C)`` (LeakyReLU too, and
+linear layers with nothing between them; skct's own MLP), the chain step of
+:mod:`skct.search._compiled` still pays, at every one of the T steps, a pass over memory for
+each elementwise operation between torch's matrix products, and a Python call per operation.
+Here the search runs as one C function over a stream of rows:
 
 - a *tile* of a few rows (6 with AVX-512, 3 otherwise) goes through the whole step at once:
   forward pass with the bias and activation applied to the matrix product's accumulators
-  while they are still in registers, the two-class head (``d = a . (w1 - w0)``), the
-  convergence test and nascent iterate, the backward pass with the activation derivative
-  applied the same way, and the masked, clamped and projected update. A tile's activations
-  never leave the L1 cache;
+  while they are still in registers, the head (for two classes from ``d = a . (w1 - w0)``
+  alone; for more, the logits' log-sum-exp and softmax gradient), the convergence test and
+  nascent iterate, the backward pass with the activation derivative applied the same way,
+  and the masked, clamped and projected update. A tile's activations never leave the L1
+  cache;
 - each row leaves its tile as soon as it converges (or after T steps) and the next row of
   the stream takes its place at step 0, so the work is exactly the rows' own steps: no padding
   of finished rows, no compaction, no per-step bookkeeping in Python;
@@ -193,10 +194,11 @@ static inline float dotp(const float* a, const float* b, int64_t n) {
 
 static inline float sigm(float z) { return 1.0f / (1.0f + expf(-z)); }
 
-/* The search of rows [0, N) (row-major x0 [N, D], target [N] in {0, 1}).
-   L linear layers, dims[0..L] (dims[L] == 2), W[l] [dims[l+1], dims[l]] row-major, bias[l]
-   (NULL: none), act[l] (l < L - 1) the activation after layer l (0 none, 1 relu, 2 leaky),
-   slope[l]. sc: step size, lambda_cost, reg strength, epsilon (< 0: no nascent), threshold;
+/* The search of rows [0, N) (row-major x0 [N, D], target [N] in [0, dims[L]) ).
+   L linear layers, dims[0..L] (two classes: the head from d = z1 - z0; more: softmax),
+   W[l] [dims[l+1], dims[l]] row-major, bias[l] (NULL: none), act[l] (l < L - 1) the
+   activation after layer l (0 none, 1 relu, 2 leaky), slope[l]. sc: step size,
+   lambda_cost, reg strength, epsilon (< 0: no nascent), threshold;
    w_e [T + 1] the ECCo energy weight per step (NULL: Generic). Constraints (project != 0):
    slo, shi, mut (int8), lower, upper [D]; cw [D] cost weights (NULL: 1).
    Outputs: x_cf, nascent [N, D], proba [N], converged [N] (uint8), n_iter [N] (int64); with
@@ -212,22 +214,25 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
   if (L < 1 || L > MAXL) return -2;
   int64_t P[MAXL + 1];
   for (int64_t l = 0; l <= L; l++) P[l] = pad(dims[l]);
-  const int64_t H = dims[L - 1], PH = P[L - 1], PD = P[0];
+  const int64_t H = dims[L - 1], PH = P[L - 1], PD = P[0], C = dims[L], PC = P[L];
+  const int binary = C == 2;
+  const int64_t n_panels = binary ? L - 1 : L;  /* layers run as matrix products */
   /* sizes in floats */
   int64_t n_w = 0, n_a = 0, wmax = 0;
-  for (int64_t l = 0; l + 1 < L; l++) {
+  for (int64_t l = 0; l < n_panels; l++) {
     n_w += dims[l] * P[l + 1] + dims[l + 1] * P[l] + P[l + 1];
     n_a += TR * P[l + 1];
   }
   for (int64_t l = 0; l < L; l++) wmax = P[l] > wmax ? P[l] : wmax;
   int64_t total = n_w + n_a + 3 * PH + 6 * PD + 4 * TR * PD + 2 * TR * wmax + 64;
+  if (!binary) total += TR * PC;  /* the logits' gradient */
   float* mem = aligned_alloc(64, (size_t)(total * 4 + 63) / 64 * 64);
   if (!mem) return -1;
   memset(mem, 0, (size_t)total * 4);
   float* p = mem;
 #define TAKE(n) (p += (n), p - (n))
   float *WT[MAXL], *WB[MAXL], *BI[MAXL], *A[MAXL + 1];
-  for (int64_t l = 0; l + 1 < L; l++) {
+  for (int64_t l = 0; l < n_panels; l++) {
     int64_t I = dims[l], O = dims[l + 1];
     WT[l] = TAKE(I * P[l + 1]);  /* forward panel: W^T [I][P(O)] */
     WB[l] = TAKE(O * P[l]);      /* backward panel: W [O][P(I)] */
@@ -260,11 +265,12 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
   }
   float *X = TAKE(TR * PD), *X0 = TAKE(TR * PD), *NAS = TAKE(TR * PD), *GX = TAKE(TR * PD);
   float *G1 = TAKE(TR * wmax), *G2 = TAKE(TR * wmax);
+  float* GZ = binary ? NULL : TAKE(TR * PC);
   A[0] = X;
 #undef TAKE
   const float step = sc[0], reg = sc[2], eps = sc[3], thr = sc[4];
   const int use_eps = eps >= 0;
-  int64_t row[TR], t_of[TR];
+  int64_t row[TR], t_of[TR], cls[TR];
   int y1[TR];
   int64_t next = 0;
   /* fill slot r with the next row (or leave it empty: row -1, zeros) */
@@ -272,11 +278,11 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
   do {                                                                                  \
     float* xr = X + (r) * PD;                                                           \
     if (next < N) {                                                                     \
-      row[r] = next; t_of[r] = 0; y1[r] = target[next] == 1;                            \
+      row[r] = next; t_of[r] = 0; cls[r] = target[next]; y1[r] = cls[r] == 1;          \
       memcpy(xr, x0 + next * D, (size_t)D * 4);                                         \
       next++;                                                                           \
     } else {                                                                            \
-      row[r] = -1; t_of[r] = 0; y1[r] = 0;                                              \
+      row[r] = -1; t_of[r] = 0; cls[r] = 0; y1[r] = 0;                                  \
       memset(xr, 0, (size_t)D * 4);                                                     \
     }                                                                                   \
     memcpy(X0 + (r) * PD, xr, (size_t)D * 4);                                           \
@@ -289,10 +295,10 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
     int busy = 0;
     for (int r = 0; r < TR; r++) busy |= row[r] >= 0;
     if (!busy) break;
-    /* forward through the hidden layers */
-    for (int64_t l = 0; l + 1 < L; l++)
+    /* forward through the hidden layers (and the head, when it has more than two classes) */
+    for (int64_t l = 0; l < n_panels; l++)
       gemm(dims[l], A[l], P[l], WT[l], P[l + 1], pad_out(dims[l + 1]), BI[l], A[l + 1], P[l + 1],
-           act[l], slope[l], NULL, 0);
+           l + 1 < L ? act[l] : 0, l + 1 < L ? slope[l] : 0.0f, NULL, 0);
     const float* a = A[L - 1];
     /* head, test, nascent, the head's gradient */
     for (int r = 0; r < TR; r++) {
@@ -300,8 +306,18 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
       alpha[r] = beta[r] = 0.0f;
       if (row[r] < 0) continue;
       int64_t t = t_of[r];
-      float d = dotp(a + r * PH, hv, PH) + db;
-      float pt = sigm(y1[r] ? d : -d);
+      float d = 0.0f, lse = 0.0f, pt;
+      const float* z = binary ? NULL : A[L] + r * PC;
+      if (binary) {
+        d = dotp(a + r * PH, hv, PH) + db;
+        pt = sigm(y1[r] ? d : -d);
+      } else {  /* log-sum-exp of the logits, p(target) = exp(z_t - lse) */
+        float m = z[0], se = 0.0f;
+        for (int64_t c = 1; c < C; c++) m = z[c] > m ? z[c] : m;
+        for (int64_t c = 0; c < C; c++) se += expf(z[c] - m);
+        lse = m + logf(se);
+        pt = expf(z[cls[r]] - lse);
+      }
       float* xr = X + r * PD;
       const float* x0r = X0 + r * PD;
       if (hist) memcpy(hist + (hoff[row[r]] + t) * D, xr, (size_t)D * 4);
@@ -317,6 +333,13 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
         memcpy(nascent + i * D, NAS + r * PD, (size_t)D * 4);
         proba[i] = pt; converged[i] = (uint8_t)done; n_iter[i] = t;
         leave[r] = 1;
+        if (!binary) memset(GZ + r * PC, 0, (size_t)PC * 4);
+        continue;
+      }
+      if (!binary) {  /* softmax - one-hot, and ECCo's energy term at the target's logit */
+        float* gz = GZ + r * PC;
+        for (int64_t c = 0; c < C; c++) gz[c] = expf(z[c] - lse) - (c == cls[r] ? 1.0f : 0.0f);
+        if (w_e) gz[cls[r]] -= w_e[t] * (1 - 2 * reg * z[cls[r]]);
         continue;
       }
       float al = sigm(d) - (y1[r] ? 1.0f : 0.0f), be = 0.0f;
@@ -330,7 +353,11 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
       alpha[r] = al; beta[r] = be;
     }
     /* gradient at the head's input, times the derivative of the activation before it */
-    {
+    if (!binary) {
+      int am = L >= 2 ? act[L - 2] : 0;
+      gemm(C, GZ, PC, WB[L - 1], PH, pad_out(H), NULL, G1, PH, am == 0 ? 0 : am == 1 ? 3 : 4,
+           L >= 2 ? slope[L - 2] : 0.0f, a, PH);
+    } else {
       int am = L >= 2 ? act[L - 2] : 0;
       const vf zero = (vf){0}, one = zero + 1.0f, sl = zero + (L >= 2 ? slope[L - 2] : 0.0f);
       for (int r = 0; r < TR; r++) {
@@ -418,12 +445,12 @@ def status():
 
 def applies(layers, dtype):
     """Whether :func:`run` takes a plan key's layers: float32, linear layers with at most one
-    ReLU or LeakyReLU (slope >= 0) between two of them, a two-class head."""
+    ReLU or LeakyReLU (slope >= 0) between two of them, a linear head of two or more classes."""
     import torch
 
     if dtype != torch.float32 or not layers or layers[0][0] != "linear":
         return False
-    if layers[-1][0] != "linear" or layers[-1][2] != 2:
+    if layers[-1][0] != "linear" or layers[-1][2] < 2:
         return False
     n_lin, prev = 0, None
     for layer in layers:
@@ -446,7 +473,8 @@ def _ptr(t):
 
 def run(lib, layers, params, x, target, objective, constraints, cost_weight, threshold,
         max_iter, epsilon, w_energy, n_threads=1, hist=None, hist_offset=None):
-    """The search of x [N, D] (float32, contiguous) toward ``target`` [N] (long, in {0, 1}).
+    """The search of x [N, D] (float32, contiguous) toward ``target`` [N] (long, classes of
+    the model's head).
 
     ``layers`` is the plan key, ``params`` the current weights and biases of its linear
     layers (:func:`skct.search._compiled_plan.plan_tensors`), ``objective`` the generator's
