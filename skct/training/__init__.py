@@ -7,6 +7,8 @@
 - ``_state``: :class:`FitState` and :class:`EpochCounterfactuals`, what a fit keeps.
 - ``_rng``: :class:`StreamDataLoader`, :func:`stream_as_global`, :func:`cuda_seeded`: per-fit
   torch streams.
+- ``_loss``, ``_loss_kernel``: the CT loss of a batch as one autograd node (a native pass
+  computes its components and gradient where a C compiler is available).
 - ``_log``: :class:`EpochLog`, the epoch table (plain text unless on a terminal).
 - ``_validation``: input checks with messages naming the column and the fix.
 - ``_mlp``: :class:`MLP`, the default network.

@@ -15,6 +15,10 @@ five (rows ``ce, div, reg, adv, loss``; :func:`component_weights`, cached per sh
 row in closed form, ``a_r * softmax(Z_r) + onehot(idx_r) * (b_r - a_r + 2 c_r g_r)``
 (``a``: weight of the row's ``-log p``, ``b``: of ``g``, ``c``: of ``g**2``): a handful of
 kernels for what autograd would run as some twenty nodes (double backward is not supported).
+On contiguous float32/float64 CPU tensors, and where a C compiler is available, one native pass
+(:mod:`skct.training._loss_kernel`) computes ``W @ v`` and that gradient together in forward
+(same results up to float rounding); :func:`direct_gradient` then lets a training step run
+``logits.backward(gradient)`` without the node's backward call.
 
 A product sums every entry of ``v`` into every row (``0 * inf`` is NaN), so when the loss is
 not finite :func:`split_components` recomputes each component from its own entries only.
@@ -26,8 +30,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ._loss_kernel import ct_loss_native, kernel_for
+
 __all__ = ["COMPONENTS", "LossWeights", "component_weights", "loss_vector", "ct_loss",
-           "split_components"]
+           "direct_gradient", "split_components"]
 
 #: The rows of the weights: the logged components, then the loss.
 COMPONENTS = ("ce", "div", "reg", "adv", "loss")
@@ -80,7 +86,7 @@ def component_weights(b, k, lambdas, dtype=torch.float32, device="cpu"):
     loss = w[4]
 
     def cast(t):
-        return t.to(dtype=dtype, device=device)
+        return t.to(dtype=dtype, device=device).contiguous()
     w[:, 0] = -w[:, 0]  # over log p, not -log p
     return LossWeights(W=cast(w.reshape(5, 3 * r)), a=cast(-w[4, 0, :, None]),
                        b_minus_a=cast((loss[1] + w[4, 0])[:, None]),
@@ -131,6 +137,32 @@ class _CTLoss(torch.autograd.Function):
         return grad.mul_(grad_loss), None, None, None
 
 
+class _CTLossNative(torch.autograd.Function):
+    """:class:`_CTLoss` with the components and the gradient from one native pass (see
+    :mod:`skct.training._loss_kernel`), computed in forward; backward scales the gradient."""
+
+    @staticmethod
+    def forward(ctx, logits, idx, weights, out, fn):
+        res = ct_loss_native(fn, logits, idx, weights)
+        if res is None:  # an index out of range: torch's gather raises its own error
+            loss_vector(logits, idx)
+        comps, ctx.grad = res
+        ctx.logits = logits  # for direct_gradient
+        out.append(comps)
+        return comps[4, 0]
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        if torch.is_grad_enabled():
+            raise RuntimeError("The counterfactual training loss supports no double backward "
+                               "(create_graph=True).")
+        return ctx.grad * grad_loss, None, None, None, None
+
+
+#: The backward node of :class:`_CTLossNative`'s outputs.
+_NATIVE_NODE = _CTLossNative._backward_cls
+
+
 def ct_loss(logits, idx, weights):
     """The loss (a differentiable scalar) and ``W @ v`` [5, 1] (``ce, div, reg, adv, loss``).
 
@@ -152,8 +184,34 @@ def ct_loss(logits, idx, weights):
     torch.Size([4, 2])
     """
     out = []
-    loss = _CTLoss.apply(logits, idx, weights, out)
+    fn = kernel_for(logits, idx, weights)
+    if fn is not None:
+        loss = _CTLossNative.apply(logits, idx, weights, out, fn)
+    else:
+        loss = _CTLoss.apply(logits, idx, weights, out)
     return loss, out[0]
+
+
+def direct_gradient(loss):
+    """``(logits, gradient)`` when ``loss`` is :func:`ct_loss`'s own output from the native
+    pass (its gradient with respect to the logits is then known), else None.
+
+    ``logits.backward(gradient)`` then gives exactly the gradients of ``loss.backward()``
+    without the loss node's backward call.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.zeros(3, 2, requires_grad=True)
+    >>> w = component_weights(0, 1, (1.0, 1.0, 1.0))
+    >>> loss, _ = ct_loss(z, torch.zeros(3, 1, dtype=torch.long), w)
+    >>> direct_gradient(loss * 2) is None  # not the loss node's own output
+    True
+    """
+    node = loss.grad_fn
+    if type(node) is not _NATIVE_NODE:
+        return None
+    return node.logits, node.grad
 
 
 def split_components(weights, v):

@@ -10,6 +10,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PassthroughScoring
 from skorch.dataset import unpack_data
+from skorch.history import History
 from skorch.utils import to_tensor
 from sklearn.utils import check_random_state
 from torch import nn
@@ -213,11 +214,16 @@ class CounterfactualNet(NeuralNet):
         state = self.fit_state_
         if state is None:
             return super().train_step_single(batch, **fit_params)
+        if state.draws_global.get("train_step") is False:  # no draws: no lock, no context
+            return self._train_step(state, batch, fit_params)
         with state.global_draws_from_stream("train_step"):
-            rows = _batch_rows(state)
-            if rows is None or fit_params or not self._folds(state):
-                return super().train_step_single(batch, **fit_params)
-            return self._folded_step(batch, rows[0])
+            return self._train_step(state, batch, fit_params)
+
+    def _train_step(self, state, batch, fit_params):
+        rows = _batch_rows(state)
+        if rows is None or fit_params or not self._folds(state):
+            return super().train_step_single(batch, **fit_params)
+        return self._folded_step(batch, rows[0])
 
     def _folds(self, state):
         if not self.fold_rows:
@@ -244,7 +250,11 @@ class CounterfactualNet(NeuralNet):
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         finally:
             state.folded = None
-        loss.backward()
+        direct = _loss.direct_gradient(loss)
+        if direct is None:
+            loss.backward()
+        else:  # the same gradients, without the loss node's backward call
+            direct[0].backward(direct[1])
         return {"loss": loss, "y_pred": y_pred}
 
     # -- the loss ----------------------------------------------------------------------------
@@ -280,22 +290,28 @@ class CounterfactualNet(NeuralNet):
             if ce is not None:
                 values[0] = ce.item()
             state.loss_cause = explain_nonfinite(math.isfinite(values[0]), state.input_scale)
-        record = self.history.record_batch
-        for key, value in zip(_RECORDED, values):
-            record(key, value)
+        self._record_components(zip(_RECORDED, values))
         return loss
 
     def _record_plain(self, state, ce):
         """The components of a batch without counterfactuals (CT terms 0)."""
-        record = self.history.record_batch
-        for k in ("div", "reg", "adv"):
-            record(f"train_{k}", 0.0)
         ce_value = ce.item()
-        record("train_ce", ce_value)
+        self._record_components(((_RECORDED[1], 0.0), (_RECORDED[2], 0.0),
+                                 (_RECORDED[3], 0.0), (_RECORDED[0], ce_value)))
         # a Python float's test: no tensor op per batch
         state.loss_finite = math.isfinite(ce_value)
         if not state.loss_finite:
             state.loss_cause = explain_nonfinite(False, state.input_scale)
+
+    def _record_components(self, items):
+        """``history.record_batch(key, value)`` for each pair, with one look-up of the batch's
+        row in a plain :class:`skorch.history.History` (its indexing copies the epoch list)."""
+        history = self.history
+        if type(history) is History:
+            list.__getitem__(history, -1)["batches"][-1].update(items)
+            return
+        for key, value in items:
+            history.record_batch(key, value)
 
     def _loss_rows(self, rows, y_pred, y_true, X):
         """Logits and labels [R, 1] of the rows of :func:`skct.training._loss.ct_loss`, and

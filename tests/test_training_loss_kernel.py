@@ -1,0 +1,164 @@
+"""The native pass of the counterfactual training loss against the torch path."""
+
+import numpy as np
+import pytest
+import torch
+from skorch.history import History
+
+import skct.training._loss as loss_module
+import skct.training._loss_kernel as kernel_module
+from skct import CounterfactualTrainedClassifier
+
+needs_kernel = pytest.mark.skipif(kernel_module.library() is None,
+                                  reason="no C compiler: the torch path runs")
+
+
+def _problem(b, k, c, dtype=torch.float32, seed=0):
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(b + 3 * k, c, generator=rng, dtype=dtype) * 3
+    idx = torch.randint(0, c, (b + 3 * k, 1), generator=rng)
+    weights = loss_module.component_weights(b, k, (0.5, 0.1, 0.25), dtype=dtype)
+    return z, idx, weights
+
+
+def _torch_path(z, idx, weights):
+    z = z.detach().requires_grad_()
+    out = []
+    loss = loss_module._CTLoss.apply(z, idx, weights, out)
+    (grad,) = torch.autograd.grad(loss, z)
+    return loss.detach(), out[0], grad
+
+
+def _default_path(z, idx, weights):
+    z = z.detach().requires_grad_()
+    loss, comps = loss_module.ct_loss(z, idx, weights)
+    (grad,) = torch.autograd.grad(loss, z)
+    return loss.detach(), comps, grad, z
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("b, k, c", [(30, 10, 2), (5, 3, 4), (0, 7, 3), (128, 25, 2), (1, 0, 5)])
+def test_native_pass_matches_the_torch_path(b, k, c, dtype, tol):
+    z, idx, weights = _problem(b, k, c, dtype)
+    assert kernel_module.kernel_for(z, idx, weights) is not None
+    loss, comps, grad, _ = _default_path(z, idx, weights)
+    want_loss, want_comps, want_grad = _torch_path(z, idx, weights)
+    assert comps.shape == (5, 1) and comps.dtype == dtype and grad.dtype == dtype
+    torch.testing.assert_close(comps, want_comps, rtol=tol, atol=tol)
+    torch.testing.assert_close(loss, want_loss, rtol=tol, atol=tol)
+    torch.testing.assert_close(grad, want_grad, rtol=tol, atol=tol)
+
+
+@needs_kernel
+def test_direct_gradient_gives_the_gradients_of_backward():
+    z, idx, weights = _problem(6, 2, 3)
+    layer = torch.nn.Linear(3, 3)
+    x = torch.randn(z.shape[0], 3, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for direct in (False, True):
+        layer.zero_grad()
+        logits = layer(x)
+        loss, _ = loss_module.ct_loss(logits, idx, weights)
+        found = loss_module.direct_gradient(loss)
+        assert found is not None and found[0] is logits
+        if direct:
+            found[0].backward(found[1])
+        else:
+            loss.backward()
+        grads.append([p.grad.clone() for p in layer.parameters()])
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)
+    assert loss_module.direct_gradient(loss + 0.0) is None
+
+
+@needs_kernel
+def test_native_backward_twice_with_retain_graph_accumulates():
+    z, idx, weights = _problem(4, 2, 2)
+    z.requires_grad_()
+    loss, _ = loss_module.ct_loss(z, idx, weights)
+    loss.backward(retain_graph=True)
+    once = z.grad.clone()
+    loss.backward(torch.tensor(2.0))  # the saved gradient is not scaled in place
+    torch.testing.assert_close(z.grad, 3 * once)
+
+
+@needs_kernel
+def test_native_pass_of_nonfinite_logits_is_nonfinite_like_the_product():
+    z, idx, weights = _problem(3, 2, 2)
+    z[0, 0] = float("inf")
+    _, comps, _, _ = _default_path(z, idx, weights)
+    _, want, _ = _torch_path(z, idx, weights)
+    assert torch.equal(torch.isfinite(comps), torch.isfinite(want))
+    assert not torch.isfinite(comps[4]).item()
+
+
+def test_out_of_range_labels_raise_torch_error():
+    z, idx, weights = _problem(3, 1, 2)
+    idx[1, 0] = 2
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        loss_module.ct_loss(z.requires_grad_(), idx, weights)
+
+
+@pytest.mark.parametrize("change", ["device_dtype", "noncontiguous", "int32"])
+def test_tensors_the_kernel_cannot_take_use_the_torch_path(change):
+    z, idx, weights = _problem(4, 2, 3)
+    if change == "device_dtype":
+        z = z.half()
+    elif change == "noncontiguous":
+        z = torch.randn(3, z.shape[0]).t()
+    else:
+        idx = idx.int()
+    assert kernel_module.kernel_for(z, idx, weights) is None
+
+
+def test_without_a_compiler_training_uses_the_torch_path(monkeypatch):
+    from skct._utils import _native
+
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.randn(40, 2) - 1, rng.randn(40, 2) + 1].astype(np.float32)
+    y = np.r_[np.zeros(40), np.ones(40)].astype(int)
+    kw = dict(max_epochs=2, batch_size=16, n_counterfactuals=20, random_state=0)
+    native = CounterfactualTrainedClassifier(**kw).fit(X, y)
+    lib = kernel_module._LIBRARY
+    monkeypatch.setattr(_native, "compiler", lambda: None)
+    lib.reset()
+    try:
+        assert kernel_module.library() is None and "compiler" in kernel_module.status()
+        z, idx, weights = _problem(2, 1, 2)
+        assert kernel_module.kernel_for(z, idx, weights) is None
+        fallback = CounterfactualTrainedClassifier(**kw).fit(X, y)
+    finally:
+        monkeypatch.undo()
+        lib.reset()  # the next fit loads the kernel again
+    for p, q in zip(native.logits_module_.parameters(), fallback.logits_module_.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    for key in ("train_loss", "train_ce", "train_div", "train_reg", "train_adv"):
+        np.testing.assert_allclose(native.history_[:, key], fallback.history_[:, key],
+                                   rtol=1e-5, atol=1e-6)
+
+
+class _CountingHistory(History):
+    """A History subclass: its record_batch must still be called for every component."""
+
+    def record_batch(self, attr, value):
+        self.n_recorded = getattr(self, "n_recorded", 0) + 1
+        super().record_batch(attr, value)
+
+
+@pytest.mark.parametrize("ct", [True, False])
+def test_components_reach_a_history_subclass_through_record_batch(ct):
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 2).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    kw = {} if ct else dict(lambda_div=0.0, lambda_adv=0.0, lambda_reg=0.0)
+    clf = CounterfactualTrainedClassifier(max_epochs=1, batch_size=20, n_counterfactuals=10,
+                                          random_state=0, **kw)
+    clf.fit(X, y)
+    net = clf.net_
+    net.history_ = _CountingHistory()
+    net.partial_fit(X, y)
+    # per batch: four components, then skorch's train_loss and train_batch_size
+    assert net.history.n_recorded == 2 * 6
+    for key in ("train_ce", "train_div", "train_reg", "train_adv"):
+        assert len(net.history[-1, "batches", :, key]) == 2
