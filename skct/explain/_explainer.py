@@ -17,7 +17,7 @@ from .._config import torch_threads
 from .._utils import HasMethods, Interval, StrOptions, derive_seed, entropy_from
 from .._utils import fit_context as _fit_context
 from .._utils import is_fitted as _is_fitted
-from .._utils import RowBlocks
+from .._utils import RowBlocks, safe_indexing
 from ..constraints import ActionabilityConstraints
 from ..search import DIVERSITY_STRATEGIES, DiverseGenerator, gradient_free_search, search
 from ..search import sparsify
@@ -25,7 +25,7 @@ from ..search.generators import BaseGenerator, resolve_generator
 from ._adapter import ModelAdapter
 from ._repair import changed_features, count_changed, to_user_values
 from ._result import (CounterfactualPath, CounterfactualResult, blank_rows, check_finite,
-                      order_options, repeat_rows, resolve_targets, take_rows)
+                      order_options, repeat_rows, resolve_targets)
 
 __all__ = ["CounterfactualExplainer", "CounterfactualResult", "resolve_targets",
            "SPARSITY_MARGIN"]
@@ -412,10 +412,10 @@ default="generic"
         blocks, pieces = RowBlocks(n * k), []
         for s in chunks:
             if k == 1:
-                part = self._explain_rows(take_rows(X, s), Z, t_idx[s], p0[s])
+                part = self._explain_rows(safe_indexing(X, s), Z, t_idx[s], p0[s])
             else:  # k adjacent copies of every factual, searched together
                 Zk = None if Z is None else np.repeat(Z, k, axis=0)
-                part = self._explain_rows(repeat_rows(take_rows(X, s), k), Zk,
+                part = self._explain_rows(repeat_rows(safe_indexing(X, s), k), Zk,
                                           np.repeat(t_idx[s], k), np.repeat(p0[s], k),
                                           seed=derive_seed(seed, s.start))
                 part = order_options(part, k, self.constraints_.cost_weight_model_)
@@ -440,7 +440,7 @@ default="generic"
         blocks = RowBlocks(X.shape[0])  # one [N, C] array, written as the chunks come
         for s in chunks:
             blocks.write(s.start, p=self.adapter_.predict_proba_model(
-                self._model_space(take_rows(X, s))))
+                self._model_space(safe_indexing(X, s))))
         return blocks.pop("p")
 
     def _explain_rows(self, X, Z, t_idx, p0, seed=None):
@@ -563,7 +563,8 @@ default="generic"
         """
         res = self.explain(X)
         best = res.rank == 0  # one entry per row: its best one
-        cf = res.counterfactuals if self.n_per_row == 1 else take_rows(res.counterfactuals, best)
+        cf = (res.counterfactuals if self.n_per_row == 1
+              else safe_indexing(res.counterfactuals, best))
         bad = ~res.valid[best]
         if self.invalid == "keep" or not bad.any():
             return cf

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._utils import dense_path_property, labels_to_indices
+from .._utils import dense_path_property, labels_to_indices, safe_indexing
 
 __all__ = ["CounterfactualPath", "CounterfactualResult", "resolve_targets", "repeat_rows",
-           "take_rows", "order_options", "blank_rows", "check_finite"]
+           "order_options", "blank_rows", "check_finite"]
 
 
 class CounterfactualPath:
@@ -215,11 +215,6 @@ def check_finite(X):
         raise ValueError("X contains NaN or infinity.")
 
 
-def take_rows(X, rows):
-    """The rows ``rows`` (int positions or a bool mask) of an array or DataFrame."""
-    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-
-
 def order_options(part, k, cost_weight):
     """One chunk's ``k`` entries per factual ordered by rank, with ``rank`` added.
 
@@ -234,7 +229,7 @@ def order_options(part, k, cost_weight):
     group = np.arange(n) // k
     order = np.lexsort((np.arange(n), cost, ~part["valid"], group))  # [n] new -> old
     out = {key: (v[order] if isinstance(v, np.ndarray) else v) for key, v in part.items()}
-    out["cf"] = take_rows(part["cf"], order)
+    out["cf"] = safe_indexing(part["cf"], order)
     out["rank"] = np.tile(np.arange(k), n // k)
     if part["piece"] is not None:
         where = np.empty(n, dtype=np.int64)
