@@ -675,3 +675,16 @@ def test_batch_independence_with_grids_limits_and_dropped_levels():
         torch.testing.assert_close(one.counterfactuals[0], batch.counterfactuals[i],
                                    atol=1e-5, rtol=0)
         assert int(one.n_iter[0]) == int(batch.n_iter[i])
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_non_finite_factuals_are_refused(fast):
+    """NaN or infinity in a factual has no counterfactual: a clear error, not NaN results."""
+    import skct
+
+    x, y, model, _ = _blobs_tensors(6)
+    for bad in (float("nan"), float("inf")):
+        xb = x.clone()
+        xb[4, 1] = bad
+        with skct.config_context(fast_search=fast), pytest.raises(ValueError, match=r"rows \[4\]"):
+            search(model, xb, 1 - y, GenericGenerator(), max_iter=3)

@@ -165,6 +165,12 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
     Returns
     -------
     SearchResult
+
+    Raises
+    ------
+    ValueError
+        If x is not 2D or holds NaN or infinity, if target does not have one entry per row, or
+        if the constraints were fitted on another number of features.
     """
     if x.ndim != 2:
         raise ValueError(f"x must be 2D [n_rows, n_features], got shape {tuple(x.shape)}.")
@@ -172,6 +178,11 @@ def search(model, x, target, generator, constraints: TorchConstraints | None = N
     target = torch.as_tensor(target, device=x.device).long().reshape(-1)
     if target.shape[0] != n:
         raise ValueError(f"target has {target.shape[0]} entries for {n} rows.")
+    finite = torch.isfinite(x).all(dim=1)  # [N]
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().squeeze(1)[:5].tolist()
+        raise ValueError(f"x contains NaN or infinity (rows {bad}); a search needs finite "
+                         "factuals.")
     if constraints is not None and constraints.n_features != d:
         raise ValueError(f"constraints were fitted on {constraints.n_features} features, x "
                          f"has {d}.")
