@@ -109,7 +109,16 @@ def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
             return loss * float("nan"), comps * nan_div
         return loss, comps
 
+    def terms_of(loss_fn):  # the folded step's entry: (loss, comps, gradient or None)
+        def terms(logits, idx, weights):
+            found = original_terms(logits, idx, weights)
+            loss, comps = loss_fn(logits, idx, weights)
+            return loss, comps, found[2]
+        return terms
+
+    original_terms = loss_module.ct_terms
     monkeypatch.setattr(loss_module, "ct_loss", once_nan)
+    monkeypatch.setattr(loss_module, "ct_terms", terms_of(once_nan))
     with pytest.warns(RuntimeWarning, match="Non-finite training loss"):
         clf = CounterfactualTrainedClassifier(max_epochs=2, n_counterfactuals=50,
                                               random_state=0).fit(X, y)
@@ -120,6 +129,7 @@ def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
         return loss * float("nan"), comps * nan_div
 
     monkeypatch.setattr(loss_module, "ct_loss", always_nan)
+    monkeypatch.setattr(loss_module, "ct_terms", terms_of(always_nan))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(FloatingPointError, match="lambda_reg"):

@@ -51,25 +51,38 @@ def test_native_pass_matches_the_torch_path(b, k, c, dtype, tol):
 
 
 @needs_kernel
-def test_direct_gradient_gives_the_gradients_of_backward():
+def test_ct_terms_gradient_gives_the_gradients_of_backward():
     z, idx, weights = _problem(6, 2, 3)
     layer = torch.nn.Linear(3, 3)
     x = torch.randn(z.shape[0], 3, generator=torch.Generator().manual_seed(1))
-    grads = []
+    grads, values = [], []
     for direct in (False, True):
         layer.zero_grad()
         logits = layer(x)
-        loss, _ = loss_module.ct_loss(logits, idx, weights)
-        found = loss_module.direct_gradient(loss)
-        assert found is not None and found[0] is logits
         if direct:
-            found[0].backward(found[1])
+            loss, comps, grad = loss_module.ct_terms(logits, idx, weights)
+            assert grad is not None and loss.grad_fn is None
+            logits.backward(grad)
         else:
+            loss, comps = loss_module.ct_loss(logits, idx, weights)
             loss.backward()
         grads.append([p.grad.clone() for p in layer.parameters()])
+        values.append((loss.item(), comps.clone()))
     for a, b in zip(*grads):
         assert torch.equal(a, b)
-    assert loss_module.direct_gradient(loss + 0.0) is None
+    assert values[0][0] == values[1][0] and torch.equal(values[0][1], values[1][1])
+
+
+def test_ct_terms_without_the_kernel_is_ct_loss(monkeypatch):
+    monkeypatch.setattr(loss_module, "kernel_for", lambda *args: None)
+    z, idx, weights = _problem(3, 2, 2)
+    z.requires_grad_()
+    loss, comps, grad = loss_module.ct_terms(z, idx, weights)
+    assert grad is None and loss.grad_fn is not None
+    want_loss, want_comps, want_grad = _torch_path(z, idx, weights)
+    assert torch.equal(comps, want_comps) and torch.equal(loss.detach(), want_loss)
+    loss.backward()
+    assert torch.equal(z.grad, want_grad)
 
 
 @needs_kernel

@@ -17,8 +17,8 @@ row in closed form, ``a_r * softmax(Z_r) + onehot(idx_r) * (b_r - a_r + 2 c_r g_
 kernels for what autograd would run as some twenty nodes (double backward is not supported).
 On contiguous float32/float64 CPU tensors, and where a C compiler is available, one native pass
 (:mod:`skct.training._loss_kernel`) computes ``W @ v`` and that gradient together in forward
-(same results up to float rounding); :func:`direct_gradient` then lets a training step run
-``logits.backward(gradient)`` without the node's backward call.
+(same results up to float rounding); :func:`ct_terms` gives that gradient to a training step
+that runs ``logits.backward(gradient)`` itself, without an autograd node for the loss.
 
 A product sums every entry of ``v`` into every row (``0 * inf`` is NaN), so when the loss is
 not finite :func:`split_components` recomputes each component from its own entries only.
@@ -33,7 +33,7 @@ import torch
 from ._loss_kernel import ct_loss_native, kernel_for
 
 __all__ = ["COMPONENTS", "LossWeights", "component_weights", "loss_vector", "ct_loss",
-           "direct_gradient", "split_components"]
+           "ct_terms", "split_components"]
 
 #: The rows of the weights: the logged components, then the loss.
 COMPONENTS = ("ce", "div", "reg", "adv", "loss")
@@ -147,7 +147,6 @@ class _CTLossNative(torch.autograd.Function):
         if res is None:  # an index out of range: torch's gather raises its own error
             loss_vector(logits, idx)
         comps, ctx.grad = res
-        ctx.logits = logits  # for direct_gradient
         out.append(comps)
         return comps[4, 0]
 
@@ -157,10 +156,6 @@ class _CTLossNative(torch.autograd.Function):
             raise RuntimeError("The counterfactual training loss supports no double backward "
                                "(create_graph=True).")
         return ctx.grad * grad_loss, None, None, None, None
-
-
-#: The backward node of :class:`_CTLossNative`'s outputs.
-_NATIVE_NODE = _CTLossNative._backward_cls
 
 
 def ct_loss(logits, idx, weights):
@@ -192,26 +187,33 @@ def ct_loss(logits, idx, weights):
     return loss, out[0]
 
 
-def direct_gradient(loss):
-    """``(logits, gradient)`` when ``loss`` is :func:`ct_loss`'s own output from the native
-    pass (its gradient with respect to the logits is then known), else None.
+def ct_terms(logits, idx, weights):
+    """:func:`ct_loss` for a training step that backpropagates from the logits itself:
+    ``(loss, W @ v, gradient)``.
 
-    ``logits.backward(gradient)`` then gives exactly the gradients of ``loss.backward()``
-    without the loss node's backward call.
+    With the native pass (see :mod:`skct.training._loss_kernel`) the loss is a plain value, a
+    view of ``W @ v`` with no autograd node, and ``gradient`` [R, C] is its gradient with
+    respect to ``logits``: ``logits.backward(gradient)`` gives the gradients that
+    ``loss.backward()`` gives for :func:`ct_loss`. Otherwise ``gradient`` is None and the loss
+    is :func:`ct_loss`'s.
 
     Examples
     --------
     >>> import torch
-    >>> z = torch.zeros(3, 2, requires_grad=True)
-    >>> w = component_weights(0, 1, (1.0, 1.0, 1.0))
-    >>> loss, _ = ct_loss(z, torch.zeros(3, 1, dtype=torch.long), w)
-    >>> direct_gradient(loss * 2) is None  # not the loss node's own output
-    True
+    >>> z = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]], requires_grad=True)
+    >>> idx = torch.tensor([[0], [0], [1], [1]])
+    >>> loss, comps, grad = ct_terms(z, idx, component_weights(1, 1, (1, 1, 1)))
+    >>> z.backward(grad) if grad is not None else loss.backward()
+    >>> round(loss.item(), 4), z.grad.shape
+    (13.4402, torch.Size([4, 2]))
     """
-    node = loss.grad_fn
-    if type(node) is not _NATIVE_NODE:
-        return None
-    return node.logits, node.grad
+    fn = kernel_for(logits, idx, weights)
+    res = None if fn is None else ct_loss_native(fn, logits, idx, weights)
+    if res is None:
+        loss, comps = ct_loss(logits, idx, weights)
+        return loss, comps, None
+    comps, grad = res
+    return comps[4, 0], comps, grad
 
 
 def split_components(weights, v):

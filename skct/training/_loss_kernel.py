@@ -99,12 +99,14 @@ def kernel_for(logits, idx, weights):
     ``logits`` [R, C] and the weights' tensors must be contiguous CPU tensors of one dtype
     (float32 or float64), ``idx`` [R, 1] a contiguous int64 CPU tensor.
     """
+    W = weights.W
+    if not (logits.is_cpu and W.is_cpu and idx.is_cpu and logits.dtype == W.dtype and
+            idx.dtype == torch.int64 and logits.is_contiguous() and idx.is_contiguous() and
+            logits.dim() == 2 and idx.shape == (logits.shape[0], 1) and
+            weights.a.shape[0] == logits.shape[0]):
+        return None
     suffix = _SUFFIX.get(logits.dtype)
-    if suffix is None or logits.device.type != "cpu" or idx.dtype != torch.int64 or \
-            weights.W.dtype != logits.dtype or weights.W.device.type != "cpu" or \
-            not (logits.is_contiguous() and idx.is_contiguous()) or \
-            logits.dim() != 2 or idx.shape != (logits.shape[0], 1) or \
-            weights.a.shape[0] != logits.shape[0]:
+    if suffix is None:
         return None
     lib = library()
     return None if lib is None else getattr(lib, f"skct_ct_loss_{suffix}")
@@ -128,9 +130,9 @@ def ct_loss_native(fn, logits, idx, weights):
     ...     print([0.1269, 3.0, 9.0, 1.3133, 13.4402], (4, 2))
     [0.1269, 3.0, 9.0, 1.3133, 13.4402] (4, 2)
     """
-    z = logits.detach()
+    z = logits
     comps = torch.empty(5, 1, dtype=z.dtype)  # ce, div, reg, adv, loss
-    grad = torch.empty_like(z)  # [R, C]
+    grad = torch.empty(z.shape, dtype=z.dtype)  # [R, C]
     w = weights
     if fn(z.shape[0], z.shape[1], z.data_ptr(), idx.data_ptr(), w.W.data_ptr(),
           w.a.data_ptr(), w.b_minus_a.data_ptr(), w.c2.data_ptr(), comps.data_ptr(),

@@ -223,7 +223,7 @@ class CounterfactualNet(NeuralNet):
         rows = _batch_rows(state)
         if rows is None or fit_params or not self._folds(state):
             return super().train_step_single(batch, **fit_params)
-        return self._folded_step(batch, rows[0])
+        return self._folded_step(batch, rows)
 
     def _folds(self, state):
         if not self.fold_rows:
@@ -233,10 +233,17 @@ class CounterfactualNet(NeuralNet):
                                  for layer in self.module_.modules())
         return state.fold
 
-    def _folded_step(self, batch, extra):
-        """One forward + backward of ``[batch rows; extra]``, ``extra`` [3K, ...] the chunk's
-        ``x_adv``, ``x+`` and ``x'`` (see train_step_single)."""
+    def _folded_step(self, batch, rows):
+        """One forward + backward of ``[batch rows; extra]``, ``rows`` the chunk's ``x_adv``,
+        ``x+`` and ``x'`` (``extra`` [3K, ...]) and their labels (see train_step_single).
+
+        With the net's own ``get_loss`` the loss comes with its gradient with respect to the
+        logits where the native pass gives it (``skct.training._loss.ct_terms``), and the
+        backward pass starts from the logits: the same gradients, no autograd node for the
+        loss. A subclass's ``get_loss`` is called as skorch calls it.
+        """
         state = self.fit_state_
+        extra = rows[0]
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         x = to_tensor(Xi, device=self.device)
@@ -245,16 +252,19 @@ class CounterfactualNet(NeuralNet):
             return super().train_step_single(batch)
         logits = self.infer(torch.cat([x, extra]))  # [B + 3K, C]
         y_pred = logits[:x.shape[0]]  # [B, C]
-        state.folded = (y_pred, logits)
-        try:
-            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        finally:
-            state.folded = None
-        direct = _loss.direct_gradient(loss)
-        if direct is None:
+        grad = None
+        if type(self).get_loss is _OWN_GET_LOSS:
+            loss, grad = self._ct_loss(state, rows, y_pred, yi, Xi, logits)
+        else:
+            state.folded = (y_pred, logits)
+            try:
+                loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+            finally:
+                state.folded = None
+        if grad is None:
             loss.backward()
-        else:  # the same gradients, without the loss node's backward call
-            direct[0].backward(direct[1])
+        else:
+            logits.backward(grad)
         return {"loss": loss, "y_pred": y_pred}
 
     # -- the loss ----------------------------------------------------------------------------
@@ -272,12 +282,29 @@ class CounterfactualNet(NeuralNet):
             if training and state is not None:
                 self._record_plain(state, ce)
             return ce
+        folded = state.folded
+        logits = folded[1] if folded is not None and folded[0] is y_pred else None
+        return self._ct_loss(state, rows, y_pred, y_true, X, logits, differentiable=True)[0]
+
+    def _ct_loss(self, state, rows, y_pred, y_true, X, logits=None, differentiable=False):
+        """The CT loss of a batch, its components recorded, and the gradient of the loss
+        with respect to ``logits`` or None.
+
+        ``logits`` [B + 3K, C]: those of a folded step (None: the chunk's rows go through the
+        module here). Unless ``differentiable``, the gradient comes from the native pass where
+        it can (the loss is then a plain value, see ``skct.training._loss.ct_terms``); it is
+        None otherwise, and then the loss is differentiable.
+        """
         if not isinstance(y_true, torch.Tensor) or y_true.device != y_pred.device:
             y_true = to_tensor(y_true, device=self.device)  # the loader's labels, on the CPU
-        logits, idx, ce = self._loss_rows(rows, y_pred, y_true, X)
+        scored, idx, ce = self._loss_rows(rows, y_pred, y_true, X, logits)
         k = rows[1].shape[0] // 3
-        weights = self._loss_weights(state, logits.shape[0] - 3 * k, k, logits)
-        loss, comps = _loss.ct_loss(logits, idx, weights)
+        weights = self._loss_weights(state, scored.shape[0] - 3 * k, k, scored)
+        grad = None
+        if differentiable or ce is not None:
+            loss, comps = _loss.ct_loss(scored, idx, weights)
+        else:  # scored is logits: the gradient is the folded step's
+            loss, comps, grad = _loss.ct_terms(scored, idx, weights)
         # ce, div, reg, adv, loss: one transfer for all five
         values = [row[0] for row in comps.tolist()]
         if ce is not None:  # the criterion's loss, outside the weighted sum
@@ -285,13 +312,13 @@ class CounterfactualNet(NeuralNet):
             values[0], values[4] = ce.item(), loss.item()
         state.loss_finite = math.isfinite(values[4])
         if not state.loss_finite:  # each component from its own entries only
-            own = split_components(weights, _loss.loss_vector(logits.detach(), idx)[0])
+            own = split_components(weights, _loss.loss_vector(scored.detach(), idx)[0])
             values = own.tolist()
             if ce is not None:
                 values[0] = ce.item()
             state.loss_cause = explain_nonfinite(math.isfinite(values[0]), state.input_scale)
         self._record_components(zip(_RECORDED, values))
-        return loss
+        return loss, grad
 
     def _record_plain(self, state, ce):
         """The components of a batch without counterfactuals (CT terms 0)."""
@@ -313,14 +340,13 @@ class CounterfactualNet(NeuralNet):
         for key, value in items:
             history.record_batch(key, value)
 
-    def _loss_rows(self, rows, y_pred, y_true, X):
+    def _loss_rows(self, rows, y_pred, y_true, X, logits):
         """Logits and labels [R, 1] of the rows of :func:`skct.training._loss.ct_loss`, and
-        the criterion's loss when the batch's rows are not among them."""
+        the criterion's loss when the batch's rows are not among them (``logits``: those of
+        a folded step, or None)."""
         state = self.fit_state_
         packed, labels = rows  # [3K, ...], [3K, 1]: x_adv, x+, x' and y_adv, y+, y+
-        folded = state.folded
-        if folded is not None and folded[0] is y_pred:
-            logits = folded[1]  # [B + 3K, C]: the batch's rows, then x_adv, x+, x'
+        if logits is not None:  # [B + 3K, C]: the batch's rows, then x_adv, x+, x'
             if state.labels_are_indices and y_true.dtype == torch.int64 and \
                     y_true.dim() == 1 and self._plain_criterion(state):
                 return logits, torch.cat([y_true[:, None], labels]), None  # [B + 3K, 1]
@@ -360,6 +386,10 @@ class CounterfactualNet(NeuralNet):
                     "the updates of the unfinished epoch, whose history row is incomplete.",
                     UserWarning, stacklevel=2)
             raise  # skorch ends the fit normally
+
+
+#: The net's own ``get_loss`` (a subclass's override is called as skorch calls it).
+_OWN_GET_LOSS = CounterfactualNet.get_loss
 
 
 def _raised_by_callback(exc):
