@@ -175,3 +175,35 @@ def test_components_reach_a_history_subclass_through_record_batch(ct):
     assert net.history.n_recorded == 2 * 6
     for key in ("train_ce", "train_div", "train_reg", "train_adv"):
         assert len(net.history[-1, "batches", :, key]) == 2
+
+
+@pytest.mark.parametrize("where", ["subclass", "instance"])
+def test_an_overridden_get_loss_is_called_in_the_folded_step(where):
+    """The folded step computes the net's own loss itself; an override is called instead."""
+    from skct.training import MLP, CounterfactualNet
+    from skct.search.generators import ECCoGenerator
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    calls = []
+
+    class Net(CounterfactualNet):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            calls.append(training)
+            return super().get_loss(y_pred, y_true, X=X, training=training) * 1.0
+
+    cls = Net if where == "subclass" else CounterfactualNet
+    net = cls(MLP, module__n_features=2, module__n_classes=2, max_epochs=1, batch_size=20,
+              n_counterfactuals=15, generator=ECCoGenerator().fit(X), verbose=0,
+              random_state=0)
+    if where == "instance":
+        own = net.get_loss
+
+        def get_loss(*args, **kwargs):
+            calls.append(kwargs.get("training"))
+            return own(*args, **kwargs)
+        net.get_loss = get_loss
+    net.fit(X, y)
+    assert calls.count(True) == 3  # every training batch (each has counterfactuals)
+    assert np.isfinite(net.history[-1, "train_div"])

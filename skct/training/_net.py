@@ -50,7 +50,10 @@ class CounterfactualNet(NeuralNet):
     - ``get_loss`` adds the CT terms and records ``train_ce``, ``train_div``, ``train_reg`` and
       ``train_adv`` per batch (epoch means in the history);
     - ``train_step_single`` computes the logits of a batch and of its counterfactuals in one
-      forward pass (``fold_rows``);
+      forward pass (``fold_rows``); with the net's own ``get_loss`` (not overridden) that step
+      computes the same loss and records the same components itself, taking the loss's
+      gradient with respect to the logits from one native pass where a C compiler is
+      available, and runs the backward pass from the logits;
     - the callback :class:`~skct.training.TrainingGuard` skips non-finite updates and warns
       about runaway energies;
     - ``initialize_module`` and ``train_step_single`` draw from the fit's own torch generator
@@ -253,7 +256,7 @@ class CounterfactualNet(NeuralNet):
         logits = self.infer(torch.cat([x, extra]))  # [B + 3K, C]
         y_pred = logits[:x.shape[0]]  # [B, C]
         grad = None
-        if type(self).get_loss is _OWN_GET_LOSS:
+        if type(self).get_loss is _OWN_GET_LOSS and "get_loss" not in self.__dict__:
             loss, grad = self._ct_loss(state, rows, y_pred, yi, Xi, logits)
         else:
             state.folded = (y_pred, logits)
