@@ -41,14 +41,13 @@ p(target) >= threshold), the same ``n_iter``, ``nascent``, ``target_proba`` and 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import warnings
 
 import torch
 
 from .._utils import eval_mode
-from . import _fast_kernels, _native_search
+from . import _fast_kernels, _modes, _native_search
 from ._compiled_plan import constraints_supported, model_plan, plan_key, plan_tensors
 from ._compiled_fused import make_fused_step
 from ._compiled_steps import make_autograd_step, make_eager_step, make_native_step, native_applies
@@ -71,15 +70,11 @@ CHUNK_ROWS = 8192
 _STEPS = {}  # (structure key, epsilon used) -> compiled step
 _FAILED = set()  # structure keys whose compilation failed
 _COMPILE_SECONDS = {}  # (structure key, epsilon used) -> seconds of the first compiled search
-_MODES = {"0": "off", "false": "off", "no": "off", "off": "off", "compile": "compile",
-          "aten": "aten", "steps": "steps"}
 
 
 def _mode():
-    """"off", "native" (the default), "steps", "aten" or "compile", from
-    ``$SKCT_COMPILED_SEARCH``."""
-    value = os.environ.get("SKCT_COMPILED_SEARCH", "native").strip().lower()
-    return _MODES.get(value, "native")
+    """The fast search's mode (:func:`skct.search._modes.mode`)."""
+    return _modes.mode()
 
 
 def _objective(generator):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..constraints import TorchConstraints
+from . import _native_harden
 
 __all__ = ["mask_step", "project", "straight_through_harden", "harden_groups", "round_to_grid",
            "limit_changes", "feature_changes", "harden", "reharden_groups", "domain_reference"]
@@ -75,6 +76,8 @@ def harden_groups(x, c: TorchConstraints, x_ref=None):
     """
     if not c.has_groups:
         return x
+    if _native_harden.applies(x, x_ref):  # the same, in one native pass over the rows
+        return _native_harden.harden_groups(_native_harden.library(), x, c, x_ref)
     out = x.clone()
     if x_ref is None:  # every group hardened, immutable ones too
         gi, gm = c.group_index, c.group_mask
