@@ -109,7 +109,7 @@ def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
             return loss * float("nan"), comps * nan_div
         return loss, comps
 
-    def terms_of(loss_fn):  # the folded step's entry: (loss, comps, gradient or None)
+    def terms_of(loss_fn):  # the folded step's entry: (loss, comps, gradient)
         def terms(logits, idx, weights):
             found = original_terms(logits, idx, weights)
             loss, comps = loss_fn(logits, idx, weights)

@@ -17,8 +17,8 @@ row in closed form, ``a_r * softmax(Z_r) + onehot(idx_r) * (b_r - a_r + 2 c_r g_
 kernels for what autograd would run as some twenty nodes (double backward is not supported).
 On contiguous float32/float64 CPU tensors, and where a C compiler is available, one native pass
 (:mod:`skct.training._loss_kernel`) computes ``W @ v`` and that gradient together in forward
-(same results up to float rounding); :func:`ct_terms` gives that gradient to a training step
-that runs ``logits.backward(gradient)`` itself, without an autograd node for the loss.
+(same results up to float rounding). :func:`ct_terms` gives the loss and that gradient, with
+no autograd node, to a training step that runs ``logits.backward(gradient)`` itself.
 
 A product sums every entry of ``v`` into every row (``0 * inf`` is NaN), so when the loss is
 not finite :func:`split_components` recomputes each component from its own entries only.
@@ -189,13 +189,13 @@ def ct_loss(logits, idx, weights):
 
 def ct_terms(logits, idx, weights):
     """:func:`ct_loss` for a training step that backpropagates from the logits itself:
-    ``(loss, W @ v, gradient)``.
+    ``(loss, W @ v, gradient)``, with no autograd node.
 
-    With the native pass (see :mod:`skct.training._loss_kernel`) the loss is a plain value, a
-    view of ``W @ v`` with no autograd node, and ``gradient`` [R, C] is its gradient with
-    respect to ``logits``: ``logits.backward(gradient)`` gives the gradients that
-    ``loss.backward()`` gives for :func:`ct_loss`. Otherwise ``gradient`` is None and the loss
-    is :func:`ct_loss`'s.
+    The loss is a plain value (a view of ``W @ v`` [5, 1]) and ``gradient`` [R, C] its
+    gradient with respect to ``logits``: ``logits.backward(gradient)`` gives the gradients
+    that ``loss.backward()`` gives for :func:`ct_loss`. Both come from the native pass where
+    it runs (see :mod:`skct.training._loss_kernel`), else from the torch operations of
+    :func:`ct_loss`'s forward and backward (the same results, bit for bit).
 
     Examples
     --------
@@ -203,15 +203,18 @@ def ct_terms(logits, idx, weights):
     >>> z = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]], requires_grad=True)
     >>> idx = torch.tensor([[0], [0], [1], [1]])
     >>> loss, comps, grad = ct_terms(z, idx, component_weights(1, 1, (1, 1, 1)))
-    >>> z.backward(grad) if grad is not None else loss.backward()
-    >>> round(loss.item(), 4), z.grad.shape
-    (13.4402, torch.Size([4, 2]))
+    >>> z.backward(grad)
+    >>> round(loss.item(), 4), loss.requires_grad, z.grad.shape
+    (13.4402, False, torch.Size([4, 2]))
     """
     fn = kernel_for(logits, idx, weights)
     res = None if fn is None else ct_loss_native(fn, logits, idx, weights)
-    if res is None:
-        loss, comps = ct_loss(logits, idx, weights)
-        return loss, comps, None
+    if res is None:  # the torch path (an index out of range: gather raises its error)
+        v, log_p, g = loss_vector(logits.detach(), idx)
+        comps = weights.W @ v  # [5, 1]
+        grad = log_p.exp_().mul_(weights.a)  # [R, C], as _CTLoss.backward
+        grad.scatter_add_(1, idx, torch.addcmul(weights.b_minus_a, weights.c2, g))
+        res = comps, grad
     comps, grad = res
     return comps[4, 0], comps, grad
 

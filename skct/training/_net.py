@@ -240,8 +240,8 @@ class CounterfactualNet(NeuralNet):
         """One forward + backward of ``[batch rows; extra]``, ``rows`` the chunk's ``x_adv``,
         ``x+`` and ``x'`` (``extra`` [3K, ...]) and their labels (see train_step_single).
 
-        With the net's own ``get_loss`` the loss comes with its gradient with respect to the
-        logits where the native pass gives it (``skct.training._loss.ct_terms``), and the
+        With the net's own ``get_loss`` and the default criterion, the loss comes with its
+        gradient with respect to the logits (``skct.training._loss.ct_terms``) and the
         backward pass starts from the logits: the same gradients, no autograd node for the
         loss. A subclass's ``get_loss`` is called as skorch calls it.
         """
@@ -294,9 +294,10 @@ class CounterfactualNet(NeuralNet):
         with respect to ``logits`` or None.
 
         ``logits`` [B + 3K, C]: those of a folded step (None: the chunk's rows go through the
-        module here). Unless ``differentiable``, the gradient comes from the native pass where
-        it can (the loss is then a plain value, see ``skct.training._loss.ct_terms``); it is
-        None otherwise, and then the loss is differentiable.
+        module here). Unless ``differentiable``, when the batch's cross-entropy is part of the
+        weighted sum, the loss is a plain value and the gradient is given (see
+        ``skct.training._loss.ct_terms``); otherwise the gradient is None and the loss is
+        differentiable.
         """
         if not isinstance(y_true, torch.Tensor) or y_true.device != y_pred.device:
             y_true = to_tensor(y_true, device=self.device)  # the loader's labels, on the CPU
