@@ -298,14 +298,59 @@ def test_unsupported_searches():
 
     assert not supports(model, MyGenerator(), None, X)
     assert not supports(model, gen, None, X.to(torch.float16))
-    grid = _constraints(grid_scale=np.array([1.0, 0, 0, 0, 0]))
-    limited = _constraints(max_changed=2)
-    grouped = TorchConstraints.from_arrays(np.full(D, -3.0), np.full(D, 3.0), ["both"] * D,
-                                           [[3, 4]])
-    for cons in (grid, limited, grouped):
-        assert not supports(model, gen, cons, X)
-        slow, fast = _both(model, X, target, gen, cons)
+    # a rehardened state (one_hot="reharden") stays with the engine where there is something
+    # to harden
+    reharden = GenericGenerator(one_hot="reharden")
+    assert supports(model, reharden, _constraints(), X)
+    for cons in _hardening_constraints().values():
+        assert supports(model, gen, cons, X)
+        assert not supports(model, reharden, cons, X)
+        slow, fast = _both(model, X, target, reharden, cons)
         assert torch.equal(slow.counterfactuals, fast.counterfactuals)
+
+
+def _hardening_constraints():
+    """Constraints whose iterates the search hardens: a one-hot group (with a dropped level),
+    an integer grid, a limit on changed features, and all three."""
+    words = ["increase", "both", "both", "both", "both"]
+    bounds = (np.full(D, -2.5), np.full(D, 2.5))
+    return {
+        "grid": _constraints(grid_scale=np.array([4.0, 0, 0, 0, 0]),
+                             grid_offset=np.array([10.0, 0, 0, 0, 0])),
+        "limited": _constraints(max_changed=2),
+        "grouped": TorchConstraints.from_arrays(*bounds, words, [[3, 4]],
+                                                group_has_dropped=[True]),
+        "all": TorchConstraints.from_arrays(*bounds, words, [[3, 4]], max_changed=2,
+                                            grid_scale=np.array([4.0, 0, 0, 0, 0]),
+                                            grid_offset=np.array([10.0, 0, 0, 0, 0])),
+    }
+
+
+@pytest.mark.parametrize("gen", GENERATORS, ids=["generic", "ecco"])
+@pytest.mark.parametrize("name", ["grid", "limited", "grouped", "all"])
+def test_hardened_iterates_as_the_engine(name, gen, mode):
+    """The model sees each iterate hardened (groups one-hot, grid columns rounded, at most
+    max_changed features changed) while the soft state moves, as in the engine."""
+    X, target, model = _problem(kind="relu")
+    X = X.clone()
+    X[:, 3:5] = torch.nn.functional.one_hot((X[:, 3] > 0).long(), 2).float()
+    X[:150, 3:5] = 0.0  # half the rows at the group's dropped level
+    X[:, 0] = (torch.round(X[:, 0] * 4 + 10) - 10) / 4  # on the integer grid
+    cons = _hardening_constraints()[name]
+    assert supports(model, gen, cons, X)
+    slow, fast = _both(model, X, target, gen, cons, epsilon=0.3, return_path=True,
+                       decision_threshold=0.8)
+    _assert_same(slow, fast)
+    assert len(slow.n_iter.unique()) > 3
+    hard = compiled.straight_through_harden(fast.counterfactuals, X, cons)
+    assert torch.equal(hard, fast.counterfactuals)  # every counterfactual is a valid point
+
+
+def test_hardened_iterates_of_a_custom_module():
+    X, target, _ = _problem()
+    cons = _hardening_constraints()["all"]
+    _assert_same(*_both(_Residual(), X, target, GenericGenerator(step_size=0.1), cons,
+                        decision_threshold=0.7, max_iter=10))
 
 
 def test_chain_with_other_dtype_or_width_uses_autograd():

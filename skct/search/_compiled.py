@@ -3,7 +3,9 @@
 For the Generic and ECCo objectives, the search never builds a graph of the loss: the
 gradient of the objective with respect to the logits is analytic (softmax minus one-hot, plus
 the energy term), the L1 cost subgradient is added directly, and the loss value itself is
-never computed.
+never computed. Constraints with one-hot groups, integer grids or a limit on changed
+features harden every iterate before the model sees it (the straight-through value of the
+engine's generators); the step then moves the soft state.
 
 - **native search** (default for a float32 chain of ``nn.Linear`` layers with ReLU/LeakyReLU
   between them and a two-class head, :func:`skct.search._native_search.applies`): the whole
@@ -51,6 +53,7 @@ from . import _fast_kernels, _modes, _native_search
 from ._compiled_plan import constraints_supported, model_plan, plan_key, plan_tensors
 from ._compiled_fused import make_fused_step
 from ._compiled_steps import make_autograd_step, make_eager_step, make_native_step, native_applies
+from ._projection import straight_through_harden
 
 __all__ = ["supports", "compiled_search", "fast_search", "clear_cache", "compile_times",
            "SMALL_HEAD"]
@@ -106,14 +109,19 @@ def _structure_key(model, generator, constraints, x):
     objective = _objective(generator)
     if objective is None or not callable(model):
         return None
-    trivial = True
+    trivial, hardening = True, False
     if constraints is not None:
         if constraints.n_features != x.shape[1]:
             return None
         exact = bool(getattr(constraints, "exact_bounds", False))
         if exact:  # the widened twin: the same search while every factual is in the domain
             constraints = dataclasses.replace(constraints, exact_bounds=False)
-        if not constraints_supported(constraints, x.dtype):
+        # hardened iterates (groups, grids, max_changed) as the engine's straight-through
+        # generators make them; a rehardened state (one_hot="reharden") stays with the engine
+        hardening = bool(constraints.needs_hardening)
+        if hardening and getattr(generator, "one_hot", "accumulate") != "accumulate":
+            return None
+        if not constraints_supported(constraints, x.dtype, hardening=True):
             return None
         if exact and not _inside_bounds(constraints, x):
             return None
@@ -122,7 +130,7 @@ def _structure_key(model, generator, constraints, x):
     layers = "autograd"
     if plan is not None and _plan_fits(model, plan, x):
         layers = plan_key(plan)
-    return (layers, objective[0], trivial, x.dtype, torch.get_num_threads())
+    return (layers, objective[0], trivial, x.dtype, torch.get_num_threads(), hardening)
 
 
 def _inside_bounds(c, x):
@@ -142,18 +150,19 @@ def supports(model, generator, constraints, x):
     """Whether :func:`compiled_search` runs this search on its fast path.
 
     True for a CPU float32/float64 search with the Generic or ECCo generator (exact classes)
-    and constraints with mutability, bounds and cost weights only (no one-hot groups, integer
-    grids or limit on changed features), whatever the model. A model that is a chain of
-    ``nn.Linear`` layers and ReLU/LeakyReLU/Tanh/Sigmoid activations (an ``nn.Sequential`` or
-    skct's ``MLP``, without hooks) gets analytic gradients; any other model runs with autograd
-    through the model only. ``SKCT_COMPILED_SEARCH=0`` in the
+    and constraints of mutability, bounds and cost weights, one-hot groups, integer grids and a
+    limit on changed features (the last three with the generator's default
+    ``one_hot="accumulate"``: every iterate is hardened for the model, as the engine's
+    straight-through generators do, while the soft state moves), whatever the model. A model
+    that is a chain of ``nn.Linear`` layers and ReLU/LeakyReLU/Tanh/Sigmoid activations (an
+    ``nn.Sequential`` or skct's ``MLP``, without hooks) gets analytic gradients; any other
+    model runs with autograd through the model only. ``SKCT_COMPILED_SEARCH=0`` in the
     environment turns the fast path off.
 
     Constraints that clamp to the bounds exactly (``exact_bounds``, from
     ``ActionabilityConstraints(widen_bounds=False)``) run here only when every factual lies
-    inside the bounds, where the exact and the widened clamp are the same. A generator's
-    ``one_hot`` setting changes nothing here: it only acts on one-hot groups, which the fast
-    path declines.
+    inside the bounds, where the exact and the widened clamp are the same. A generator with
+    ``one_hot="reharden"`` runs here only without anything to harden.
 
     Parameters
     ----------
@@ -251,18 +260,19 @@ class _State:
         self.n_iter = torch.zeros(n, dtype=torch.long, device=x.device)
         self.path, self.offset = path, offset  # SearchPath of all rows, this chunk's first
 
-    def record(self, fin, t, p_t, done, nas):
-        """Write out the rows ``fin`` [A] that leave the search at step t."""
+    def record(self, fin, t, p_t, done, nas, xc):
+        """Write out the rows ``fin`` [A] that leave the search at step t (at xc [A, D], the
+        iterate the model saw)."""
         rows = self.idx[fin]
-        self.x_cf[rows] = self.x[fin]
+        self.x_cf[rows] = xc[fin]
         self.proba[rows] = p_t[fin]
         self.converged[rows] = done[fin]
         self.n_iter[rows] = t
         self.nascent[rows] = nas[fin]
 
-    def snapshot(self, t):
-        """Path entry of step t: the iterates of the rows still searching (copies)."""
-        self.path.record(t, self.idx[self.live] + self.offset, self.x[self.live])
+    def snapshot(self, t, xc):
+        """Path entry of step t: the iterates xc [A, D] of the rows still searching (copies)."""
+        self.path.record(t, self.idx[self.live] + self.offset, xc[self.live])
 
     def compact(self, min_rows):
         """Keep only the live rows (at least ``min_rows``: padded with frozen ones)."""
@@ -294,23 +304,27 @@ def _run(step, kind, model, x, target, constraints, objective, threshold, max_it
     else:
         trivial = constraints is None or constraints.is_trivial
         cons = (None if trivial else constraints, _cost_weight(constraints, x.dtype))
+    hardening = constraints is not None and constraints.needs_hardening
     st = _State(x, target, n_classes, path, offset)
     for t in range(max_iter + 1):
         if compiled:  # one compilation for every working-set size
             for a in (st.x, st.x0, st.nas, st.target, st.one_hot, st.live):
                 torch._dynamo.maybe_mark_dynamic(a, 0)
-        final = {"final": True} if t == max_iter and not compiled else {}
+        kw = {"final": True} if t == max_iter and not compiled else {}
+        xc = st.x
+        if hardening:  # the model sees the valid point; the step moves the soft state
+            xc = straight_through_harden(st.x, st.x0, constraints)
+            kw["base"] = st.x
         p_t, done, fin, live_next, n_fin, x_next, nas = step(
-            st.x, st.x0, st.target, st.one_hot, st.nas, st.live, params, scalars[t], cons,
-            **final)
+            xc, st.x0, st.target, st.one_hot, st.nas, st.live, params, scalars[t], cons, **kw)
         if path is not None:
-            st.snapshot(t)
+            st.snapshot(t, xc)
         if t == max_iter:
-            st.record(st.live, t, p_t, done, nas)
+            st.record(st.live, t, p_t, done, nas, xc)
             break
         k = int(n_fin)
         if k:
-            st.record(fin, t, p_t, done, nas)
+            st.record(fin, t, p_t, done, nas, xc)
             st.n_live -= k
             if not st.n_live:
                 break
@@ -323,7 +337,7 @@ def _run(step, kind, model, x, target, constraints, objective, threshold, max_it
 def _compiled_step(key, use_eps):
     """The compiled step for this structure (compiled at its first call), or None when the
     mode does not ask for compilation or it failed before."""
-    if _mode() != "compile" or key in _FAILED:
+    if _mode() != "compile" or key in _FAILED or key[5]:  # (hardening: the chain step)
         return None
     fn = _STEPS.get((key, use_eps))
     if fn is None:
@@ -441,7 +455,7 @@ def _whole_native(model, x, target, generator, constraints, key, decision_thresh
     """
     from ._engine import SearchPath, SearchResult
 
-    if _mode() != "native" or not _native_search.applies(key[0], x.dtype):
+    if _mode() != "native" or key[5] or not _native_search.applies(key[0], x.dtype):
         return None
     if not bool(((target >= 0) & (target < key[0][-1][2])).all()):
         return None  # the chain step raises the engine's error

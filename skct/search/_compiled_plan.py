@@ -150,17 +150,19 @@ def plan_tensors(plan):
     return out
 
 
-def constraints_supported(c, dtype):
+def constraints_supported(c, dtype, hardening=False):
     """Whether the fast step reproduces the engine's projection for these constraints.
 
-    Mutability, bounds and cost weights are supported. One-hot groups, integer grids, a limit
-    on the number of changed features, and any field a newer
+    Mutability, bounds and cost weights are supported; with ``hardening`` also one-hot
+    groups, integer grids and a limit on the number of changed features (the step loop then
+    hardens every iterate as the engine's straight-through generators do). Any field a newer
     :class:`~skct.constraints.TorchConstraints` may carry that is set to something else than
-    None or False are not: the eager engine runs those searches.
+    None or False is not: the eager engine runs those searches.
     """
-    if c.has_groups or getattr(c, "has_grid", False) or getattr(c, "needs_hardening", False):
-        return False
-    if getattr(c, "max_changed", None) is not None:
+    needs = (c.has_groups or getattr(c, "has_grid", False)
+             or getattr(c, "needs_hardening", False)
+             or getattr(c, "max_changed", None) is not None)
+    if needs and not hardening:
         return False
     for t in (c.lower, c.upper, c.step_lower, c.step_upper):
         if t.dtype != dtype or t.device.type != "cpu":

@@ -6,7 +6,7 @@ logits on: no graph of the loss, no loss value), the masked and projected gradie
 convergence test and the nascent iterate. They share one signature (and so does the fused step
 of :mod:`skct.search._compiled_fused`)::
 
-    step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False)
+    step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False, base=None)
         -> p_t [A], done [A], fin [A], live_next [A], n_fin, x_next [A, D], nas_next [A, D]
 
 - x, x0, nas: [A, D] iterate, factual, last iterate within epsilon; target [A] long; one_hot
@@ -14,7 +14,9 @@ of :mod:`skct.search._compiled_fused`)::
 - params: weights and biases of the model's linear layers (read at call time);
 - sc: step size, lambda_cost, lambda_E * phi_t, reg strength, epsilon, threshold;
 - cons: ``(TorchConstraints or None, cost weights [D] or None)``;
-- final: the last step only tests its iterate (no backward pass, x_next is x).
+- final: the last step only tests its iterate (no backward pass, x_next is x);
+- base: the search state the step moves, when it is not x itself (x is then its hardened
+  point, at which the model, the cost and the convergence test are evaluated).
 
 :func:`make_eager_step` (chains of layers) runs the backward pass as ATen calls, with ATen's
 own backward kernels (``threshold_backward``, ``tanh_backward``...), so it reproduces
@@ -181,12 +183,12 @@ def _test(x, x0, p_t, live, nas, sc, use_eps):
     return done, fin, live ^ fin, fin.sum(), nas
 
 
-def _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps):
+def _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps, base=None):
     """Common end of the eager steps: cost subgradient, projected step, convergence, nascent.
 
     g is the gradient of the cross-entropy (+ energy) at the input, or, when ``w_in`` is
     given, at the output of a first linear layer with weight ``w_in`` (its product is fused
-    with the cost term).
+    with the cost term). The step moves ``base`` (x when None).
     """
     c, cost_weight = cons
     cost = torch.sub(x, x0).sign_()  # L1 subgradient [A, D]
@@ -196,10 +198,11 @@ def _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps):
         g = g.add_(cost, alpha=sc[1])
     else:
         g = torch.addmm(cost, g, w_in, beta=sc[1])  # lambda * cost + g @ W_in
+    base = x if base is None else base
     if c is None:
-        x_next = torch.add(x, g, alpha=-sc[0])
+        x_next = torch.add(base, g, alpha=-sc[0])
     else:
-        x_next = project(x + mask_step(g.mul_(-sc[0]), c), x0, c, hard=False)
+        x_next = project(base + mask_step(g.mul_(-sc[0]), c), x0, c, hard=False)
     done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
     return p_t, done, fin, live_next, n_fin, x_next, nas
 
@@ -210,7 +213,7 @@ def make_eager_step(layers, ecco, use_eps):
     stop = len(layers) - 1 if binary else len(layers)
     cache = {}
 
-    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False):
+    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False, base=None):
         weights, saved, h = _eager_forward(layers, x, params, stop)
         if binary:
             w, b = (params[-2], params[-1]) if layers[-1][3] else (params[-1], None)
@@ -221,7 +224,7 @@ def make_eager_step(layers, ecco, use_eps):
             done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
             return p_t, done, fin, live_next, n_fin, x, nas
         g, w_in = _eager_backward(layers, weights, saved, g, stop)
-        return _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps)
+        return _finish(x, x0, g, w_in, p_t, live, nas, sc, cons, use_eps, base)
 
     return step
 
@@ -298,18 +301,15 @@ def make_native_step(layers, ecco, use_eps, lib):
     def backward(g, weights, saved, n, dtype):
         for i in range(back - 1, -1, -1):
             layer = layers[i]
-            if layer[0] == "linear" and i == 0:  # W^T g^T: [D, A], faster, feature-major
-                if cache.get("w_in") is not weights[0]:
-                    cache["w_in"], cache["w_in_t"] = weights[0], weights[0].t().contiguous()
-                out = bufs.get(("gT",), (layer[1], n), dtype)
-                g = torch.mm(cache["w_in_t"], g.t(), out=out).t()
-            elif layer[0] == "linear":
+            if layer[0] == "linear":  # row-major products, as in the engine: a row's bits
+                # never depend on how many rows are searched with it (W^T g^T, feature-major,
+                # was faster for the input layer but not row-stable)
                 g = torch.mm(g, weights[i], out=bufs.get(("g", i), (n, layer[1]), dtype))
             else:
                 g = _native.act_back(lib, g, saved[i], layer[1], layer[2])
         return g
 
-    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False):
+    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False, base=None):
         c, cost_weight = cons
         n, dtype = x.shape[0], x.dtype
         weights, saved, h = _native_forward(layers, x, params, stop, bufs)
@@ -328,7 +328,8 @@ def make_native_step(layers, ecco, use_eps, lib):
             cache["x0"], cache["x0_fm"] = x0, _native.feature_major(x0)
         cache["t"] += 1  # two iterate buffers, alternating: x is read while x_next is written
         out = bufs.get(("x", cache["t"] % 2), (x.shape[1], n), dtype)
-        x_next = _native.update(lib, x, cache["x0_fm"], g, cost_weight, sc[0], sc[1], c, out)
+        x_next = _native.update(lib, x, cache["x0_fm"], g, cost_weight, sc[0], sc[1], c, out,
+                                base=base)
         return p_t, done, fin, live_next, n_fin, x_next, nas
 
     return step
@@ -344,7 +345,7 @@ def make_autograd_step(model, ecco, use_eps):
 
     cache = {}  # the one-hot of the current target tensor (replaced when the set shrinks)
 
-    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False):
+    def step(x, x0, target, one_hot, nas, live, params, sc, cons, final=False, base=None):
         xr = x.detach().requires_grad_(True)
         with torch.enable_grad():  # as in the engine, the model always runs with gradients
             z = model(xr)  # [A, C]
@@ -360,6 +361,6 @@ def make_autograd_step(model, ecco, use_eps):
             done, fin, live_next, n_fin, nas = _test(x, x0, p_t, live, nas, sc, use_eps)
             return p_t, done, fin, live_next, n_fin, x, nas
         (g,) = torch.autograd.grad(z, xr, gz)
-        return _finish(x, x0, g, None, p_t, live, nas, sc, cons, use_eps)
+        return _finish(x, x0, g, None, p_t, live, nas, sc, cons, use_eps, base)
 
     return step

@@ -94,18 +94,18 @@ void NAME(skct_act_back)(int64_t n, REAL* g, const REAL* s, int act, REAL slope)
    functions so that each loop vectorises on its own */
 __attribute__((noinline)) static void NAME(upd_free)(
     int64_t A, const REAL* xj, const REAL* x0j, const REAL* gj, REAL step_size, REAL lam_j,
-    REAL* o) {
+    const REAL* bj, REAL* o) {
   _Pragma("omp simd")
   for (int64_t i = 0; i < A; i++) {
     REAL diff = xj[i] - x0j[i];
     REAL sg = (REAL)(diff > 0) - (REAL)(diff < 0);
-    o[i] = xj[i] + (-step_size * (gj[i] + lam_j * sg));
+    o[i] = bj[i] + (-step_size * (gj[i] + lam_j * sg));
   }
 }
 
 __attribute__((noinline)) static void NAME(upd_proj)(
     int64_t A, const REAL* xj, const REAL* x0j, const REAL* gj, REAL step_size, REAL lam_j,
-    REAL lo_step, REAL hi_step, int m, REAL low, REAL up, REAL* o) {
+    REAL lo_step, REAL hi_step, int m, REAL low, REAL up, const REAL* bj, REAL* o) {
   /* (written so that gcc vectorises it: the mutability code m is an invariant int) */
   _Pragma("omp simd")
   for (int64_t i = 0; i < A; i++) {
@@ -114,7 +114,7 @@ __attribute__((noinline)) static void NAME(upd_proj)(
     REAL step = -step_size * (gj[i] + lam_j * sg);
     step = step < lo_step ? lo_step : step;
     step = step > hi_step ? hi_step : step;
-    REAL r = x0j[i], xn = xj[i] + step;
+    REAL r = x0j[i], xn = bj[i] + step;
     if (m == 1) xn = NAME(maxn)(xn, r);
     if (m == 2) xn = NAME(minn)(xn, r);
     if (m == 0) xn = r;
@@ -127,18 +127,21 @@ __attribute__((noinline)) static void NAME(upd_proj)(
 void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, const REAL* gx,
                        const REAL* cw, REAL step_size, REAL lam, int project,
                        const REAL* slo, const REAL* shi, const int8_t* mut,
-                       const REAL* lower, const REAL* upper, REAL* out) {
-  /* feature-major: x, x0, gx and out are [D, A] row-major (one row per feature), so that the
-     per-feature parameters are scalars of each vectorised loop over the A rows of the search.
+                       const REAL* lower, const REAL* upper, const REAL* base, REAL* out) {
+  /* feature-major: x, x0, gx, base and out are [D, A] row-major (one row per feature), so
+     that the per-feature parameters are scalars of each vectorised loop over the A rows of
+     the search. The cost's sign is taken at x, the step moves base (NULL: x itself).
      cw: cost weight per feature (NULL: all 1); project: mask_step then project(hard=False)
      of skct, with the mutability codes (0 none, 1 increase, 2 decrease, 3 both) */
+  const REAL* b = base ? base : x;
   for (int64_t j = 0; j < D; j++) {
     REAL lam_j = lam * (cw ? cw[j] : (REAL)1);
     if (project)
       NAME(upd_proj)(A, x + j * A, x0 + j * A, gx + j * A, step_size, lam_j, slo[j], shi[j],
-                     mut[j], lower[j], upper[j], out + j * A);
+                     mut[j], lower[j], upper[j], b + j * A, out + j * A);
     else
-      NAME(upd_free)(A, x + j * A, x0 + j * A, gx + j * A, step_size, lam_j, out + j * A);
+      NAME(upd_free)(A, x + j * A, x0 + j * A, gx + j * A, step_size, lam_j, b + j * A,
+                     out + j * A);
   }
 }
 """
@@ -164,7 +167,7 @@ def _declare(lib):
         head.restype = i64
         getattr(lib, f"skct_act_back_{suf}").argtypes = [i64, ptr, ptr, c_int, real]
         getattr(lib, f"skct_update_{suf}").argtypes = [
-            i64, i64, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr, ptr]
+            i64, i64, ptr, ptr, ptr, ptr, real, real, c_int, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
 
 
 _LIBRARY = NativeLibrary("skct_search", _source, _declare)
@@ -228,8 +231,9 @@ def feature_major(t):
     return t if t.stride(0) == 1 and t.stride(1) == t.shape[0] else t.t().contiguous().t()
 
 
-def update(lib, x, x0, gx, cost_weight, step_size, lam, c, out=None):
-    """The projected step from the gradient ``gx`` [A, D] (c: TorchConstraints or None).
+def update(lib, x, x0, gx, cost_weight, step_size, lam, c, out=None, base=None):
+    """The projected step from the gradient ``gx`` [A, D] (c: TorchConstraints or None), the
+    cost's sign taken at x, moving ``base`` [A, D] (x when None).
 
     Works feature-major: inputs not stored that way are copied; the result [A, D] is a
     transposed view of a [D, A] buffer (``out`` when given, not one of the inputs).
@@ -239,6 +243,7 @@ def update(lib, x, x0, gx, cost_weight, step_size, lam, c, out=None):
     n, d = x.shape
     # names hold every buffer: a temporary would be freed before the call
     x, x0, gx = feature_major(x), feature_major(x0), feature_major(gx)
+    base = None if base is None else feature_major(base)
     out = torch.empty(d, n, dtype=x.dtype) if out is None else out
     cw = None if cost_weight is None else cost_weight.to(x.dtype).contiguous()
     params = (None,) * 5 if c is None else (
@@ -247,5 +252,5 @@ def update(lib, x, x0, gx, cost_weight, step_size, lam, c, out=None):
         c.upper.to(x.dtype).contiguous())
     getattr(lib, f"skct_update_{_suffix(x)}")(
         n, d, _p(x), _p(x0), _p(gx), _p(cw), float(step_size), float(lam),
-        int(c is not None), *[_p(t) for t in params], _p(out))
+        int(c is not None), *[_p(t) for t in params], _p(base), _p(out))
     return out.t()
