@@ -110,8 +110,8 @@ def test_nonfinite_loss_is_skipped_with_warning_then_stops(monkeypatch):
         return loss, comps
 
     def terms_of(loss_fn):  # the folded step's entry: (loss, comps, gradient)
-        def terms(logits, idx, weights):
-            found = original_terms(logits, idx, weights)
+        def terms(logits, idx, weights, native=None):
+            found = original_terms(logits, idx, weights, native)
             loss, comps = loss_fn(logits, idx, weights)
             return loss, comps, found[2]
         return terms

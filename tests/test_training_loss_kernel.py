@@ -207,3 +207,51 @@ def test_an_overridden_get_loss_is_called_in_the_folded_step(where):
     net.fit(X, y)
     assert calls.count(True) == 3  # every training batch (each has counterfactuals)
     assert np.isfinite(net.history[-1, "train_div"])
+
+
+@pytest.mark.parametrize("switch", ["config", "aten"])
+def test_the_native_code_switches_keep_the_loss_on_torch(monkeypatch, switch):
+    """fast_search=False and SKCT_COMPILED_SEARCH=aten mean no native code (SECURITY.md):
+    training then runs the torch path, bit for bit the loss node's."""
+    import skct
+
+    z, idx, weights = _problem(5, 2, 2)
+    if switch == "aten":
+        monkeypatch.setenv("SKCT_COMPILED_SEARCH", "aten")
+        assert kernel_module.kernel_for(z, idx, weights) is None
+    else:
+        with skct.config_context(fast_search=False):
+            assert kernel_module.kernel_for(z, idx, weights) is None
+            _, comps, grad = loss_module.ct_terms(z, idx, weights)
+        want_loss, want_comps, want_grad = _torch_path(z, idx, weights)
+        assert torch.equal(comps, want_comps) and torch.equal(grad, want_grad)
+
+
+def test_a_fit_under_fast_search_false_is_bit_identical_to_the_loss_node(monkeypatch):
+    """The switch read once per fit: the folded step then runs the torch path, whose
+    gradients are those of the autograd node bit for bit."""
+    import skct
+
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.randn(40, 2) - 1, rng.randn(40, 2) + 1].astype(np.float32)
+    y = np.r_[np.zeros(40), np.ones(40)].astype(int)
+    kw = dict(max_epochs=2, batch_size=16, n_counterfactuals=20, random_state=0)
+    seen = []
+    original = loss_module.ct_terms
+
+    def spy(logits, idx, weights, native=None):
+        seen.append(native)
+        return original(logits, idx, weights, native)
+
+    monkeypatch.setattr(loss_module, "ct_terms", spy)
+    with skct.config_context(fast_search=False):
+        torch_path = CounterfactualTrainedClassifier(**kw).fit(X, y)
+    assert seen and not any(seen)
+    monkeypatch.setattr(loss_module, "ct_terms", lambda logits, idx, weights, native=None: (
+        *loss_module.ct_loss(logits, idx, weights), None))  # through the autograd node
+    with skct.config_context(fast_search=False):
+        node = CounterfactualTrainedClassifier(**kw).fit(X, y)
+    for p, q in zip(torch_path.logits_module_.parameters(), node.logits_module_.parameters()):
+        assert torch.equal(p, q)
+    for key in ("train_loss", "train_ce", "train_div", "train_reg", "train_adv"):
+        assert torch_path.history_[:, key] == node.history_[:, key]

@@ -187,9 +187,10 @@ def ct_loss(logits, idx, weights):
     return loss, out[0]
 
 
-def ct_terms(logits, idx, weights):
+def ct_terms(logits, idx, weights, native=None):
     """:func:`ct_loss` for a training step that backpropagates from the logits itself:
-    ``(loss, W @ v, gradient)``, with no autograd node.
+    ``(loss, W @ v, gradient)``, with no autograd node (``native``: whether native code may
+    run, None: ask skct's switches now, see :func:`~skct.training._loss_kernel.kernel_for`).
 
     The loss is a plain value (a view of ``W @ v`` [5, 1]) and ``gradient`` [R, C] its
     gradient with respect to ``logits``: ``logits.backward(gradient)`` gives the gradients
@@ -207,7 +208,7 @@ def ct_terms(logits, idx, weights):
     >>> round(loss.item(), 4), loss.requires_grad, z.grad.shape
     (13.4402, False, torch.Size([4, 2]))
     """
-    fn = kernel_for(logits, idx, weights)
+    fn = kernel_for(logits, idx, weights, native)
     res = None if fn is None else ct_loss_native(fn, logits, idx, weights)
     if res is None:  # the torch path (an index out of range: gather raises its error)
         v, log_p, g = loss_vector(logits.detach(), idx)

@@ -14,9 +14,11 @@ gradient of the loss row with respect to the logits in one C loop over the rows:
 over every entry of ``v`` is dense, as torch's product, so a non-finite entry makes every
 component non-finite in both). Results equal the torch path's up to float rounding (the
 weighted sum accumulates in double). The source is compiled once per machine
-(:class:`skct._utils._native.NativeLibrary`); without a compiler, or for tensors off the CPU,
-of another dtype than float32/float64 or not contiguous, :func:`kernel_for` returns None and
-the torch path runs.
+(:class:`skct._utils._native.NativeLibrary`) and obeys the switches of skct's other native
+code (:func:`skct.search._modes.native_allowed`): with ``skct.set_config(fast_search=False)``,
+``SKCT_FAST_SEARCH=0`` or ``SKCT_COMPILED_SEARCH=aten`` (or ``0``) it is neither built nor
+loaded. Then, without a compiler, or for tensors off the CPU, of another dtype than
+float32/float64 or not contiguous, :func:`kernel_for` returns None and the torch path runs.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import ctypes
 import torch
 
 from .._utils._native import NativeLibrary
+from ..search._modes import native_allowed
 
-__all__ = ["library", "status", "kernel_for", "ct_loss_native"]
+__all__ = ["library", "status", "allowed", "kernel_for", "ct_loss_native"]
 
 _TEMPLATE = r"""
 int64_t NAME(skct_ct_loss)(int64_t R, int64_t C, const REAL* z, const int64_t* idx,
@@ -93,11 +96,18 @@ def status():
     return _LIBRARY.status
 
 
-def kernel_for(logits, idx, weights):
+def allowed():
+    """Whether skct's switches let native code run for the calling thread now (see the module
+    docstring)."""
+    return native_allowed()
+
+
+def kernel_for(logits, idx, weights, native=None):
     """The C function for these tensors, or None where the torch path must run.
 
     ``logits`` [R, C] and the weights' tensors must be contiguous CPU tensors of one dtype
-    (float32 or float64), ``idx`` [R, 1] a contiguous int64 CPU tensor.
+    (float32 or float64), ``idx`` [R, 1] a contiguous int64 CPU tensor, and native code must
+    be allowed: ``native`` (None: :func:`allowed`, asked now; a fit asks once).
     """
     W = weights.W
     if not (logits.is_cpu and W.is_cpu and idx.is_cpu and logits.dtype == W.dtype and
@@ -106,7 +116,7 @@ def kernel_for(logits, idx, weights):
             weights.a.shape[0] == logits.shape[0]):
         return None
     suffix = _SUFFIX.get(logits.dtype)
-    if suffix is None:
+    if suffix is None or not (allowed() if native is None else native):
         return None
     lib = library()
     return None if lib is None else getattr(lib, f"skct_ct_loss_{suffix}")

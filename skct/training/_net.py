@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 
 from .._utils import draw_seed
-from . import _loss
+from . import _loss, _loss_kernel
 from ._guard import TrainingGuard, explain_nonfinite
 from ._loss import COMPONENTS, component_weights, split_components
 from ._log import EpochLog
@@ -175,7 +175,8 @@ class CounterfactualNet(NeuralNet):
         rng = check_random_state(self.random_state)
         seed = draw_seed(rng)
         self.fit_state_ = FitState(seed=seed, rng=rng,
-                                   stream=torch.Generator().manual_seed(seed))
+                                   stream=torch.Generator().manual_seed(seed),
+                                   native_loss=_loss_kernel.allowed())
         try:
             with cuda_seeded(self.device, seed):
                 yield
@@ -308,7 +309,7 @@ class CounterfactualNet(NeuralNet):
         if differentiable or ce is not None:
             loss, comps = _loss.ct_loss(scored, idx, weights)
         else:  # scored is logits: the gradient is the folded step's
-            loss, comps, grad = _loss.ct_terms(scored, idx, weights)
+            loss, comps, grad = _loss.ct_terms(scored, idx, weights, state.native_loss)
         # ce, div, reg, adv, loss: one transfer for all five
         values = [row[0] for row in comps.tolist()]
         if ce is not None:  # the criterion's loss, outside the weighted sum

@@ -111,6 +111,9 @@ class FitState:
         batch's logits and those of the batch followed by the chunk's ``packed`` rows.
     loss_weights : dict
         Cached weight matrices of the loss components (see ``skct.training._loss``).
+    native_loss : bool
+        Whether skct's switches let the folded step compute the loss natively (asked once, at
+        the start of the fit; see ``skct.training._loss_kernel``).
     plain_criterion : tuple or None
         ``(criterion, whether it is the default cross-entropy)``, checked once per criterion.
     loss_finite : bool
@@ -144,6 +147,7 @@ class FitState:
     fold: bool | None = None
     folded: tuple | None = None
     loss_weights: dict = field(default_factory=dict)
+    native_loss: bool = False
     plain_criterion: tuple | None = None
     loss_finite: bool = True
     loss_cause: str = ""
