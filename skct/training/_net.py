@@ -51,9 +51,10 @@ class CounterfactualNet(NeuralNet):
       ``train_adv`` per batch (epoch means in the history);
     - ``train_step_single`` computes the logits of a batch and of its counterfactuals in one
       forward pass (``fold_rows``); with the net's own ``get_loss`` (not overridden) that step
-      computes the same loss and records the same components itself, taking the loss's
-      gradient with respect to the logits from one native pass where a C compiler is
-      available, and runs the backward pass from the logits;
+      computes the same loss and records the same components itself, with the loss's
+      gradient with respect to the logits (from one native pass where a C compiler is
+      available and skct's native-code switches allow it), and runs the backward pass from
+      the logits;
     - the callback :class:`~skct.training.TrainingGuard` skips non-finite updates and warns
       about runaway energies;
     - ``initialize_module`` and ``train_step_single`` draw from the fit's own torch generator
