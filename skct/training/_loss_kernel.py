@@ -105,9 +105,11 @@ def allowed():
 def kernel_for(logits, idx, weights, native=None):
     """The C function for these tensors, or None where the torch path must run.
 
-    ``logits`` [R, C] and the weights' tensors must be contiguous CPU tensors of one dtype
-    (float32 or float64), ``idx`` [R, 1] a contiguous int64 CPU tensor, and native code must
-    be allowed: ``native`` (None: :func:`allowed`, asked now; a fit asks once).
+    ``logits`` [R, C] and the weights' tensors (from
+    :func:`~skct.training._loss.component_weights`, which makes them contiguous) must be CPU
+    tensors of one dtype (float32 or float64), ``logits`` contiguous, ``idx`` [R, 1] a
+    contiguous int64 CPU tensor, and native code must be allowed: ``native`` (None:
+    :func:`allowed`, asked now; a fit asks once).
     """
     W = weights.W
     if not (logits.is_cpu and W.is_cpu and idx.is_cpu and logits.dtype == W.dtype and
