@@ -6,7 +6,7 @@ linear layers with nothing between them; skct's own MLP), the chain step of
 each elementwise operation between torch's matrix products, and a Python call per operation.
 Here the search runs as one C function over a stream of rows:
 
-- a *tile* of a few rows (6 with AVX-512, 3 otherwise) goes through the whole step at once:
+- a *tile* of a few rows (8 with AVX-512, 3 otherwise) goes through the whole step at once:
   forward pass with the bias and activation applied to the matrix product's accumulators
   while they are still in registers, the head (for two classes from ``d = a . (w1 - w0)``
   alone; for more, the logits' log-sum-exp and softmax gradient), the convergence test and
@@ -54,8 +54,8 @@ SOURCE = r"""
 #ifndef VW
 #if defined(__AVX512F__)
 #define VW 16   /* floats per vector */
-#define TR 6    /* rows per tile */
-#define NV 4    /* vectors per column block of the matrix kernels */
+#define TR 8    /* rows per tile */
+#define NV 3    /* vectors per column block of the matrix kernels */
 #else
 #define VW 8
 #define TR 3
@@ -192,7 +192,6 @@ static inline float dotp(const float* a, const float* b, int64_t n) {
   return t;
 }
 
-static inline float sigm(float z) { return 1.0f / (1.0f + expf(-z)); }
 
 /* The search of rows [0, N) (row-major x0 [N, D], target [N] in [0, dims[L]) ).
    L linear layers, dims[0..L] (two classes: the head from d = z1 - z0; more: softmax),
@@ -306,11 +305,13 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
       alpha[r] = beta[r] = 0.0f;
       if (row[r] < 0) continue;
       int64_t t = t_of[r];
-      float d = 0.0f, lse = 0.0f, pt;
+      float d = 0.0f, lse = 0.0f, pt, s1 = 0.0f;
       const float* z = binary ? NULL : A[L] + r * PC;
-      if (binary) {
+      if (binary) {  /* p1 = sigmoid(d) and p0 = 1 - p1 = e p1, e = exp(-d): one exp */
         d = dotp(a + r * PH, hv, PH) + db;
-        pt = sigm(y1[r] ? d : -d);
+        float e = expf(-d);
+        s1 = 1.0f / (1.0f + e);
+        pt = y1[r] ? s1 : (isinf(e) ? 1.0f : e * s1);
       } else {  /* log-sum-exp of the logits, p(target) = exp(z_t - lse) */
         float m = z[0], se = 0.0f;
         for (int64_t c = 1; c < C; c++) m = z[c] > m ? z[c] : m;
@@ -342,7 +343,7 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
         if (w_e) gz[cls[r]] -= w_e[t] * (1 - 2 * reg * z[cls[r]]);
         continue;
       }
-      float al = sigm(d) - (y1[r] ? 1.0f : 0.0f), be = 0.0f;
+      float al = s1 - (y1[r] ? 1.0f : 0.0f), be = 0.0f;
       if (w_e) {
         float z1 = dotp(a + r * PH, h1, PH) + b1;
         float zt = y1[r] ? z1 : z1 - d;
