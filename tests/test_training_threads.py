@@ -126,3 +126,64 @@ def test_cuda_generator_seeded_per_fit_with_a_warning_from_threads(monkeypatch):
     with ThreadPoolExecutor(1) as pool:
         pool.submit(in_thread).result()
     assert seeds == [11, 12]
+
+
+# ---------------------------------------------------------------------------------------------
+# whole batches by one indexing: torch's batches, values and dtypes
+# ---------------------------------------------------------------------------------------------
+def _loaders(ds, **kw):
+    """(ours, torch's DataLoader seeded alike), each iterated over two epochs."""
+    from torch.utils.data import DataLoader
+
+    ours = StreamDataLoader(ds, generator=torch.Generator().manual_seed(7), **kw)
+    got = list(ours) + list(ours)
+    torch.manual_seed(7)
+    theirs = DataLoader(ds, **kw)
+    return got, list(theirs) + list(theirs)
+
+
+@pytest.mark.parametrize("labels", ["int", "float", None])
+@pytest.mark.parametrize("kw", [dict(batch_size=16, shuffle=True), dict(batch_size=16),
+                                dict(batch_size=16, shuffle=True, drop_last=True),
+                                dict(batch_size=200)])
+def test_whole_batches_are_torch_batches(labels, kw):
+    from skorch.dataset import Dataset
+
+    import skct.training._rng as rng
+
+    X = np.random.RandomState(0).randn(101, 4).astype(np.float32)
+    y = {"int": np.arange(101) % 3, "float": np.linspace(0, 1, 101), None: None}[labels]
+    ds = Dataset(X, y)
+    assert rng._whole_batch_arrays(StreamDataLoader(ds, batch_size=4)) is not None
+    got, want = _loaders(ds, **kw)
+    assert len(got) == len(want)
+    for (xa, ya), (xb, yb) in zip(got, want):
+        assert xa.dtype == xb.dtype and ya.dtype == yb.dtype and ya.shape == yb.shape
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert X.flags.writeable and np.array_equal(X, np.random.RandomState(0).randn(101, 4)
+                                                .astype(np.float32))  # input untouched
+
+
+def test_other_datasets_keep_torch_loading():
+    import pandas as pd
+    from skorch.dataset import Dataset
+    from torch.utils.data import TensorDataset
+
+    import skct.training._rng as rng
+
+    X = np.random.RandomState(1).randn(20, 3).astype(np.float32)
+    y = np.arange(20)
+
+    class Doubled(Dataset):
+        def transform(self, X, y):
+            return X * 2, y
+
+    for ds in (Doubled(X, y), TensorDataset(torch.from_numpy(X)),
+               Dataset(pd.DataFrame(X, columns=list("abc")), y), Dataset({"a": X}, y)):
+        assert rng._whole_batch_arrays(StreamDataLoader(ds, batch_size=4)) is None
+    own_collate = StreamDataLoader(Dataset(X, y), batch_size=4, collate_fn=lambda b: b)
+    assert rng._whole_batch_arrays(own_collate) is None
+    got, want = _loaders(Doubled(X, y), batch_size=8, shuffle=True)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(got, want))
+    first = next(iter(StreamDataLoader(Doubled(X, y), batch_size=8)))
+    assert torch.equal(first[0], torch.from_numpy(2 * X[:8]))  # the dataset's own transform

@@ -24,8 +24,9 @@ import contextlib
 import threading
 import warnings
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, default_collate
 
 __all__ = ["StreamDataLoader", "cuda_seeded", "stream_as_global"]
 
@@ -113,6 +114,12 @@ class StreamDataLoader(DataLoader):
     seeded with ``torch.manual_seed`` exactly. Without ``generator`` a fresh
     ``torch.Generator()`` is used: the loader never touches the process-wide generator.
 
+    For a skorch ``Dataset`` of one dense array or tensor (and labels or none), with torch's
+    default collation and no worker processes, each batch is taken with one indexing of the
+    arrays instead of one ``__getitem__`` per row and a collation: the same rows in the same
+    order, the same values and dtypes (a conventional epoch of 5000 x 20 rows spent almost half
+    its time in the per-row path).
+
     Parameters
     ----------
     dataset : torch Dataset
@@ -139,3 +146,54 @@ class StreamDataLoader(DataLoader):
             kwargs["sampler"] = _ReseedingSampler(dataset, generator=generator)
             shuffle = None
         super().__init__(dataset, shuffle=shuffle, generator=generator, **kwargs)
+
+    def __iter__(self):
+        arrays = _whole_batch_arrays(self)
+        if arrays is None:
+            yield from super().__iter__()
+            return
+        X, y = arrays
+        batches = iter(self.batch_sampler)
+        # the base class's iterator draws its workers' base seed here, before the sampler's
+        # first draw: the same draw keeps the batches those of torch's loader
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        for idx in batches:
+            rows = torch.as_tensor(idx, dtype=torch.int64)
+            xb = X.index_select(0, rows)
+            yb = torch.zeros(len(idx), 1) if y is None else y.index_select(0, rows)
+            yield [xb, yb]  # a list, as torch's default collation gives
+
+
+def _as_rows(a):
+    """A dense numpy array or CPU tensor as a tensor sharing its memory, else None."""
+    if isinstance(a, torch.Tensor):
+        return a if a.layout == torch.strided and a.device.type == "cpu" else None
+    if isinstance(a, np.ndarray) and a.dtype.kind in "fiub" and a.ndim >= 1:
+        return torch.from_numpy(a) if a.flags.writeable else torch.from_numpy(a.copy())
+    return None
+
+
+def _whole_batch_arrays(loader):
+    """(X, y or None) as tensors when ``loader`` can index whole batches, else None.
+
+    That is: a plain skorch ``Dataset`` (its own ``__getitem__`` and ``transform``) of one dense
+    array or CPU tensor X and labels y (dense, one dimension) or no labels, torch's default
+    collation, no worker processes, no pinned memory, and batches from a batch sampler.
+    """
+    from skorch.dataset import Dataset
+
+    ds = loader.dataset
+    if type(ds) is not Dataset or loader.num_workers or loader.pin_memory:
+        return None
+    if loader.collate_fn is not default_collate or loader.batch_sampler is None:
+        return None
+    if getattr(ds, "X_is_ndframe", False) or getattr(ds, "X_indexing", None) is None:
+        return None
+    X, y = _as_rows(ds.X), None
+    if X is None:
+        return None
+    if ds.y is not None:
+        y = _as_rows(ds.y)
+        if y is None or y.ndim != 1:
+            return None
+    return X, y
