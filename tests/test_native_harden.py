@@ -99,6 +99,13 @@ def test_inputs_untouched_and_gradients_keep_the_torch_code():
     # a strided input is read correctly
     wide = torch.cat([x, x], dim=1)[:, ::2]
     assert torch.equal(harden_groups(wide, c, ref), harden_groups(wide.contiguous(), c, ref))
+    # feature-major inputs (the fast search keeps its state so) and expanded factuals
+    fm, ref_fm = x.t().contiguous().t(), ref.t().contiguous().t()
+    assert torch.equal(harden_groups(fm, c, ref_fm), harden_groups(x, c, ref))
+    one = ref[:1].expand(len(ref), -1)
+    with skct.config_context(fast_search=False):
+        want = harden_groups(x, c, one.contiguous())
+    assert torch.equal(harden_groups(x, c, one), want)
 
 
 def test_not_used_when_native_code_is_off(monkeypatch):
