@@ -220,3 +220,16 @@ def test_weights_read_at_call_time_and_inputs_untouched(monkeypatch):
     assert not torch.equal(first.target_proba, second.target_proba)
     _assert_close(second, _engine(model, x, target, GenericGenerator(), max_iter=10))
     assert compiled.supports(model, GenericGenerator(), None, x)
+
+
+def test_a_failed_allocation_falls_back_to_the_chain_step(monkeypatch):
+    x = _problem(40, 5)
+    model = _mlp([5, 8, 2])
+    target = torch.ones(40, dtype=torch.long)
+
+    def no_memory(*args, **kw):
+        raise MemoryError("skct: the native search could not allocate its working memory.")
+
+    monkeypatch.setattr(_native_search, "run", no_memory)
+    res = search(model, x, target, GenericGenerator(), max_iter=10)
+    _assert_close(res, _engine(model, x, target, GenericGenerator(), max_iter=10))

@@ -472,7 +472,11 @@ def _whole_native(model, x, target, generator, constraints, key, decision_thresh
     path = None
     with eval_mode(model), torch.no_grad():
         args = args[:2] + (plan_tensors(model_plan(model)),) + args[3:]
-        x_cf, converged, n_iter, proba, nascent = _native_search.run(*args, n_threads=key[4])
+        try:
+            x_cf, converged, n_iter, proba, nascent = _native_search.run(*args,
+                                                                         n_threads=key[4])
+        except MemoryError:  # its weight panels did not fit: the chain step runs instead
+            return None
         if return_path:
             lengths = n_iter + 1  # [N] iterates per row
             offset = torch.cumsum(lengths, 0) - lengths  # [N] first history row of each row
