@@ -57,7 +57,8 @@ def _mlp(widths, act="relu", bias=True, seed=0):
     for i in range(len(widths) - 1):
         layers.append(nn.Linear(widths[i], widths[i + 1], bias=bias))
         if i < len(widths) - 2 and act:
-            layers.append(nn.ReLU() if act == "relu" else nn.LeakyReLU(0.1))
+            layers.append({"relu": nn.ReLU, "leaky": lambda: nn.LeakyReLU(0.1),
+                           "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[act]())
     return nn.Sequential(*layers).eval()
 
 
@@ -87,16 +88,20 @@ def _constraints(d, **kw):
     return TorchConstraints.from_arrays(np.full(d, -2.0), np.full(d, 2.5), words, [], **kw)
 
 
-def test_applies_only_to_relu_chains_with_a_binary_head():
+def test_applies_to_chains_of_linear_layers_and_activations():
     f32, f64 = torch.float32, torch.float64
     assert _native_search.applies(plan_key(model_plan(_mlp([5, 8, 8, 2]))), f32)
     assert _native_search.applies(plan_key(model_plan(_mlp([5, 8, 2], act="leaky"))), f32)
     assert _native_search.applies(plan_key(model_plan(_mlp([5, 8, 2], act=None))), f32)
+    for act in ("tanh", "sigmoid"):
+        assert _native_search.applies(plan_key(model_plan(_mlp([5, 8, 8, 2], act=act))), f32)
     assert _native_search.applies(plan_key(model_plan(_mlp([5, 8, 3]))), f32)
     assert not _native_search.applies(plan_key(model_plan(_mlp([5, 8, 2]))), f64)
     assert not _native_search.applies(plan_key(model_plan(_mlp([5, 1]))), f32)
-    tanh = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2))
-    assert not _native_search.applies(plan_key(model_plan(tanh)), f32)
+    first = nn.Sequential(nn.Tanh(), nn.Linear(5, 8), nn.Linear(8, 2))  # an activation first
+    assert not _native_search.applies(plan_key(model_plan(first)), f32)
+    double = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Tanh(), nn.Linear(8, 2))
+    assert not _native_search.applies(plan_key(model_plan(double)), f32)
     trailing = nn.Sequential(nn.Linear(5, 2), nn.ReLU())
     assert not _native_search.applies(plan_key(model_plan(trailing)), f32)
     negative = nn.Sequential(nn.Linear(5, 8), nn.LeakyReLU(-0.5), nn.Linear(8, 2))
@@ -134,7 +139,7 @@ def test_same_results_as_the_engine_and_the_chain_step(monkeypatch, gen, constra
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(widths=st.lists(st.integers(1, 40), min_size=0, max_size=3),
        d=st.integers(1, 37), n=st.integers(1, 40), n_classes=st.sampled_from([2, 2, 3, 10, 17]),
-       act=st.sampled_from(["relu", "leaky", None]),
+       act=st.sampled_from(["relu", "leaky", "tanh", "sigmoid", None]),
        bias=st.booleans(), ecco=st.booleans(), eps=st.sampled_from([None, 0.2]),
        constrained=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_any_relu_chain_matches_the_engine(widths, d, n, n_classes, act, bias, ecco, eps,
@@ -194,8 +199,8 @@ def test_fallbacks_keep_the_chain_step(monkeypatch):
     calls = _spy(monkeypatch)
     x = _problem(30, 5)
     target = torch.ones(30, dtype=torch.long)
-    tanh = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2))
-    search(tanh, x, target, GenericGenerator(), max_iter=3)
+    double = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Tanh(), nn.Linear(8, 2))
+    search(double, x, target, GenericGenerator(), max_iter=3)
     search(_mlp([5, 8, 2]).double(), x.double(), target, GenericGenerator(), max_iter=3)
     monkeypatch.setenv("SKCT_COMPILED_SEARCH", "steps")
     search(_mlp([5, 8, 2]), x, target, GenericGenerator(), max_iter=3)

@@ -15,7 +15,7 @@
 - the fast path, which :func:`search` uses where it reproduces the engine (see
   ``skct.search._compiled``): ``_compiled`` (dispatch and the step loop), ``_compiled_plan``
   (a model read as a chain of layers), ``_compiled_steps`` and ``_compiled_fused`` (the
-  steps), ``_native_search`` (the whole search of a ReLU network in one C call),
+  steps), ``_native_search`` (the whole search of a chain of layers in one C call),
   ``_fast_kernels`` and ``_native_harden`` (C loops of the steps and of the group hardening),
   ``_modes`` (``SKCT_COMPILED_SEARCH`` and the switch that allows native code).
 """

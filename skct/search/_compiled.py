@@ -7,8 +7,9 @@ never computed. Constraints with one-hot groups, integer grids or a limit on cha
 features harden every iterate before the model sees it (the straight-through value of the
 engine's generators); the step then moves the soft state.
 
-- **native search** (default for a float32 chain of ``nn.Linear`` layers with ReLU/LeakyReLU
-  between them and a two-class head, :func:`skct.search._native_search.applies`): the whole
+- **native search** (default for a float32 chain of ``nn.Linear`` layers with ReLU,
+  LeakyReLU, Tanh or Sigmoid between them, :func:`skct.search._native_search.applies`, and
+  nothing to harden): the whole
   search in one C call (:mod:`skct.search._native_search`), rows streamed through small
   tiles that stay in the L1 cache; ``return_path`` runs it twice (the lengths, then the
   iterates). ``SKCT_COMPILED_SEARCH=steps`` runs the chain step below instead.

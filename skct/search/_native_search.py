@@ -1,7 +1,7 @@
-"""The whole fast search of a ReLU chain in one native call (float32).
+"""The whole fast search of a chain of layers in one native call (float32).
 
-For the commonest model of all, ``Linear -> ReLU -> ... -> Linear(C)`` (LeakyReLU too, and
-linear layers with nothing between them; skct's own MLP), the chain step of
+For the commonest model of all, ``Linear -> ReLU -> ... -> Linear(C)`` (LeakyReLU, Tanh and
+Sigmoid too, and linear layers with nothing between them; skct's own MLP), the chain step of
 :mod:`skct.search._compiled` still pays, at every one of the T steps, a pass over memory for
 each elementwise operation between torch's matrix products, and a Python call per operation.
 Here the search runs as one C function over a stream of rows:
@@ -18,7 +18,8 @@ Here the search runs as one C function over a stream of rows:
   of finished rows, no compaction, no per-step bookkeeping in Python;
 - the matrix products are small register-blocked kernels written with GCC vector extensions
   (AVX-512 or AVX2 from ``-march=native``); the weights are copied once per call into padded,
-  aligned panels.
+  aligned panels. Tanh and Sigmoid use vectorised Cephes ``expf``/``tanhf`` (about 1 ulp from
+  torch's).
 
 It computes what the chain step computes (:func:`skct.search._compiled_steps.make_native_step`)
 with the same per-row rule, up to float rounding (fused multiply-adds, another summation
@@ -39,7 +40,7 @@ __all__ = ["applies", "library", "status", "run", "SOURCE", "declare"]
 #: elsewhere (the benchmark times a cold build with them).
 
 #: Activation codes of the C function (after a hidden linear layer).
-_ACTS = {None: 0, "relu": 1, "leaky_relu": 2}
+_ACTS = {None: 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4}
 
 #: Most linear layers (and widest layer) the C function takes.
 MAX_LAYERS = 16
@@ -85,18 +86,73 @@ typedef float vh __attribute__((vector_size(HW * 4)));
 typedef int32_t vhi __attribute__((vector_size(HW * 4)));
 static inline int64_t pad_out(int64_t n) { return (n + HW - 1) / HW * HW; }
 
-/* the epilogue of one accumulator c (vector type VT, mask type MT): mode 0 none, 1 relu,
-   2 leaky (slope), 3 times relu'(s), 4 times leaky'(s), s the saved layer output at SP */
-#define EPILOGUE(VT, MT, c, SP)                                                             \
+/* exp, tanh and the logistic function of a vector (types VT, MT; NAME the suffix): Cephes'
+   expf (range reduction by ln 2, degree-5 polynomial; about 1 ulp; below -87.3 it returns
+   the smallest normal's neighbourhood instead of denormals) and tanhf (its odd polynomial
+   below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above). NaN in, NaN out. */
+#define VMATH(VT, MT, NAME)                                                                 \
+static inline VT vexp_##NAME(VT x) {                                                        \
+  const VT z = (VT){0};                                                                     \
+  MT nan = x != x;                                                                          \
+  x = (VT)(((MT)x & ~(x > z + 88.3762626647949f)) | ((MT)(z + 88.3762626647949f)          \
+          & (x > z + 88.3762626647949f)));                                                  \
+  x = (VT)(((MT)x & ~(x < z - 87.3365478515625f)) | ((MT)(z - 87.3365478515625f)          \
+          & (x < z - 87.3365478515625f)));                                                  \
+  VT fx = x * 1.44269504088896341f;                                                         \
+  fx = fx + (VT)(((MT)(z + 0.5f) & (fx >= z)) | ((MT)(z - 0.5f) & ~(fx >= z)));            \
+  MT n = __builtin_convertvector(fx, MT);                                                   \
+  VT nf = __builtin_convertvector(n, VT);                                                   \
+  VT r = x - nf * 0.693359375f + nf * 2.12194440e-4f;                                       \
+  VT y = z + 1.9875691500E-4f;                                                              \
+  y = y * r + 1.3981999507E-3f; y = y * r + 8.3334519073E-3f;                               \
+  y = y * r + 4.1665795894E-2f; y = y * r + 1.6666665459E-1f;                               \
+  y = y * r + 5.0000001201E-1f;                                                             \
+  y = y * (r * r) + r + 1.0f;                                                               \
+  VT e = (VT)((n + 127) << 23);                                                             \
+  y = y * e;                                                                                \
+  return (VT)(((MT)y & ~nan) | ((MT)(z + __builtin_nanf("")) & nan));                      \
+}                                                                                           \
+static inline VT vtanh_##NAME(VT x) {                                                       \
+  const VT z = (VT){0};                                                                     \
+  MT neg = x < z;                                                                           \
+  VT ax = (VT)((MT)x & ~neg) + (VT)((MT)(z - x) & neg);                                     \
+  VT big = 1.0f - 2.0f / (vexp_##NAME(ax + ax) + 1.0f);                                     \
+  big = (VT)(((MT)big & ~neg) | ((MT)(z - big) & neg));                                     \
+  VT x2 = x * x;                                                                            \
+  VT small = ((((-5.70498872745E-3f * x2 + 2.06390887954E-2f) * x2 - 5.37397155531E-2f)   \
+               * x2 + 1.33314422036E-1f) * x2 - 3.33332819422E-1f) * x2 * x + x;           \
+  MT is_small = ax < z + 0.625f;                                                            \
+  return (VT)(((MT)small & is_small) | ((MT)big & ~is_small));                              \
+}                                                                                           \
+static inline VT vsigm_##NAME(VT x) { return 1.0f / (1.0f + vexp_##NAME(-x)); }
+VMATH(vf, vi, f)
+VMATH(vh, vhi, h)
+
+/* the epilogue of one accumulator c (vector type VT, mask type MT, math suffix NM): mode 0
+   none, forward 1 relu, 2 leaky (slope), 5 tanh, 6 sigmoid; backward, s the saved layer
+   output at SP: 3 times relu'(s), 4 times leaky'(s), 7 times 1 - s^2, 8 times s (1 - s) */
+#define EPILOGUE(VT, MT, NM, c, SP)                                                         \
   do {                                                                                      \
     const VT z_ = (VT){0}, o_ = z_ + 1.0f, l_ = z_ + slope;                                 \
     if (mode == 1) { c = (VT)((MT)c & ~(c <= z_)); }                                        \
     else if (mode == 2) { MT m_ = c > z_; c = c * (VT)(((MT)o_ & m_) | ((MT)l_ & ~m_)); }   \
-    else if (mode >= 3) {                                                                   \
+    else if (mode == 5) { c = vtanh_##NM(c); }                                              \
+    else if (mode == 6) { c = vsigm_##NM(c); }                                              \
+    else if (mode == 3 || mode == 4) {                                                      \
       MT m_ = *(const VT*)(SP) > z_;                                                        \
       c = mode == 3 ? (VT)((MT)c & m_) : c * (VT)(((MT)o_ & m_) | ((MT)l_ & ~m_));          \
+    } else if (mode == 7) {                                                                 \
+      VT s_ = *(const VT*)(SP);                                                             \
+      c = c * (1.0f - s_ * s_);                                                             \
+    } else if (mode == 8) {                                                                 \
+      VT s_ = *(const VT*)(SP);                                                             \
+      c = c * (1.0f - s_) * s_;                                                             \
     }                                                                                       \
   } while (0)
+
+/* epilogue modes of an activation code (0 none, 1 relu, 2 leaky, 3 tanh, 4 sigmoid) */
+static const int FWD_MODE[5] = {0, 1, 2, 5, 6};
+static const int BWD_MODE[5] = {0, 3, 4, 7, 8};
 
 /* C[TR][NB*VW (+ HW if H)] = bias + A[TR][K] . B[K][.] (A row stride lda, B row stride ldb),
    then the epilogue (S[TR][.], stride lds: the saved layer output for modes 3 and 4) */
@@ -128,12 +184,12 @@ static inline void kern##NB##_##H(int64_t K, const float* restrict A, int64_t ld
   _Pragma("GCC unroll 8") for (int r = 0; r < TR; r++) {                                    \
     _Pragma("GCC unroll 8") for (int v = 0; v < NB; v++) {                                  \
       vf c = acc[r][v];                                                                     \
-      EPILOGUE(vf, vi, c, S + r * lds + v * VW);                                            \
+      EPILOGUE(vf, vi, f, c, S + r * lds + v * VW);                                            \
       *(vf*)(C + r * ldc + v * VW) = c;                                                     \
     }                                                                                       \
     if (H) {                                                                                \
       vh c = acch[r];                                                                       \
-      EPILOGUE(vh, vhi, c, S + r * lds + NB * VW);                                          \
+      EPILOGUE(vh, vhi, h, c, S + r * lds + NB * VW);                                          \
       *(vh*)(C + r * ldc + NB * VW) = c;                                                    \
     }                                                                                       \
   }                                                                                         \
@@ -196,7 +252,7 @@ static inline float dotp(const float* a, const float* b, int64_t n) {
 /* The search of rows [0, N) (row-major x0 [N, D], target [N] in [0, dims[L]) ).
    L linear layers, dims[0..L] (two classes: the head from d = z1 - z0; more: softmax),
    W[l] [dims[l+1], dims[l]] row-major, bias[l] (NULL: none), act[l] (l < L - 1) the
-   activation after layer l (0 none, 1 relu, 2 leaky), slope[l]. sc: step size,
+   activation after layer l (0 none, 1 relu, 2 leaky, 3 tanh, 4 sigmoid), slope[l]. sc: step size,
    lambda_cost, reg strength, epsilon (< 0: no nascent), threshold;
    w_e [T + 1] the ECCo energy weight per step (NULL: Generic). Constraints (project != 0):
    slo, shi, mut (int8), lower, upper [D]; cw [D] cost weights (NULL: 1).
@@ -297,7 +353,7 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
     /* forward through the hidden layers (and the head, when it has more than two classes) */
     for (int64_t l = 0; l < n_panels; l++)
       gemm(dims[l], A[l], P[l], WT[l], P[l + 1], pad_out(dims[l + 1]), BI[l], A[l + 1], P[l + 1],
-           l + 1 < L ? act[l] : 0, l + 1 < L ? slope[l] : 0.0f, NULL, 0);
+           l + 1 < L ? FWD_MODE[act[l]] : 0, l + 1 < L ? slope[l] : 0.0f, NULL, 0);
     const float* a = A[L - 1];
     /* head, test, nascent, the head's gradient */
     for (int r = 0; r < TR; r++) {
@@ -356,7 +412,7 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
     /* gradient at the head's input, times the derivative of the activation before it */
     if (!binary) {
       int am = L >= 2 ? act[L - 2] : 0;
-      gemm(C, GZ, PC, WB[L - 1], PH, pad_out(H), NULL, G1, PH, am == 0 ? 0 : am == 1 ? 3 : 4,
+      gemm(C, GZ, PC, WB[L - 1], PH, pad_out(H), NULL, G1, PH, BWD_MODE[am],
            L >= 2 ? slope[L - 2] : 0.0f, a, PH);
     } else {
       int am = L >= 2 ? act[L - 2] : 0;
@@ -368,9 +424,15 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
         for (int64_t j = 0; j < PH; j += VW) {
           vf v = al * *(const vf*)(hv + j);
           if (w_e) v += be * *(const vf*)(h0 + j);
-          if (am) {
+          if (am == 1 || am == 2) {
             vi m = *(const vf*)(ar + j) > zero;
             v = am == 1 ? (vf)((vi)v & m) : v * sel(m, one, sl);
+          } else if (am == 3) {
+            vf s_ = *(const vf*)(ar + j);
+            v = v * (1.0f - s_ * s_);
+          } else if (am == 4) {
+            vf s_ = *(const vf*)(ar + j);
+            v = v * (1.0f - s_) * s_;
           }
           *(vf*)(g + j) = v;
         }
@@ -382,7 +444,7 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
       if (l == 0) {
         gemm(dims[1], gin, P[1], WB[0], P[0], pad_out(D), NULL, GX, PD, 0, 0.0f, NULL, 0);
       } else {
-        int m = act[l - 1] == 0 ? 0 : act[l - 1] == 1 ? 3 : 4;
+        int m = BWD_MODE[act[l - 1]];
         gemm(dims[l + 1], gin, P[l + 1], WB[l], P[l], pad_out(dims[l]), NULL, gout, P[l], m,
              slope[l - 1], A[l], P[l]);
         float* tmp = gin; gin = gout; gout = tmp;
@@ -446,7 +508,8 @@ def status():
 
 def applies(layers, dtype):
     """Whether :func:`run` takes a plan key's layers: float32, linear layers with at most one
-    ReLU or LeakyReLU (slope >= 0) between two of them, a linear head of two or more classes."""
+    ReLU, LeakyReLU (slope >= 0), Tanh or Sigmoid between two of them, a linear head of two or
+    more classes."""
     import torch
 
     if dtype != torch.float32 or not layers or layers[0][0] != "linear":
