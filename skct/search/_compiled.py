@@ -468,11 +468,11 @@ def _whole_native(model, x, target, generator, constraints, key, decision_thresh
     if objective[0] == "ecco":
         w_energy = [sc[2] for sc in _scalars(objective[0], objective[1], max_iter, epsilon,
                                              decision_threshold, x.dtype, False)]
-    args = (lib, key[0], None, x, target, objective[1], constraints,
-            _cost_weight(constraints, x.dtype), decision_threshold, max_iter, epsilon, w_energy)
     path = None
     with eval_mode(model), torch.no_grad():
-        args = args[:2] + (plan_tensors(model_plan(model)),) + args[3:]
+        args = (lib, key[0], plan_tensors(model_plan(model)), x, target, objective[1],
+                constraints, _cost_weight(constraints, x.dtype), decision_threshold, max_iter,
+                epsilon, w_energy)  # (the weights read now, as the engine reads them)
         try:
             x_cf, converged, n_iter, proba, nascent = _native_search.run(*args,
                                                                          n_threads=key[4])
