@@ -187,3 +187,17 @@ def test_other_datasets_keep_torch_loading():
     assert all(torch.equal(a[0], b[0]) for a, b in zip(got, want))
     first = next(iter(StreamDataLoader(Doubled(X, y), batch_size=8)))
     assert torch.equal(first[0], torch.from_numpy(2 * X[:8]))  # the dataset's own transform
+
+
+def test_whole_batches_of_a_read_only_array():
+    import warnings
+
+    from skorch.dataset import Dataset
+
+    X = np.random.RandomState(2).randn(30, 3).astype(np.float32)
+    X.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no copy of X, and no warning about it
+        got = torch.cat([b[0] for b in StreamDataLoader(Dataset(X, np.arange(30)),
+                                                        batch_size=7)])
+    assert torch.equal(got, torch.from_numpy(X.copy()))

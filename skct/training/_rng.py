@@ -169,7 +169,9 @@ def _as_rows(a):
     if isinstance(a, torch.Tensor):
         return a if a.layout == torch.strided and a.device.type == "cpu" else None
     if isinstance(a, np.ndarray) and a.dtype.kind in "fiub" and a.ndim >= 1:
-        return torch.from_numpy(a) if a.flags.writeable else torch.from_numpy(a.copy())
+        with warnings.catch_warnings():  # read-only arrays are only read (batches are copies)
+            warnings.filterwarnings("ignore", message=".*not writable", category=UserWarning)
+            return torch.from_numpy(a)
     return None
 
 
