@@ -335,3 +335,26 @@ def test_search_runs_with_the_configured_torch_threads(dollars, n_jobs):
     finally:
         handle.remove()
     assert seen and set(seen) == {2}
+
+
+def test_warns_when_the_step_budget_decides_the_recourse(adult_setup):
+    """Rows that end without recourse at max_iter make the shares depend on the budget: the
+    audit says so, with each group's share of such rows; the same audit with budget enough
+    does not warn, nor does the gradient-free search (it has no step limit)."""
+    import warnings
+
+    model, X, rejected = adult_setup
+    with pytest.warns(UserWarning, match=r"stopped at max_iter=2 steps") as caught:
+        short = _audit(model, X, rejected, max_iter=2)
+    stopped = (~short.rows_["valid"]) & (short.rows_["n_iter"] >= 2)
+    assert stopped.any()
+    message = str(next(w.message for w in caught if "max_iter=2" in str(w.message)))
+    assert message.startswith(f"{int(stopped.sum())} of 150 rows")
+    female = short.rows_["sex"] == "Female"
+    assert f"sex: Female {stopped[female].mean():.0%}" in message
+    assert "age band: " in message
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*stopped at max_iter", category=UserWarning)
+        full = _audit(model, X, rejected, max_iter=2000)
+        assert full.rows_["valid"].all()
+        _audit(model, X, rejected.iloc[:20], generator="gradient_free")
