@@ -568,10 +568,16 @@ default="generic"
         bad = ~res.valid[best]
         if self.invalid == "keep" or not bad.any():
             return cf
+        stopped = ""
+        if not self._gradient_free():
+            n_stop = int((bad & (np.asarray(res.n_iter)[best] >= self.max_iter)).sum())
+            if n_stop:
+                stopped = (f" {n_stop} of them stopped at max_iter={self.max_iter} steps "
+                           "without reaching the target: a larger max_iter may find theirs.")
         warnings.warn(
             f"{int(bad.sum())} of {len(bad)} rows have no valid counterfactual; they are "
             "missing values (NaN) in every column (invalid='keep' returns the search's last "
-            "iterate instead).", UserWarning, stacklevel=2)
+            f"iterate instead).{stopped}", UserWarning, stacklevel=2)
         return blank_rows(cf, bad)
 
     def get_feature_names_out(self, input_features=None):
