@@ -24,7 +24,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["NativeLibrary", "compiler", "private_dir"]
+__all__ = ["NativeLibrary", "compiler", "private_dir", "float_variants"]
 
 FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
 
@@ -65,6 +65,37 @@ def private_dir():
     except (OSError, AttributeError):
         safe = False
     return path if safe else Path(tempfile.mkdtemp(prefix="skct-kernels-"))
+
+
+def float_variants(template, functions, undefine=()):
+    """A C source with ``template`` once for float32 and once for float64.
+
+    Around each copy ``REAL`` is ``float``/``double``, ``NAME(f)`` is ``f_f32``/``f_f64``
+    and each macro of ``functions`` (name -> (float version, double version), e.g.
+    ``{"EXP": ("expf", "exp")}``) is defined; after it those macros and the names in
+    ``undefine`` (macros the template defines itself) are undefined.
+
+    Examples
+    --------
+    >>> src = float_variants("REAL NAME(twice)(REAL x) { return 2 * x; }",
+    ...                      {"EXP": ("expf", "exp")})
+    >>> for line in src.splitlines():
+    ...     if line.startswith("#define"):
+    ...         print(line)
+    #define REAL float
+    #define EXP expf
+    #define NAME(f) f##_f32
+    #define REAL double
+    #define EXP exp
+    #define NAME(f) f##_f64
+    """
+    parts = ["#include <math.h>\n#include <stdint.h>\n"]
+    for i, (suffix, real) in enumerate((("f32", "float"), ("f64", "double"))):
+        defines = "".join(f"#define {k} {v[i]}\n" for k, v in functions.items())
+        undefines = "".join(f"#undef {k}\n" for k in (*undefine, "REAL", *functions, "NAME"))
+        parts.append(f"#define REAL {real}\n{defines}#define NAME(f) f##_{suffix}\n"
+                     f"{template}\n{undefines}")
+    return "".join(parts)
 
 
 def _build(name, source, declare):

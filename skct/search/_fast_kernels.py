@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ctypes
 
-from .._utils._native import NativeLibrary
+from .._utils._native import NativeLibrary, float_variants
 
 __all__ = ["library", "status", "head2", "act_back", "update", "feature_major", "ACT_CODES"]
 
@@ -146,16 +146,10 @@ void NAME(skct_update)(int64_t A, int64_t D, const REAL* x, const REAL* x0, cons
 }
 """
 
-_TYPES = (("f32", "float", "expf", "fabsf"), ("f64", "double", "exp", "fabs"))
-
 
 def _source():
-    parts = ["#include <math.h>\n#include <stdint.h>\n"]
-    for suf, real, exp, fabs in _TYPES:
-        parts.append(f"#define REAL {real}\n#define EXP {exp}\n#define FABS {fabs}\n"
-                     f"#define NAME(f) f##_{suf}\n{_TEMPLATE}\n#undef DACT_LOOP\n"
-                     "#undef REAL\n#undef EXP\n#undef FABS\n#undef NAME\n")
-    return "".join(parts)
+    return float_variants(_TEMPLATE, {"EXP": ("expf", "exp"), "FABS": ("fabsf", "fabs")},
+                          undefine=("DACT_LOOP",))
 
 
 def _declare(lib):

@@ -27,7 +27,7 @@ import ctypes
 
 import torch
 
-from .._utils._native import NativeLibrary
+from .._utils._native import NativeLibrary, float_variants
 from ..search._modes import native_allowed
 
 __all__ = ["library", "status", "allowed", "kernel_for", "ct_loss_native"]
@@ -62,16 +62,9 @@ int64_t NAME(skct_ct_loss)(int64_t R, int64_t C, const REAL* z, const int64_t* i
 }
 """
 
-_TYPES = (("f32", "float", "expf", "logf"), ("f64", "double", "exp", "log"))
-
 
 def _source():
-    parts = ["#include <math.h>\n#include <stdint.h>\n"]
-    for suf, real, exp, log in _TYPES:
-        parts.append(f"#define REAL {real}\n#define EXP {exp}\n#define LOG {log}\n"
-                     f"#define NAME(f) f##_{suf}\n{_TEMPLATE}\n"
-                     "#undef REAL\n#undef EXP\n#undef LOG\n#undef NAME\n")
-    return "".join(parts)
+    return float_variants(_TEMPLATE, {"EXP": ("expf", "exp"), "LOG": ("logf", "log")})
 
 
 def _declare(lib):
