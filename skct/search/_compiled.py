@@ -76,11 +76,6 @@ _FAILED = set()  # structure keys whose compilation failed
 _COMPILE_SECONDS = {}  # (structure key, epsilon used) -> seconds of the first compiled search
 
 
-def _mode():
-    """The fast search's mode (:func:`skct.search._modes.mode`)."""
-    return _modes.mode()
-
-
 def _objective(generator):
     """("generic" | "ecco", parameters) for generators the fast step reproduces, else None.
 
@@ -189,7 +184,7 @@ def supports(model, generator, constraints, x):
     >>> supports(lambda x: x[:, :2] ** 2, GenericGenerator(), None, torch.zeros(10, 3))
     True
     """
-    if _mode() == "off":
+    if _modes.mode() == "off":
         return False
     return _structure_key(model, generator, constraints, x) is not None
 
@@ -338,7 +333,7 @@ def _run(step, kind, model, x, target, constraints, objective, threshold, max_it
 def _compiled_step(key, use_eps):
     """The compiled step for this structure (compiled at its first call), or None when the
     mode does not ask for compilation or it failed before."""
-    if _mode() != "compile" or key in _FAILED or key[5]:  # (hardening: the chain step)
+    if _modes.mode() != "compile" or key in _FAILED or key[5]:  # (hardening: the chain step)
         return None
     fn = _STEPS.get((key, use_eps))
     if fn is None:
@@ -402,7 +397,7 @@ def fast_search(model, x, target, generator, constraints=None, *, decision_thres
     the structure is read once per search)."""
     from ._engine import SearchPath, SearchResult
 
-    key = None if _mode() == "off" else _structure_key(model, generator, constraints, x)
+    key = None if _modes.mode() == "off" else _structure_key(model, generator, constraints, x)
     if key is None:
         return None
     target = torch.as_tensor(target, device=x.device).long().reshape(-1)
@@ -456,7 +451,7 @@ def _whole_native(model, x, target, generator, constraints, key, decision_thresh
     """
     from ._engine import SearchPath, SearchResult
 
-    if _mode() != "native" or key[5] or not _native_search.applies(key[0], x.dtype):
+    if _modes.mode() != "native" or key[5] or not _native_search.applies(key[0], x.dtype):
         return None
     if not bool(((target >= 0) & (target < key[0][-1][2])).all()):
         return None  # the chain step raises the engine's error
@@ -495,7 +490,7 @@ def _whole_native(model, x, target, generator, constraints, key, decision_thresh
 def _chain_step(layers, ecco, use_eps):
     """The native-loop step where it applies and the kernels build, else the ATen one."""
     lib = None
-    if _mode() != "aten" and native_applies(layers):
+    if _modes.mode() != "aten" and native_applies(layers):
         lib = _fast_kernels.library()
     if lib is None:
         return make_eager_step(layers, ecco, use_eps)

@@ -30,7 +30,7 @@ import torch
 from .._utils._native import NativeLibrary, float_variants
 from ..search._modes import native_allowed
 
-__all__ = ["library", "status", "allowed", "kernel_for", "ct_loss_native"]
+__all__ = ["library", "status", "kernel_for", "ct_loss_native"]
 
 _TEMPLATE = r"""
 int64_t NAME(skct_ct_loss)(int64_t R, int64_t C, const REAL* z, const int64_t* idx,
@@ -89,12 +89,6 @@ def status():
     return _LIBRARY.status
 
 
-def allowed():
-    """Whether skct's switches let native code run for the calling thread now (see the module
-    docstring)."""
-    return native_allowed()
-
-
 def kernel_for(logits, idx, weights, native=None):
     """The C function for these tensors, or None where the torch path must run.
 
@@ -102,7 +96,7 @@ def kernel_for(logits, idx, weights, native=None):
     :func:`~skct.training._loss.component_weights`, which makes them contiguous) must be CPU
     tensors of one dtype (float32 or float64), ``logits`` contiguous, ``idx`` [R, 1] a
     contiguous int64 CPU tensor, and native code must be allowed: ``native`` (None:
-    :func:`allowed`, asked now; a fit asks once).
+    :func:`skct.search._modes.native_allowed`, asked now; a fit asks once).
     """
     W = weights.W
     if not (logits.is_cpu and W.is_cpu and idx.is_cpu and logits.dtype == W.dtype and
@@ -111,7 +105,7 @@ def kernel_for(logits, idx, weights, native=None):
             weights.a.shape[0] == logits.shape[0]):
         return None
     suffix = _SUFFIX.get(logits.dtype)
-    if suffix is None or not (allowed() if native is None else native):
+    if suffix is None or not (native_allowed() if native is None else native):
         return None
     lib = library()
     return None if lib is None else getattr(lib, f"skct_ct_loss_{suffix}")

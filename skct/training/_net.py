@@ -16,7 +16,8 @@ from sklearn.utils import check_random_state
 from torch import nn
 
 from .._utils import draw_seed
-from . import _loss, _loss_kernel
+from ..search._modes import native_allowed
+from . import _loss
 from ._guard import TrainingGuard, explain_nonfinite
 from ._loss import COMPONENTS, component_weights, split_components
 from ._log import EpochLog
@@ -177,7 +178,7 @@ class CounterfactualNet(NeuralNet):
         seed = draw_seed(rng)
         self.fit_state_ = FitState(seed=seed, rng=rng,
                                    stream=torch.Generator().manual_seed(seed),
-                                   native_loss=_loss_kernel.allowed())
+                                   native_loss=native_allowed())
         try:
             with cuda_seeded(self.device, seed):
                 yield
