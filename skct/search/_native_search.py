@@ -326,18 +326,17 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
   const float step = sc[0], reg = sc[2], eps = sc[3], thr = sc[4];
   const int use_eps = eps >= 0;
   int64_t row[TR], t_of[TR], cls[TR];
-  int y1[TR];
   int64_t next = 0;
   /* fill slot r with the next row (or leave it empty: row -1, zeros) */
 #define REFILL(r)                                                                       \
   do {                                                                                  \
     float* xr = X + (r) * PD;                                                           \
     if (next < N) {                                                                     \
-      row[r] = next; t_of[r] = 0; cls[r] = target[next]; y1[r] = cls[r] == 1;          \
+      row[r] = next; t_of[r] = 0; cls[r] = target[next];                                \
       memcpy(xr, x0 + next * D, (size_t)D * 4);                                         \
       next++;                                                                           \
     } else {                                                                            \
-      row[r] = -1; t_of[r] = 0; cls[r] = 0; y1[r] = 0;                                  \
+      row[r] = -1; t_of[r] = 0; cls[r] = 0;                                             \
       memset(xr, 0, (size_t)D * 4);                                                     \
     }                                                                                   \
     memcpy(X0 + (r) * PD, xr, (size_t)D * 4);                                           \
@@ -367,7 +366,7 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
         d = dotp(a + r * PH, hv, PH) + db;
         float e = expf(-d);
         s1 = 1.0f / (1.0f + e);
-        pt = y1[r] ? s1 : (isinf(e) ? 1.0f : e * s1);
+        pt = cls[r] == 1 ? s1 : (isinf(e) ? 1.0f : e * s1);
       } else {  /* log-sum-exp of the logits, p(target) = exp(z_t - lse) */
         float m = z[0], se = 0.0f;
         for (int64_t c = 1; c < C; c++) m = z[c] > m ? z[c] : m;
@@ -399,12 +398,13 @@ int skct_relu_search(int64_t N, int64_t D, const float* x0, const int64_t* targe
         if (w_e) gz[cls[r]] -= w_e[t] * (1 - 2 * reg * z[cls[r]]);
         continue;
       }
-      float al = s1 - (y1[r] ? 1.0f : 0.0f), be = 0.0f;
+      int y1 = cls[r] == 1;
+      float al = s1 - (y1 ? 1.0f : 0.0f), be = 0.0f;
       if (w_e) {
         float z1 = dotp(a + r * PH, h1, PH) + b1;
-        float zt = y1[r] ? z1 : z1 - d;
+        float zt = y1 ? z1 : z1 - d;
         float coef = w_e[t] * (1 - 2 * reg * zt);
-        if (y1[r]) al -= coef;
+        if (y1) al -= coef;
         be = -coef;
       }
       alpha[r] = al; beta[r] = be;
